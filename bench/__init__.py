@@ -1,0 +1,2 @@
+"""The load tester (`pawhub bench`), benchmark scenarios, and the Node socket.io reference server
+it compares against."""

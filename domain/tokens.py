@@ -1,0 +1,67 @@
+"""Access tokens: HS256 JWTs carrying the user's id, name and role.
+
+The REST service issues them and the hub verifies them at connect, with this one module.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import jwt
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from domain.identity import Role, User
+
+ACCESS_TOKEN_TTL = timedelta(minutes=15)
+_ALGORITHM = "HS256"
+_ISSUER = "pawhub"
+
+
+class InvalidToken(Exception):
+    """The token is missing, forged, expired or not an access token."""
+
+
+class Principal(BaseModel):
+    """Who an access token speaks for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: UUID
+    name: str
+    role: Role
+
+
+def issue_access_token(
+    user: User, secret: str, *, now: datetime | None = None, ttl: timedelta = ACCESS_TOKEN_TTL
+) -> str:
+    issued_at = now or datetime.now(UTC)
+    claims = {
+        "sub": str(user.id),
+        "name": user.name,
+        "role": user.role.value,
+        "typ": "access",
+        "iss": _ISSUER,
+        "iat": issued_at,
+        "exp": issued_at + ttl,
+    }
+    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+
+
+def verify_access_token(token: object, secret: str) -> Principal:
+    """Return the principal of a valid access token; raise InvalidToken otherwise."""
+    if not isinstance(token, str) or not token:
+        raise InvalidToken("no token")
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            issuer=_ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+        )
+        if claims.get("typ") != "access":
+            raise InvalidToken("not an access token")
+        return Principal(user_id=claims["sub"], name=claims["name"], role=claims["role"])
+    except (jwt.PyJWTError, KeyError, ValidationError) as exc:
+        raise InvalidToken(str(exc)) from exc

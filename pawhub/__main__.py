@@ -1,0 +1,3 @@
+from pawhub.cli import main
+
+main()

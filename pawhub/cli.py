@@ -1,0 +1,178 @@
+"""The `pawhub` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from deploy.embedded import EmbeddedServerError
+from pawhub.logs import configure_logging
+from pawhub.resources import (
+    DatabaseUnreachable,
+    connect_once,
+    ensure_reachable,
+    migrate_database,
+)
+from pawhub.settings import Settings, SettingsError, get_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    click.echo(f"pawhub: error: {message}", err=True)
+    sys.exit(2)
+
+
+def _settings(service: str) -> Settings:
+    """Settings checked for production, with logging set up for `service`."""
+    try:
+        settings = get_settings()
+        settings.check_production()
+    except SettingsError as exc:
+        _fail(str(exc))
+    except ValueError as exc:  # pydantic's ValidationError: a malformed variable
+        _fail(str(exc).splitlines()[0] + ": " + " ".join(str(exc).splitlines()[1:3]))
+    configure_logging(service, production=settings.is_production)
+    return settings
+
+
+def _one_line_errors(command: F) -> F:
+    """Known start-up failures end with one clear line and a non-zero status, not a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (DatabaseUnreachable, EmbeddedServerError, SettingsError) as exc:
+            _fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _require(settings: Settings, *names: str) -> None:
+    for name in names:
+        if not getattr(settings, name):
+            _fail(f"{name.upper()} must be set (or use `pawhub up`, which starts embedded servers)")
+
+
+@click.group()
+def main() -> None:
+    """pawhub: the realtime tele-vet and messaging hub."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--hub-port", default=8080, show_default=True)
+@click.option("--api-port", default=8000, show_default=True)
+@_one_line_errors
+def up(host: str, hub_port: int, api_port: int) -> None:
+    """Start everything: embedded services where no URL is set, migrations, hub and API."""
+    from pawhub.supervisor import Supervisor
+
+    settings = _settings("up")
+    sys.exit(Supervisor(settings, host, hub_port, api_port).run())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+@_one_line_errors
+def hub(host: str, port: int) -> None:
+    """Run the realtime hub alone (one replica)."""
+    import uvloop
+    from aiohttp import web
+
+    from pawhub.hub import build_hub_app
+
+    settings = _settings("hub")
+    _require(settings, "database_url", "redis_url")
+    asyncio.run(ensure_reachable(settings.database_url or ""))
+    logging.getLogger("pawhub.hub").info("hub listening on http://%s:%d", host, port)
+    web.run_app(
+        build_hub_app(settings),
+        host=host,
+        port=port,
+        print=None,
+        loop=uvloop.new_event_loop(),
+        shutdown_timeout=10,
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@_one_line_errors
+def api(host: str, port: int) -> None:
+    """Run the REST API alone (one replica)."""
+    import uvicorn
+
+    from rest.app import create_app
+
+    settings = _settings("api")
+    _require(settings, "database_url", "redis_url")
+    asyncio.run(ensure_reachable(settings.database_url or ""))
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        log_config=None,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+
+
+@main.command()
+@_one_line_errors
+def migrate() -> None:
+    """Apply pending database migrations."""
+    settings = _settings("cli")
+    _require(settings, "database_url")
+    applied = asyncio.run(migrate_database(settings.database_url or ""))
+    click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+@main.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["owner", "vet", "moderator", "admin"]), required=True)
+@_one_line_errors
+def users_create(email: str, password: str, name: str, role: str) -> None:
+    """Create a user (the way to bootstrap staff)."""
+    from pydantic import ValidationError
+
+    from domain.identity import NewUser
+    from domain.users import EmailTaken, create_user
+
+    settings = _settings("cli")
+    _require(settings, "database_url")
+    try:
+        new_user = NewUser(email=email, password=password, name=name, role=role)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        _fail(f"{error['loc'][0]}: {error['msg']}")
+
+    async def create() -> str:
+        conn = await connect_once(settings.database_url or "")
+        try:
+            user = await create_user(conn, new_user)
+        finally:
+            await conn.close()
+        return f"created {user.role.value} {user.email} ({user.id})"
+
+    try:
+        click.echo(asyncio.run(create()))
+    except EmailTaken:
+        _fail(f"a user with email {email} already exists")

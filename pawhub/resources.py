@@ -1,0 +1,94 @@
+"""Connections both services hold: the PostgreSQL pool and the Redis client, and their health."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import redis.asyncio as aioredis
+
+_CHECK_TIMEOUT_S = 2.0
+
+
+async def open_pool(database_url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, command_timeout=30
+    )
+    assert pool is not None
+    return pool
+
+
+def open_redis(redis_url: str) -> aioredis.Redis:
+    # Every call has a socket timeout, so a dead Redis fails fast instead of hanging a handler.
+    return aioredis.from_url(
+        redis_url,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=10,
+        retry_on_timeout=False,
+    )
+
+
+async def check_dependencies(pool: asyncpg.Pool, redis: aioredis.Redis) -> dict[str, str]:
+    """Probe PostgreSQL and Redis; each value is "ok" or the reason it is not."""
+
+    async def probe(name: str, call: asyncio.Future[object]) -> tuple[str, str]:
+        try:
+            await asyncio.wait_for(call, _CHECK_TIMEOUT_S)
+            return name, "ok"
+        except Exception as exc:  # every failure is a reason to report, none to raise
+            return name, f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+
+    results = await asyncio.gather(
+        probe("postgresql", asyncio.ensure_future(pool.fetchval("SELECT 1"))),
+        probe("redis", asyncio.ensure_future(redis.ping())),
+    )
+    return dict(results)
+
+
+class DatabaseUnreachable(RuntimeError):
+    """PostgreSQL could not be reached; the message is one line, without credentials."""
+
+
+def _where(database_url: str) -> str:
+    """The URL without its password, fit for an error line."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(database_url)
+        return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+    except ValueError:
+        return "an unparsable DATABASE_URL"
+
+
+async def connect_once(database_url: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(database_url, timeout=10)
+    except (
+        OSError,
+        TimeoutError,
+        ValueError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatabaseUnreachable(
+            f"cannot use the database at {_where(database_url)}: {reason}"
+        ) from exc
+
+
+async def migrate_database(database_url: str) -> list[str]:
+    """Apply pending migrations; return the versions applied now."""
+    from domain.migrate import apply_migrations
+
+    conn = await connect_once(database_url)
+    try:
+        return await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+async def ensure_reachable(database_url: str) -> None:
+    """Fail fast, in one line, when a service starts against a database it cannot reach."""
+    conn = await connect_once(database_url)
+    await conn.close()

@@ -1,0 +1,87 @@
+"""One typed settings object, read from the environment and a `.env` file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_SECRET_PREFIX = "dev-insecure-"
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class SettingsError(Exception):
+    """A setting that makes start-up impossible; its message is one line naming it."""
+
+
+class Settings(BaseSettings):
+    """Every variable of CONTRACT.md, with safe development defaults."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    pawhub_env: Environment = Environment.development
+    database_url: str | None = None
+    redis_url: str | None = None
+    # Prefix of every Redis key and pub/sub channel: deployments and test runs can share a Redis.
+    redis_namespace: str = "pawhub"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "pawhub"
+    jwt_secret: str = DEV_SECRET_PREFIX + "jwt-secret-change-me-0123456789"
+    stripe_api_key: str = DEV_SECRET_PREFIX + "stripe-key"
+    stripe_api_base: str | None = None
+    stripe_webhook_secret: str = DEV_SECRET_PREFIX + "stripe-webhook-secret"
+    # Comma-separated, e.g. "turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349".
+    turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_secret: str = DEV_SECRET_PREFIX + "turn-secret"
+    livekit_url: str | None = None
+    livekit_api_key: str | None = None
+    livekit_api_secret: str | None = None
+    detoxify_checkpoint: str | None = None
+    chat_rate_limit: int = Field(default=20, ge=0)
+    data_dir: str = ".pawhub"
+
+    @field_validator("turn_urls", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.pawhub_env is Environment.production
+
+    def check_production(self) -> None:
+        """Refuse production start-up with a development or missing secret, naming it."""
+        if not self.is_production:
+            return
+        for name in ("database_url", "redis_url"):
+            if not getattr(self, name):
+                raise SettingsError(f"{name.upper()} must be set when PAWHUB_ENV=production")
+        for name in ("jwt_secret", "stripe_api_key", "stripe_webhook_secret", "turn_secret"):
+            value: str = getattr(self, name)
+            if not value or value.startswith(DEV_SECRET_PREFIX):
+                raise SettingsError(
+                    f"{name.upper()} is missing or a development default; "
+                    "set a real secret when PAWHUB_ENV=production"
+                )
+        if len(self.jwt_secret) < 32:
+            raise SettingsError(
+                "JWT_SECRET must be at least 32 characters when PAWHUB_ENV=production"
+            )
+        if self.livekit_url and not (self.livekit_api_key and self.livekit_api_secret):
+            raise SettingsError(
+                "LIVEKIT_API_KEY and LIVEKIT_API_SECRET must be set with LIVEKIT_URL"
+            )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,4 @@
+"""The Litestar REST service: controllers, guards, DTOs, OpenAPI, Stripe webhooks.
+
+Controllers stay thin: they validate, call one domain function, and shape the answer; the rules
+live in `domain/`."""

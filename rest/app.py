@@ -1,0 +1,49 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Response, get
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from pawhub.resources import check_dependencies, open_pool, open_redis
+from pawhub.settings import Settings
+from rest.problems import exception_handlers
+
+
+@get("/healthz", tags=["ops"], summary="Liveness and dependency health")
+async def healthz(state: State) -> Response[dict[str, Any]]:
+    checks = await check_dependencies(state.pool, state.redis)
+    healthy = all(result == "ok" for result in checks.values())
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    return Response(body, status_code=200 if healthy else 503)
+
+
+def create_app(settings: Settings) -> Litestar:
+    if not (settings.database_url and settings.redis_url):
+        raise ValueError("the API needs DATABASE_URL and REDIS_URL")
+    database_url, redis_url = settings.database_url, settings.redis_url
+
+    @asynccontextmanager
+    async def connections(app: Litestar) -> AsyncIterator[None]:
+        app.state.pool = await open_pool(database_url)
+        app.state.redis = open_redis(redis_url)
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.pool.close()
+
+    return Litestar(
+        route_handlers=[healthz],
+        lifespan=[connections],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(title="pawhub API", version="1", path="/schema"),
+        state=State({"settings": settings}),
+        debug=False,
+        logging_config=None,  # pawhub.logs configures logging for every service
+    )

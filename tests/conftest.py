@@ -1,0 +1,134 @@
+"""Shared fixtures: real PostgreSQL and Redis (the machine's when DATABASE_URL / REDIS_URL are set,
+embedded otherwise), a fresh database per test run, and the hub and API on real ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
+
+import asyncpg
+import pytest
+import uvicorn
+from aiohttp import web
+
+from deploy.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from domain.identity import NewUser, Role, User
+from domain.tokens import issue_access_token
+from domain.users import create_user
+from pawhub.hub import build_hub_app
+from pawhub.resources import migrate_database
+from pawhub.settings import Settings
+from rest.app import create_app
+
+RUN_ID = uuid4().hex[:10]
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("REDIS_URL"):
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("embedded")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A database of this test run's own, migrated, dropped at the end."""
+    name = f"pawhub_test_{RUN_ID}"
+    admin = await asyncpg.connect(postgres_server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(postgres_server_url, name)
+    await migrate_database(url)
+    yield url
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_namespace=f"pawhub-test-{RUN_ID}",
+        data_dir=str(Path(".pawhub-test") / RUN_ID),
+    )
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+async def start_hub(settings: Settings) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(build_hub_app(settings))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+async def hub_url(settings: Settings) -> AsyncIterator[str]:
+    runner, url = await start_hub(settings)
+    yield url
+    await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def api_url(settings: Settings) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to await)
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def make_user(pool: asyncpg.Pool, settings: Settings):  # type: ignore[no-untyped-def]
+    """Create a real user and return it with a valid access token."""
+
+    async def make(role: Role = Role.owner, name: str = "Test User") -> tuple[User, str]:
+        user = await create_user(
+            pool,
+            NewUser(
+                email=f"{uuid4().hex[:12]}@example.com",
+                password="correct horse",
+                name=name,
+                role=role,
+            ),
+        )
+        return user, issue_access_token(user, settings.jwt_secret)
+
+    return make

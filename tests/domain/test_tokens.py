@@ -1,0 +1,61 @@
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import jwt
+import pytest
+
+from domain.identity import Role, User
+from domain.tokens import InvalidToken, issue_access_token, verify_access_token
+
+SECRET = "s" * 40
+USER = User(id=uuid4(), email="vet@example.com", name="Dr. Vet", role=Role.vet)
+
+
+def test_a_token_speaks_for_its_user() -> None:
+    principal = verify_access_token(issue_access_token(USER, SECRET), SECRET)
+    assert (principal.user_id, principal.name, principal.role) == (USER.id, USER.name, Role.vet)
+
+
+@pytest.mark.parametrize("token", [None, "", 42, "not-a-jwt", {"token": "x"}])
+def test_garbage_is_refused(token: object) -> None:
+    with pytest.raises(InvalidToken):
+        verify_access_token(token, SECRET)
+
+
+def test_a_token_signed_with_another_secret_is_refused() -> None:
+    with pytest.raises(InvalidToken):
+        verify_access_token(issue_access_token(USER, "x" * 40), SECRET)
+
+
+def test_an_expired_token_is_refused() -> None:
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    with pytest.raises(InvalidToken):
+        verify_access_token(issue_access_token(USER, SECRET, now=long_ago), SECRET)
+
+
+def test_alg_none_is_refused() -> None:
+    claims = {
+        "sub": str(USER.id),
+        "name": "x",
+        "role": "admin",
+        "typ": "access",
+        "iss": "pawhub",
+        "iat": datetime.now(UTC),
+        "exp": datetime.now(UTC) + timedelta(minutes=5),
+    }
+    with pytest.raises(InvalidToken):
+        verify_access_token(jwt.encode(claims, None, algorithm="none"), SECRET)
+
+
+def test_a_token_of_another_type_is_refused() -> None:
+    claims = {
+        "sub": str(USER.id),
+        "name": "x",
+        "role": "owner",
+        "typ": "refresh",
+        "iss": "pawhub",
+        "iat": datetime.now(UTC),
+        "exp": datetime.now(UTC) + timedelta(minutes=5),
+    }
+    with pytest.raises(InvalidToken):
+        verify_access_token(jwt.encode(claims, SECRET, algorithm="HS256"), SECRET)
