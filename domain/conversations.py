@@ -1,0 +1,94 @@
+"""Conversations: chat rooms and their members. A conversation's id is its chat room."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict
+
+
+class UnknownUsers(Exception):
+    """Some of the requested members do not exist."""
+
+    def __init__(self, user_ids: Iterable[UUID]) -> None:
+        self.user_ids = sorted(user_ids)
+        super().__init__(", ".join(map(str, self.user_ids)))
+
+
+class Conversation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    member_ids: list[UUID]
+    title: str | None
+
+
+class ConversationSummary(Conversation):
+    """A conversation as one member sees it in their list."""
+
+    last_seq: int
+    unread: int
+
+
+async def create_conversation(
+    conn: asyncpg.Connection, creator_id: UUID, member_ids: Iterable[UUID], title: str | None
+) -> Conversation:
+    """Create a conversation; the creator is always a member. Runs in one transaction."""
+    members = sorted({creator_id, *member_ids})
+    async with conn.transaction():
+        known = {
+            row["id"]
+            for row in await conn.fetch("SELECT id FROM users WHERE id = ANY($1)", members)
+        }
+        if missing := set(members) - known:
+            raise UnknownUsers(missing)
+        conversation_id: UUID = await conn.fetchval(
+            "INSERT INTO conversations (title, created_by) VALUES ($1, $2) RETURNING id",
+            title,
+            creator_id,
+        )
+        await conn.executemany(
+            "INSERT INTO conversation_members (conversation_id, user_id) VALUES ($1, $2)",
+            [(conversation_id, member) for member in members],
+        )
+    return Conversation(id=conversation_id, member_ids=members, title=title)
+
+
+async def list_conversations(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID
+) -> list[ConversationSummary]:
+    """The user's conversations, most recently created first, with their unread counts."""
+    rows = await conn.fetch(
+        """SELECT c.id, c.title, c.last_seq, me.last_read_seq,
+                  array_agg(m.user_id ORDER BY m.user_id) AS member_ids
+             FROM conversation_members me
+             JOIN conversations c ON c.id = me.conversation_id
+             JOIN conversation_members m ON m.conversation_id = c.id
+            WHERE me.user_id = $1
+            GROUP BY c.id, me.last_read_seq
+            ORDER BY c.created_at DESC, c.id""",
+        user_id,
+    )
+    return [
+        ConversationSummary(
+            id=row["id"],
+            title=row["title"],
+            member_ids=list(row["member_ids"]),
+            last_seq=row["last_seq"],
+            unread=max(0, row["last_seq"] - row["last_read_seq"]),
+        )
+        for row in rows
+    ]
+
+
+async def is_member(
+    conn: asyncpg.Connection | asyncpg.Pool, conversation_id: UUID, user_id: UUID
+) -> bool:
+    found = await conn.fetchval(
+        "SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
+        conversation_id,
+        user_id,
+    )
+    return found is not None
