@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint unit clean
+.PHONY: run test lint unit system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Debian packages the tests drive as real peers (coturn for TURN).
+system-deps:
+	@command -v turnserver >/dev/null || { apt-get update -qq && apt-get install -y -qq coturn >/dev/null; }
+
+unit: $(STAMP) system-deps
 	$(BIN)/pytest
 
 test: lint unit
