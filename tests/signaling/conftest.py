@@ -1,0 +1,90 @@
+"""A real coturn (Debian's `turnserver`) on loopback with the TURN REST API (use-auth-secret)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from deploy.embedded import free_port
+
+TURN_SECRET = "test-turn-secret-0123456789"
+
+
+@dataclass(frozen=True)
+class Coturn:
+    port: int
+    secret: str
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"turn:127.0.0.1:{self.port}?transport=udp"
+
+
+def coturn_command(port: int, secret: str, state_dir: Path) -> list[str]:
+    """The command line that runs coturn on loopback only, with loopback peers allowed."""
+    turnserver = shutil.which("turnserver")
+    if turnserver is None:
+        pytest.fail("turnserver not found: `make system-deps` (apt-get install coturn) installs it")
+    return [
+        turnserver,
+        "--no-cli",
+        "--no-tls",
+        "--no-dtls",
+        "--listening-ip=127.0.0.1",
+        "--relay-ip=127.0.0.1",
+        f"--listening-port={port}",
+        "--allow-loopback-peers",
+        "--use-auth-secret",
+        f"--static-auth-secret={secret}",
+        "--realm=pawhub.test",
+        "--fingerprint",
+        "--log-file=stdout",
+        "--simple-log",
+        f"--pidfile={state_dir / 'turnserver.pid'}",
+        f"--userdb={state_dir / 'turndb'}",
+    ]
+
+
+def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"turnserver exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"turnserver did not listen on {port}:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
+    state_dir = tmp_path_factory.mktemp("coturn")
+    port = free_port()
+    log = state_dir / "turnserver.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            coturn_command(port, TURN_SECRET, state_dir),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        wait_listening(port, process, log)
+        yield Coturn(port, TURN_SECRET, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
