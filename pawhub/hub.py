@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from uuid import UUID, uuid4
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -11,7 +12,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pawhub.resources import check_dependencies, open_pool, open_redis
 from pawhub.settings import Settings
-from realtime.namespace import AuthenticatedNamespace
+from realtime.chat import ChatNamespace
+from realtime.fanout import RoomFanout
+from realtime.handoff import ModerationHandoff
+from realtime.presence import Presence
+from realtime.rate_limit import SendRateLimiter
 from realtime.server import create_socket_server, mount
 
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -33,20 +38,41 @@ def build_hub_app(settings: Settings) -> web.Application:
     if not (settings.database_url and settings.redis_url):
         raise ValueError("the hub needs DATABASE_URL and REDIS_URL")
     database_url, redis_url = settings.database_url, settings.redis_url
+    prefix = settings.redis_namespace
+    replica_id = uuid4().hex
     app = web.Application()
+    sio = create_socket_server(jwt_secret=settings.jwt_secret)
+    mount(sio, app)
 
-    async def connections(app: web.Application) -> AsyncIterator[None]:
-        app[POOL] = await open_pool(database_url)
-        app[REDIS] = open_redis(redis_url)
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        pool = app[POOL] = await open_pool(database_url)
+        redis = app[REDIS] = open_redis(redis_url)
+        fanout = RoomFanout(sio, "/chat", pool, redis, f"{prefix}:chat:fanout", replica_id)
+        handoff = ModerationHandoff(redis, prefix)
+
+        async def went_offline(room: UUID, user: UUID) -> None:
+            await chat.announce_offline(room, user)
+
+        presence = Presence(redis, prefix, replica_id, went_offline)
+        chat = ChatNamespace(
+            jwt_secret=settings.jwt_secret,
+            pool=pool,
+            fanout=fanout,
+            presence=presence,
+            limiter=SendRateLimiter(redis, prefix, settings.chat_rate_limit),
+            handoff=handoff,
+        )
+        sio.register_namespace(chat)
+        background = (fanout, presence, handoff)
+        for service in background:
+            await service.start()
         yield
-        await app[REDIS].aclose()
-        await app[POOL].close()
+        for service in reversed(background):
+            await service.stop()
+        await redis.aclose()
+        await pool.close()
 
-    app.cleanup_ctx.append(connections)
+    app.cleanup_ctx.append(services)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-
-    sio = create_socket_server(jwt_secret=settings.jwt_secret)
-    sio.register_namespace(AuthenticatedNamespace("/chat", jwt_secret=settings.jwt_secret))
-    mount(sio, app)
     return app

@@ -1,8 +1,9 @@
-"""The base of every hub namespace: a connection is authenticated before it exists."""
+"""The base of every hub namespace: authenticated connections and contract-shaped events."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
@@ -10,17 +11,31 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from domain.identity import Role
 from domain.tokens import InvalidToken, Principal, verify_access_token
+from realtime.protocol import Ack, ErrorCode, EventError, Payload, parse
 
 log = logging.getLogger(__name__)
 
+_LIFECYCLE = frozenset({"connect", "disconnect"})
+
 
 class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
-    """Refuses any connection without a valid access token (`connect_error: unauthorized`).
+    """Refuses any connection without a valid access token (`connect_error: unauthorized`),
+    and dispatches events to methods marked with `@event`, answering every one with an ack.
 
     `allowed_roles` narrows who may connect at all (the moderation namespace, for one).
     """
 
     allowed_roles: frozenset[Role] = frozenset(Role)
+    _handlers: dict[str, tuple[str, type[Payload]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {
+            marked[0]: (attribute, marked[1])
+            for klass in reversed(cls.__mro__)
+            for attribute, value in vars(klass).items()
+            if (marked := getattr(value, "_event", None))
+        }
 
     def __init__(self, namespace: str, *, jwt_secret: str) -> None:
         super().__init__(namespace)
@@ -41,3 +56,21 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         session = await self.get_session(sid)
         principal: Principal = session["principal"]
         return principal
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in _LIFECYCLE:
+            return await super().trigger_event(event, *args)
+        sid, payloads = args[0], args[1:]
+        try:
+            if event not in self._handlers:
+                raise EventError(ErrorCode.invalid, f"unknown event {event!r}")
+            if len(payloads) != 1:
+                raise EventError(ErrorCode.invalid, "an event takes exactly one payload object")
+            attribute, payload_type = self._handlers[event]
+            handler: Callable[[str, Payload], Awaitable[Ack]] = getattr(self, attribute)
+            return await handler(sid, parse(payload_type, payloads[0]))
+        except EventError as refused:
+            return refused.ack()
+        except Exception:
+            log.exception("%s %s failed", self.namespace, event)
+            return EventError(ErrorCode.unavailable, "the server could not do this now").ack()

@@ -1,0 +1,250 @@
+"""Chat messages: storing, numbering, editing, redacting and reading a room's messages.
+
+Every function takes an asyncpg connection or pool and runs one statement (or one short
+transaction), so a message is durable by the time a function returns it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict
+
+from domain.identity import Role
+from domain.tokens import Principal
+
+MAX_BODY_CHARS = 4000
+MAX_MISSED = 500
+MAX_HISTORY_PAGE = 100
+
+
+class Sender(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    name: str
+    role: Role
+
+
+class Message(BaseModel):
+    """A chat message exactly as CONTRACT.md shows it to clients."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    room: UUID
+    seq: int
+    client_id: str
+    sender: Sender
+    body: str
+    ts: datetime
+    edited_at: datetime | None
+    deleted: bool
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class MessageNotFound(Exception):
+    """No such message in this room."""
+
+
+class NotYourMessage(Exception):
+    """Only the sender may do this to a message."""
+
+
+_SELECT = """SELECT m.id, m.room, m.seq, m.client_id, m.body, m.created_at, m.edited_at,
+                    m.deleted_at, m.sender_id, u.name AS sender_name, u.role AS sender_role
+               FROM messages m JOIN users u ON u.id = m.sender_id"""
+
+
+def _from_row(row: asyncpg.Record) -> Message:
+    return Message(
+        id=row["id"],
+        room=row["room"],
+        seq=row["seq"],
+        client_id=row["client_id"],
+        sender=Sender(id=row["sender_id"], name=row["sender_name"], role=row["sender_role"]),
+        body=row["body"],
+        ts=row["created_at"],
+        edited_at=row["edited_at"],
+        deleted=row["deleted_at"] is not None,
+    )
+
+
+async def store_message(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    room: UUID,
+    sender: Principal,
+    client_id: str,
+    body: str,
+) -> tuple[Message, bool]:
+    """Store a message under the room's next seq; return it and whether it is new.
+
+    One statement, so one implicit transaction: the seq counter, the row and the sender's read
+    mark move together or not at all. The counter's row lock orders concurrent senders on any
+    replica. A client_id the sender already used in this room returns the stored message.
+    """
+    try:
+        row = await conn.fetchrow(
+            """WITH next AS (
+                   UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1
+                   RETURNING last_seq),
+               stored AS (
+                   INSERT INTO messages (room, seq, client_id, sender_id, body)
+                   SELECT $1, last_seq, $3, $2, $4 FROM next
+                   RETURNING id, seq, created_at),
+               _read AS (
+                   UPDATE conversation_members SET last_read_seq = (SELECT seq FROM stored)
+                    WHERE conversation_id = $1 AND user_id = $2)
+               SELECT id, seq, created_at FROM stored""",
+            room,
+            sender.user_id,
+            client_id,
+            body,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != "messages_idempotency_key":
+            raise
+        existing = await conn.fetchrow(
+            _SELECT + " WHERE m.room = $1 AND m.sender_id = $2 AND m.client_id = $3",
+            room,
+            sender.user_id,
+            client_id,
+        )
+        assert existing is not None
+        return _from_row(existing), False
+    if row is None:
+        raise MessageNotFound(f"room {room} does not exist")
+    message = Message(
+        id=row["id"],
+        room=room,
+        seq=row["seq"],
+        client_id=client_id,
+        sender=Sender(id=sender.user_id, name=sender.name, role=sender.role),
+        body=body,
+        ts=row["created_at"],
+        edited_at=None,
+        deleted=False,
+    )
+    return message, True
+
+
+async def messages_after(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    room: UUID,
+    after_seq: int,
+    up_to_seq: int,
+    limit: int = MAX_MISSED,
+) -> list[Message]:
+    """Messages with after_seq < seq <= up_to_seq, oldest first, at most `limit`."""
+    rows = await conn.fetch(
+        _SELECT + " WHERE m.room = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq LIMIT $4",
+        room,
+        after_seq,
+        up_to_seq,
+        limit,
+    )
+    return [_from_row(row) for row in rows]
+
+
+async def history(
+    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, before_seq: int | None, limit: int
+) -> tuple[list[Message], bool]:
+    """Up to `limit` messages before `before_seq` (or the newest), oldest first, and has_more."""
+    rows = await conn.fetch(
+        _SELECT + " WHERE m.room = $1 AND ($2::bigint IS NULL OR m.seq < $2)"
+        " ORDER BY m.seq DESC LIMIT $3",
+        room,
+        before_seq,
+        limit + 1,
+    )
+    page = [_from_row(row) for row in reversed(rows[:limit])]
+    return page, len(rows) > limit
+
+
+async def last_seq(conn: asyncpg.Connection | asyncpg.Pool, room: UUID) -> int | None:
+    """The room's newest seq, or None when the room does not exist."""
+    value: int | None = await conn.fetchval(
+        "SELECT last_seq FROM conversations WHERE id = $1", room
+    )
+    return value
+
+
+async def edit_message(
+    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, message_id: UUID, editor: UUID, body: str
+) -> Message:
+    """Replace the body of the editor's own message; the seq stays, edited_at is set."""
+    row = await conn.fetchrow(
+        """UPDATE messages SET body = $4, edited_at = now()
+            WHERE room = $1 AND id = $2 AND sender_id = $3 AND deleted_at IS NULL
+        RETURNING id""",
+        room,
+        message_id,
+        editor,
+        body,
+    )
+    if row is None:
+        await _explain_refusal(conn, room, message_id)
+    return await _get(conn, room, message_id)
+
+
+async def redact_message(
+    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, message_id: UUID, actor: Principal
+) -> Message:
+    """Delete a message by redaction: the body is gone from storage; the seq stays.
+
+    The sender may delete their own message; a moderator or an admin may delete any.
+    Deleting a deleted message is a no-op that returns it.
+    """
+    may_delete_any = actor.role in (Role.moderator, Role.admin)
+    row = await conn.fetchrow(
+        """UPDATE messages SET body = '', deleted_at = coalesce(deleted_at, now())
+            WHERE room = $1 AND id = $2 AND (sender_id = $3 OR $4)
+        RETURNING id""",
+        room,
+        message_id,
+        actor.user_id,
+        may_delete_any,
+    )
+    if row is None:
+        await _explain_refusal(conn, room, message_id)
+    return await _get(conn, room, message_id)
+
+
+async def mark_read(
+    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, user_id: UUID, seq: int
+) -> int:
+    """Move the member's read mark forward to `seq` (never back, never past the newest)."""
+    value = await conn.fetchval(
+        """UPDATE conversation_members cm
+              SET last_read_seq = GREATEST(cm.last_read_seq, LEAST($3, c.last_seq))
+             FROM conversations c
+            WHERE cm.conversation_id = $1 AND cm.user_id = $2 AND c.id = cm.conversation_id
+        RETURNING cm.last_read_seq""",
+        room,
+        user_id,
+        seq,
+    )
+    if value is None:
+        raise MessageNotFound(f"{user_id} is not a member of {room}")
+    return int(value)
+
+
+async def _get(conn: asyncpg.Connection | asyncpg.Pool, room: UUID, message_id: UUID) -> Message:
+    row = await conn.fetchrow(_SELECT + " WHERE m.room = $1 AND m.id = $2", room, message_id)
+    if row is None:
+        raise MessageNotFound(str(message_id))
+    return _from_row(row)
+
+
+async def _explain_refusal(
+    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, message_id: UUID
+) -> None:
+    message = await _get(conn, room, message_id)
+    if message.deleted:
+        raise MessageNotFound(f"message {message_id} was deleted")
+    raise NotYourMessage(str(message_id))

@@ -1,0 +1,78 @@
+"""Acknowledgements and errors of the Socket.IO contract, and the `@event` handler decorator.
+
+Every event a client emits is answered with `{ok: true, ...}` or
+`{ok: false, error: {code, message}}`. A handler raises `EventError`; nothing a client sends can
+drop its connection or reach another client when it is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+Ack = dict[str, Any]
+
+
+class ErrorCode(StrEnum):
+    invalid = "invalid"
+    unauthorized = "unauthorized"
+    forbidden = "forbidden"
+    not_found = "not_found"
+    conflict = "conflict"
+    too_large = "too_large"
+    rate_limited = "rate_limited"
+    consent_required = "consent_required"
+    unavailable = "unavailable"
+
+
+class EventError(Exception):
+    """Refuse an event with one of the contract's error codes."""
+
+    def __init__(self, code: ErrorCode, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    def ack(self) -> Ack:
+        return {
+            "ok": False,
+            "error": {"code": self.code.value, "message": self.message},
+            **self.extra,
+        }
+
+
+def ok(**fields: Any) -> Ack:
+    return {"ok": True, **fields}
+
+
+class Payload(BaseModel):
+    """Base of event payloads: strict about what is there, tolerant of fields it does not know."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+P = TypeVar("P", bound=Payload)
+Handler = Callable[[Any, str, P], Awaitable[Ack]]
+
+
+def event(name: str, payload: type[P]) -> Callable[[Handler[P]], Handler[P]]:
+    """Mark a namespace method as the handler of `name`, taking a validated `payload`."""
+
+    def mark(handler: Handler[P]) -> Handler[P]:
+        handler._event = (name, payload)  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def parse(payload_type: type[P], raw: object) -> P:
+    try:
+        return payload_type.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        raise EventError(ErrorCode.invalid, f"{where}: {first['msg']}") from exc
