@@ -9,6 +9,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from domain.fields import NO_NUL
+
 _hasher = PasswordHasher()
 
 
@@ -35,7 +37,7 @@ class NewUser(BaseModel):
 
     email: EmailStr
     password: str = Field(min_length=8, max_length=256)
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     role: Role = Role.owner
 
 

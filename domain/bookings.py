@@ -1,0 +1,218 @@
+"""Bookings: an owner books a vet's time for a pet. Overlaps of a vet's live bookings (buffers
+included) are impossible in the database itself (an exclusion constraint over `blocked`); a
+cancelled booking keeps its row and its status history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+import asyncpg
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from domain.availability import fits, free_slots, get_availability, utc_windows
+from domain.consults import open_consult
+from domain.errors import Conflict, Invalid, NotFound
+
+MAX_LEAD = timedelta(days=366)
+MAX_SLOT_RANGE = timedelta(days=31)
+
+
+class BookingKind(StrEnum):
+    video = "video"
+    in_person = "in_person"
+
+
+class BookingStatus(StrEnum):
+    requested = "requested"
+    confirmed = "confirmed"
+    cancelled = "cancelled"
+    completed = "completed"
+    no_show = "no_show"
+
+
+# Where each status may go next; cancelled, completed and no_show are final.
+TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
+    BookingStatus.requested: frozenset({BookingStatus.confirmed, BookingStatus.cancelled}),
+    BookingStatus.confirmed: frozenset(
+        {BookingStatus.cancelled, BookingStatus.completed, BookingStatus.no_show}
+    ),
+}
+
+
+def may_transition(current: BookingStatus, new: BookingStatus) -> bool:
+    return new in TRANSITIONS.get(current, frozenset())
+
+
+class NewBooking(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vet_id: UUID
+    pet_id: UUID
+    start: AwareDatetime
+    duration_min: int = Field(ge=5, le=480)
+    kind: BookingKind
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(minutes=self.duration_min)
+
+
+class StatusChange(BaseModel):
+    status: BookingStatus
+    changed_by: UUID
+    changed_at: datetime
+
+
+class Booking(BaseModel):
+    id: UUID
+    vet_id: UUID
+    owner_id: UUID
+    pet_id: UUID
+    kind: BookingKind
+    start: datetime
+    end: datetime
+    status: BookingStatus
+    consult_id: UUID | None
+    history: list[StatusChange]
+
+
+class Slot(BaseModel):
+    start: datetime
+    end: datetime
+
+
+_history = TypeAdapter(list[StatusChange])
+
+_SELECT_BOOKING = """
+SELECT b.id, b.vet_id, b.owner_id, b.pet_id, b.kind, b.starts_at AS start, b.ends_at AS end,
+       b.status, (SELECT c.id FROM consults c WHERE c.booking_id = b.id) AS consult_id,
+       (SELECT json_agg(json_build_object('status', h.status, 'changed_by', h.changed_by,
+                                          'changed_at', h.changed_at) ORDER BY h.id)
+          FROM booking_status_history h WHERE h.booking_id = b.id)::text AS history
+  FROM bookings b
+ WHERE b.id = $1 AND $2 IN (b.owner_id, b.vet_id)"""
+
+
+async def get_booking(
+    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, booking_id: UUID
+) -> Booking:
+    """The booking as its owner or vet sees it; NotFound for anyone else."""
+    row = await conn.fetchrow(_SELECT_BOOKING, booking_id, user_id)
+    if row is None:
+        raise NotFound("no such booking")
+    return Booking(**{**dict(row), "history": _history.validate_json(row["history"])})
+
+
+async def create_booking(
+    conn: asyncpg.Connection, owner_id: UUID, new: NewBooking, *, now: datetime | None = None
+) -> Booking:
+    """Book a vet for the owner's pet inside the vet's availability. A video booking opens its
+    consult and chat room in the same transaction. Conflict when the time is taken."""
+    now = now or datetime.now(UTC)
+    if not now <= new.start <= now + MAX_LEAD:
+        raise Invalid("start must be in the future and within a year")
+    async with conn.transaction():
+        pet_name = await conn.fetchval(
+            "SELECT name FROM pets WHERE id = $1 AND owner_id = $2", new.pet_id, owner_id
+        )
+        if pet_name is None:
+            raise NotFound("no such pet")
+        availability = await get_availability(conn, new.vet_id)
+        if availability is None or not fits(availability, new.start, new.end):
+            raise Invalid("the vet is not available at that time")
+        try:
+            booking_id: UUID = await conn.fetchval(
+                """INSERT INTO bookings
+                       (vet_id, owner_id, pet_id, kind, starts_at, ends_at, blocked, status)
+                   VALUES ($1, $2, $3, $4, $5, $6, tstzrange($5, $7, '[)'), 'confirmed')
+                   RETURNING id""",
+                new.vet_id,
+                owner_id,
+                new.pet_id,
+                new.kind.value,
+                new.start,
+                new.end,
+                new.end + availability.buffer,
+            )
+        except asyncpg.ExclusionViolationError as exc:
+            raise Conflict("that time is already booked") from exc
+        await _record_status(conn, booking_id, BookingStatus.confirmed, owner_id)
+        if new.kind is BookingKind.video:
+            await open_consult(
+                conn, booking_id, owner_id, new.vet_id, new.pet_id, f"Consult: {pet_name}"
+            )
+        return await get_booking(conn, owner_id, booking_id)
+
+
+async def cancel_booking(conn: asyncpg.Connection, user_id: UUID, booking_id: UUID) -> Booking:
+    """The owner or the vet cancels; the row stays, with its history, and frees the time."""
+    return await change_status(conn, user_id, booking_id, BookingStatus.cancelled)
+
+
+async def change_status(
+    conn: asyncpg.Connection, user_id: UUID, booking_id: UUID, status: BookingStatus
+) -> Booking:
+    async with conn.transaction():
+        current = await conn.fetchval(
+            "SELECT status FROM bookings WHERE id = $1 AND $2 IN (owner_id, vet_id) FOR UPDATE",
+            booking_id,
+            user_id,
+        )
+        if current is None:
+            raise NotFound("no such booking")
+        if not may_transition(BookingStatus(current), status):
+            raise Conflict(f"a {current} booking cannot become {status}")
+        await conn.execute("UPDATE bookings SET status = $2 WHERE id = $1", booking_id, status)
+        await _record_status(conn, booking_id, status, user_id)
+        return await get_booking(conn, user_id, booking_id)
+
+
+async def _record_status(
+    conn: asyncpg.Connection, booking_id: UUID, status: BookingStatus, user_id: UUID
+) -> None:
+    await conn.execute(
+        "INSERT INTO booking_status_history (booking_id, status, changed_by) VALUES ($1, $2, $3)",
+        booking_id,
+        status.value,
+        user_id,
+    )
+
+
+async def list_slots(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    vet_id: UUID,
+    start: datetime,
+    end: datetime,
+    duration_min: int,
+    *,
+    now: datetime | None = None,
+) -> list[Slot]:
+    """The vet's free slots of `duration_min` between two instants, in UTC, none in the past."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise Invalid("from and to need a UTC offset")
+    now = now or datetime.now(UTC)
+    if not (start < end and end - start <= MAX_SLOT_RANGE and end <= now + MAX_LEAD):
+        raise Invalid("to must be after from, at most 31 days later and within a year")
+    availability = await get_availability(conn, vet_id)
+    if availability is None:
+        return []
+    start = max(start, now)
+    busy = await conn.fetch(
+        "SELECT lower(blocked) AS busy_start, upper(blocked) AS busy_end FROM bookings "
+        "WHERE vet_id = $1 AND status IN ('requested', 'confirmed') "
+        "AND blocked && tstzrange($2, $3)",
+        vet_id,
+        start - availability.buffer,
+        end + availability.buffer,
+    )
+    slots = free_slots(
+        utc_windows(availability, start, end),
+        [(row["busy_start"], row["busy_end"]) for row in busy],
+        timedelta(minutes=duration_min),
+        availability.buffer,
+        start,
+        end,
+    )
+    return [Slot(start=a.astimezone(UTC), end=b.astimezone(UTC)) for a, b in slots]

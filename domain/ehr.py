@@ -1,0 +1,351 @@
+"""Electronic health records: typed entries by vets, signed at creation, locked after 24 hours,
+amended (never rewritten) after that, never deleted. Every read and write is audited in the same
+transaction or statement as the access itself."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+from uuid import UUID
+
+import asyncpg
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    computed_field,
+    model_validator,
+)
+
+from domain import audit
+from domain.audit import Actor
+from domain.errors import Conflict, Forbidden, NotFound
+from domain.fields import NO_NUL, LongText, ShortText
+from domain.pets import visible_to
+
+LOCK_AFTER = timedelta(hours=24)
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class RecordKind(StrEnum):
+    note = "note"
+    vaccination = "vaccination"
+    prescription = "prescription"
+    weight = "weight"
+    allergy = "allergy"
+    lab = "lab"
+    attachment = "attachment"
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoteData(_Data):
+    """A SOAP note."""
+
+    subjective: LongText
+    objective: LongText
+    assessment: LongText
+    plan: LongText
+
+
+class VaccinationData(_Data):
+    vaccine: ShortText
+    lot: ShortText
+    given_on: date
+    next_due: date | None = None
+
+    @model_validator(mode="after")
+    def _due_after_given(self) -> Self:
+        if self.next_due is not None and self.next_due < self.given_on:
+            raise ValueError("next_due is before given_on")
+        return self
+
+
+class PrescriptionData(_Data):
+    drug: ShortText
+    dose: ShortText
+    route: ShortText
+    frequency: ShortText
+    duration_days: int = Field(ge=1, le=3650)
+    refills: int = Field(default=0, ge=0, le=100)
+
+
+class WeightData(_Data):
+    kg: float = Field(gt=0, le=2000, allow_inf_nan=False)
+
+
+class AllergyData(_Data):
+    allergen: ShortText
+    reaction: ShortText | None = None
+    severity: Literal["mild", "moderate", "severe"] | None = None
+
+
+class ReferenceRange(_Data):
+    low: FiniteFloat | None = None
+    high: FiniteFloat | None = None
+
+
+class LabData(_Data):
+    test: ShortText
+    value: FiniteFloat | ShortText
+    units: ShortText | None = None
+    reference_range: ReferenceRange | None = None
+
+
+ObjectKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=500, pattern=r"^[A-Za-z0-9!_.*'()/-]+$")
+]
+ContentType = Annotated[str, StringConstraints(max_length=100, pattern=r"^[a-z]+/[A-Za-z0-9.+-]+$")]
+
+
+class AttachmentData(_Data):
+    """A file stored in S3 (uploaded by the client through a presigned URL)."""
+
+    object_key: ObjectKey
+    filename: ShortText
+    content_type: ContentType
+    size_bytes: int = Field(ge=1, le=100 * 1024 * 1024)
+
+
+DATA_MODELS: dict[RecordKind, type[_Data]] = {
+    RecordKind.note: NoteData,
+    RecordKind.vaccination: VaccinationData,
+    RecordKind.prescription: PrescriptionData,
+    RecordKind.weight: WeightData,
+    RecordKind.allergy: AllergyData,
+    RecordKind.lab: LabData,
+    RecordKind.attachment: AttachmentData,
+}
+
+
+class _NewRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewNote(_NewRecord):
+    kind: Literal[RecordKind.note]
+    data: NoteData
+
+
+class NewVaccination(_NewRecord):
+    kind: Literal[RecordKind.vaccination]
+    data: VaccinationData
+
+
+class NewPrescription(_NewRecord):
+    kind: Literal[RecordKind.prescription]
+    data: PrescriptionData
+
+
+class NewWeight(_NewRecord):
+    kind: Literal[RecordKind.weight]
+    data: WeightData
+
+
+class NewAllergy(_NewRecord):
+    kind: Literal[RecordKind.allergy]
+    data: AllergyData
+
+
+class NewLab(_NewRecord):
+    kind: Literal[RecordKind.lab]
+    data: LabData
+
+
+class NewAttachment(_NewRecord):
+    kind: Literal[RecordKind.attachment]
+    data: AttachmentData
+
+
+AnyNewRecord = (
+    NewNote | NewVaccination | NewPrescription | NewWeight | NewAllergy | NewLab | NewAttachment
+)
+NewRecord = Annotated[AnyNewRecord, Field(discriminator="kind")]
+
+
+class NewAmendment(BaseModel):
+    """The record's content as it should now read (validated against the record's kind)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL)]
+    data: dict[str, Any]
+
+
+class RecordCorrection(BaseModel):
+    """New content for a record still inside its 24-hour edit window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: dict[str, Any]
+
+
+class Amendment(BaseModel):
+    id: UUID
+    author_id: UUID
+    reason: str
+    data: dict[str, Any]
+    content_sha256: str
+    created_at: datetime
+
+
+class Record(BaseModel):
+    """A record as signed by its author (author_id, created_at, content_sha256)."""
+
+    id: UUID
+    pet_id: UUID
+    kind: RecordKind
+    data: dict[str, Any]
+    author_id: UUID
+    content_sha256: str
+    created_at: datetime
+    updated_at: datetime | None
+    amendments: list[Amendment]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def locked_at(self) -> datetime:
+        return self.created_at + LOCK_AFTER
+
+
+_records = TypeAdapter(list[Record])
+
+
+def is_locked(created_at: datetime, now: datetime) -> bool:
+    return now >= created_at + LOCK_AFTER
+
+
+def validate_data(kind: RecordKind, data: dict[str, Any]) -> _Data:
+    """Check `data` against its kind's model; raises pydantic's ValidationError."""
+    return DATA_MODELS[kind].model_validate(data)
+
+
+def content_digest(pet_id: UUID, kind: RecordKind, data: _Data, author_id: UUID) -> str:
+    """SHA-256 of the canonical JSON of what the author signs."""
+    canonical = json.dumps(
+        {
+            "pet_id": str(pet_id),
+            "kind": kind.value,
+            "data": data.model_dump(mode="json"),
+            "author_id": str(author_id),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_SELECT_VISIBLE_RECORD = (
+    "SELECT row_to_json(v)::text FROM ehr_record_view v JOIN pets p ON p.id = v.pet_id "
+    f"WHERE v.id = $1 AND {visible_to('$2')}"
+)
+
+
+async def _visible_record(conn: asyncpg.Connection, record_id: UUID, user_id: UUID) -> Record:
+    text = await conn.fetchval(_SELECT_VISIBLE_RECORD, record_id, user_id)
+    if text is None:
+        raise NotFound("no such record")
+    return Record.model_validate_json(text)
+
+
+async def add_record(
+    conn: asyncpg.Connection, actor: Actor, pet_id: UUID, new: AnyNewRecord
+) -> Record:
+    """A vet writes a record for a pet they see; it is signed by them now."""
+    kind, data = RecordKind(new.kind), new.data
+    async with conn.transaction():
+        visible = await conn.fetchval(
+            f"SELECT 1 FROM pets p WHERE p.id = $1 AND {visible_to('$2')}", pet_id, actor.user_id
+        )
+        if visible is None:
+            raise NotFound("no such pet")
+        record_id: UUID = await conn.fetchval(
+            "INSERT INTO ehr_records (pet_id, kind, data, author_id, content_sha256) "
+            "VALUES ($1, $2, $3::jsonb, $4, $5) RETURNING id",
+            pet_id,
+            kind.value,
+            data.model_dump_json(),
+            actor.user_id,
+            content_digest(pet_id, kind, data, actor.user_id),
+        )
+        await audit.append(conn, actor, "ehr.record.create", "record", record_id)
+        return await _visible_record(conn, record_id, actor.user_id)
+
+
+async def list_records(conn: asyncpg.Connection, actor: Actor, pet_id: UUID) -> list[Record]:
+    """The pet's records, oldest first. One statement checks visibility, audits and reads."""
+    row = await conn.fetchrow(
+        f"""WITH pet AS (SELECT p.id FROM pets p WHERE p.id = $1 AND {visible_to("$2")}),
+                 logged AS (INSERT INTO audit_log ({audit.COLUMNS})
+                            SELECT $2, 'ehr.records.list', 'pet', id, $3, $4 FROM pet)
+            SELECT EXISTS (SELECT 1 FROM pet),
+                   (SELECT COALESCE(json_agg(v ORDER BY v.created_at, v.id), '[]')::text
+                      FROM ehr_record_view v WHERE v.pet_id IN (SELECT id FROM pet))""",
+        pet_id,
+        actor.user_id,
+        actor.ip,
+        actor.user_agent,
+    )
+    assert row is not None
+    visible, records = row
+    if not visible:
+        raise NotFound("no such pet")
+    return _records.validate_json(records)
+
+
+async def get_record(conn: asyncpg.Connection, actor: Actor, record_id: UUID) -> Record:
+    async with conn.transaction():
+        record = await _visible_record(conn, record_id, actor.user_id)
+        await audit.append(conn, actor, "ehr.record.read", "record", record_id)
+    return record
+
+
+async def correct_record(
+    conn: asyncpg.Connection, actor: Actor, record_id: UUID, correction: RecordCorrection
+) -> Record:
+    """Its author may rewrite a record within 24 hours of signing it; later, only amend it."""
+    async with conn.transaction():
+        record = await _visible_record(conn, record_id, actor.user_id)
+        if record.author_id != actor.user_id:
+            raise Forbidden("only the record's author may correct it; amend it instead")
+        if is_locked(record.created_at, datetime.now(UTC)):
+            raise Conflict("the record is locked (24 hours after signing); amend it instead")
+        data = validate_data(record.kind, correction.data)
+        await conn.execute(
+            "UPDATE ehr_records SET data = $2::jsonb, content_sha256 = $3, updated_at = now() "
+            "WHERE id = $1",
+            record_id,
+            data.model_dump_json(),
+            content_digest(record.pet_id, record.kind, data, actor.user_id),
+        )
+        await audit.append(conn, actor, "ehr.record.correct", "record", record_id)
+        return await _visible_record(conn, record_id, actor.user_id)
+
+
+async def amend_record(
+    conn: asyncpg.Connection, actor: Actor, record_id: UUID, new: NewAmendment
+) -> Amendment:
+    """A vet who sees the pet amends a record; the original stays as signed."""
+    async with conn.transaction():
+        record = await _visible_record(conn, record_id, actor.user_id)
+        data = validate_data(record.kind, new.data)
+        row = await conn.fetchrow(
+            "INSERT INTO ehr_amendments (record_id, author_id, reason, data, content_sha256) "
+            "VALUES ($1, $2, $3, $4::jsonb, $5) "
+            "RETURNING id, author_id, reason, data::text AS data, content_sha256, created_at",
+            record_id,
+            actor.user_id,
+            new.reason,
+            data.model_dump_json(),
+            content_digest(record.pet_id, record.kind, data, actor.user_id),
+        )
+        await audit.append(conn, actor, "ehr.record.amend", "record", record_id)
+    assert row is not None
+    return Amendment(**{**dict(row), "data": json.loads(row["data"])})
