@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint unit system-deps clean
+.PHONY: run test lint unit system-deps js-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ lint: $(STAMP)
 system-deps:
 	@command -v turnserver >/dev/null || { apt-get update -qq && apt-get install -y -qq coturn >/dev/null; }
 
-unit: $(STAMP) system-deps
+# The official socket.io JavaScript client, for the interoperability tests.
+js-deps:
+	@test -d tests/js/node_modules/socket.io-client || npm ci --prefix tests/js --no-audit --no-fund
+
+unit: $(STAMP) system-deps js-deps
 	$(BIN)/pytest
 
 test: lint unit

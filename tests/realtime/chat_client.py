@@ -35,10 +35,10 @@ class ChatClient:
         )
         return client
 
-    async def call(self, event: str, *payload: Any) -> dict[str, Any]:
+    async def call(self, event: str, *payload: Any, timeout: float = 10) -> dict[str, Any]:
         """Emit with an acknowledgement; several payloads go as several arguments."""
         data = payload[0] if len(payload) == 1 else tuple(payload) or None
-        ack: dict[str, Any] = await self.sio.call(event, data, namespace="/chat", timeout=10)
+        ack: dict[str, Any] = await self.sio.call(event, data, namespace="/chat", timeout=timeout)
         return ack
 
     async def wait_for(self, name: str, count: int, timeout: float = 10) -> list[dict[str, Any]]:
