@@ -9,10 +9,16 @@ from typing import Any
 from litestar import Litestar, Response, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components
 
 from pawhub.resources import check_dependencies, open_pool, open_redis
 from pawhub.settings import Settings
+from rest import auth
+from rest.conversations import ConversationController
+from rest.identity import AuthController, create_staff, me
+from rest.pets import PetController, RecordController
 from rest.problems import exception_handlers
+from rest.scheduling import BookingController, ConsultController, VetController
 
 
 @get("/healthz", tags=["ops"], summary="Liveness and dependency health")
@@ -39,10 +45,28 @@ def create_app(settings: Settings) -> Litestar:
             await app.state.pool.close()
 
     return Litestar(
-        route_handlers=[healthz],
+        route_handlers=[
+            healthz,
+            AuthController,
+            me,
+            create_staff,
+            PetController,
+            RecordController,
+            VetController,
+            BookingController,
+            ConsultController,
+            ConversationController,
+        ],
+        dependencies=auth.dependencies,
+        middleware=[auth.bearer_auth],
         lifespan=[connections],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
-        openapi_config=OpenAPIConfig(title="pawhub API", version="1", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="pawhub API",
+            version="1",
+            path="/schema",
+            components=Components(security_schemes=auth.SECURITY_SCHEMES),
+        ),
         state=State({"settings": settings}),
         debug=False,
         logging_config=None,  # pawhub.logs configures logging for every service

@@ -1,21 +1,44 @@
-"""RFC 9457 problem+json for every error, never a stack trace."""
+"""RFC 9457 problem+json for every error, never a stack trace, and its OpenAPI description."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from pydantic import BaseModel, ValidationError
+
+from domain.conversations import UnknownUsers
+from domain.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
+from domain.refresh_tokens import InvalidRefreshToken
+from domain.users import EmailTaken
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
 
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
 def problem(
-    status: int, detail: str, *, title: str | None = None, extra: dict[str, Any] | None = None
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
     phrase = HTTPStatus(status).phrase
     body: dict[str, Any] = {
@@ -25,12 +48,65 @@ def problem(
         "detail": detail,
         **(extra or {}),
     }
-    return Response(body, status_code=status, media_type=PROBLEM_JSON)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problems an operation may answer."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM_JSON,
+            description=HTTPStatus(status).description or HTTPStatus(status).phrase,
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+def _errors(extra: object) -> list[dict[str, Any]] | None:
+    if isinstance(extra, dict):
+        return [extra]
+    if isinstance(extra, list) and all(isinstance(item, dict) for item in extra):
+        return extra
+    return None
 
 
 def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    extra = {"errors": exc.extra} if isinstance(exc, ValidationException) and exc.extra else None
-    return problem(exc.status_code, str(exc.detail), extra=extra)
+    errors = _errors(exc.extra) if isinstance(exc, ValidationException) else None
+    return problem(
+        exc.status_code,
+        str(exc.detail),
+        extra={"errors": errors} if errors else None,
+        headers=exc.headers,
+    )
+
+
+def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationError) -> Response[Any]:
+    """Domain-level validation (an amendment's data against its record's kind) is bad input."""
+    errors = [
+        {"message": error["msg"], "key": ".".join(map(str, error["loc"]))} for error in exc.errors()
+    ]
+    return problem(400, "Validation failed", extra={"errors": errors})
+
+
+def _status(status: int) -> Callable[[Request[Any, Any, Any], Exception], Response[Any]]:
+    def handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        return problem(status, str(exc))
+
+    return handler
+
+
+def rate_limited_handler(_: Request[Any, Any, Any], exc: RateLimited) -> Response[Any]:
+    return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+
+
+def unknown_users_handler(_: Request[Any, Any, Any], exc: UnknownUsers) -> Response[Any]:
+    return problem(422, f"unknown users: {exc}")
+
+
+def email_taken_handler(_: Request[Any, Any, Any], __: EmailTaken) -> Response[Any]:
+    return problem(409, "a user with this email already exists")
 
 
 def unexpected_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -40,5 +116,14 @@ def unexpected_exception_handler(request: Request[Any, Any, Any], exc: Exception
 
 exception_handlers = {
     HTTPException: http_exception_handler,
+    ValidationError: validation_error_handler,
+    NotFound: _status(404),
+    Forbidden: _status(403),
+    Conflict: _status(409),
+    Invalid: _status(422),
+    EmailTaken: email_taken_handler,
+    InvalidRefreshToken: _status(401),
+    UnknownUsers: unknown_users_handler,
+    RateLimited: rate_limited_handler,
     Exception: unexpected_exception_handler,
 }

@@ -1,0 +1,136 @@
+"""Vets' availability and slots, bookings, and the consults video bookings open."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get, post, put
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath, JSONBody, QueryParameter
+from pydantic import BaseModel, ConfigDict
+
+from domain import bookings, consults
+from domain.availability import Availability, get_availability, set_availability
+from domain.bookings import Booking, NewBooking, Slot
+from domain.consults import Consult
+from domain.errors import NotFound
+from domain.permissions import may_book, may_set_availability
+from rest.auth import SECURED, CurrentPrincipal, Db
+from rest.guards import role_allows
+from rest.problems import problem_responses
+
+
+class VetController(Controller):
+    path = "/v1/vets/{vet_id:uuid}"
+    tags = ["scheduling"]
+    security = SECURED
+
+    @put(
+        "/availability",
+        summary="Publish a vet's weekly hours and exceptions (that vet or an admin)",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def publish(
+        self,
+        db: Db,
+        principal: CurrentPrincipal,
+        vet_id: FromPath[UUID],
+        data: JSONBody[Availability],
+    ) -> Availability:
+        if not may_set_availability(principal, vet_id):
+            raise PermissionDeniedException("only that vet or an admin may publish their hours")
+        return await set_availability(db, vet_id, data)
+
+    @get("/availability", responses=problem_responses(400, 401, 404))
+    async def availability(self, db: Db, vet_id: FromPath[UUID]) -> Availability:
+        found = await get_availability(db, vet_id)
+        if found is None:
+            raise NotFound("this vet has published no availability")
+        return found
+
+    @get(
+        "/slots",
+        summary="Free slots between two instants, in UTC",
+        responses=problem_responses(400, 401, 404, 422),
+    )
+    async def slots(
+        self,
+        db: Db,
+        vet_id: FromPath[UUID],
+        from_: Annotated[datetime, QueryParameter(name="from", description="ISO 8601 with offset")],
+        to: Annotated[
+            datetime, QueryParameter(description="ISO 8601 with offset, at most 31 days on")
+        ],
+        duration_min: Annotated[int, QueryParameter(ge=5, le=480)] = 30,
+    ) -> list[Slot]:
+        return await bookings.list_slots(db, vet_id, from_, to, duration_min)
+
+
+class BookingController(Controller):
+    path = "/v1/bookings"
+    tags = ["scheduling"]
+    security = SECURED
+
+    @post(
+        summary="Book a vet for one of the caller's pets (409 when the time is taken)",
+        guards=[role_allows(may_book, "book consults")],
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def create(
+        self, db: Db, principal: CurrentPrincipal, data: JSONBody[NewBooking]
+    ) -> Booking:
+        return await bookings.create_booking(db, principal.user_id, data)
+
+    @get("/{booking_id:uuid}", responses=problem_responses(400, 401, 404))
+    async def read(
+        self, db: Db, principal: CurrentPrincipal, booking_id: FromPath[UUID]
+    ) -> Booking:
+        return await bookings.get_booking(db, principal.user_id, booking_id)
+
+    @post(
+        "/{booking_id:uuid}/cancel",
+        status_code=200,
+        summary="Cancel (owner or vet); the booking and its history stay",
+        responses=problem_responses(400, 401, 404, 409),
+    )
+    async def cancel(
+        self, db: Db, principal: CurrentPrincipal, booking_id: FromPath[UUID]
+    ) -> Booking:
+        return await bookings.cancel_booking(db, principal.user_id, booking_id)
+
+
+class Invitation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: UUID
+
+
+class ConsultController(Controller):
+    path = "/v1/consults/{consult_id:uuid}"
+    tags = ["scheduling"]
+    security = SECURED
+
+    @get(
+        summary="A consult its participants see; `room` is its chat room",
+        responses=problem_responses(400, 401, 404),
+    )
+    async def read(
+        self, db: Db, principal: CurrentPrincipal, consult_id: FromPath[UUID]
+    ) -> Consult:
+        return await consults.consult_for(db, principal.user_id, consult_id)
+
+    @post(
+        "/participants",
+        summary="Invite someone to the consult's call (its vet or owner)",
+        responses=problem_responses(400, 401, 403, 404),
+    )
+    async def invite(
+        self,
+        db: Db,
+        principal: CurrentPrincipal,
+        consult_id: FromPath[UUID],
+        data: JSONBody[Invitation],
+    ) -> Consult:
+        return await consults.invite(db, principal.user_id, consult_id, data.user_id)
