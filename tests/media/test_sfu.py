@@ -11,6 +11,7 @@ from typing import Literal
 import pytest
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
 
 from bench.media.synthetic import ColorBarTrack, sender_luma
 from media.sfu import IceCandidateInit, NegotiationConflict, SfuRoom
@@ -91,7 +92,9 @@ class Client:
     async def _count_frames(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
-                self.frames[nearest_sender(sender_luma(await track.recv()))] += 1
+                frame = await track.recv()
+                assert isinstance(frame, VideoFrame)
+                self.frames[nearest_sender(sender_luma(frame))] += 1
 
     async def close(self) -> None:
         await self.pc.close()
@@ -135,13 +138,13 @@ async def test_three_participants_each_receive_the_other_two() -> None:
         await clients["specialist"].close()
         assert sorted(room.participant_ids) == ["owner", "vet"]
 
-        def told_specialist_left(client: Client) -> bool:
-            return any(offer.sdp.count("a=inactive") == 1 for offer in client.offers)
-
-        for name in ("vet", "owner"):
-            await eventually(
-                lambda c=clients[name]: told_specialist_left(c), f"{name} renegotiated"
+        def told_specialist_left() -> bool:
+            return all(
+                any(offer.sdp.count("a=inactive") == 1 for offer in clients[name].offers)
+                for name in ("vet", "owner")
             )
+
+        await eventually(told_specialist_left, "renegotiation with those who stayed")
         before = {name: clients[name].frames.copy() for name in ("vet", "owner")}
         await eventually(
             lambda: (
