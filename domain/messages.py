@@ -56,6 +56,22 @@ class NotYourMessage(Exception):
     """Only the sender may do this to a message."""
 
 
+class RoomMissing(Exception):
+    """No such room."""
+
+
+class NotAMember(Exception):
+    """The sender is not a member of the room (or was banned from it)."""
+
+
+class Muted(Exception):
+    """A moderator muted the sender in this room until `until`."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
+
+
 _SELECT = """SELECT m.id, m.room, m.seq, m.client_id, m.body, m.created_at, m.edited_at,
                     m.deleted_at, m.sender_id, u.name AS sender_name, u.role AS sender_role
                FROM messages m JOIN users u ON u.id = m.sender_id"""
@@ -84,14 +100,20 @@ async def store_message(
 ) -> tuple[Message, bool]:
     """Store a message under the room's next seq; return it and whether it is new.
 
-    One statement, so one implicit transaction: the seq counter, the row and the sender's read
-    mark move together or not at all. The counter's row lock orders concurrent senders on any
-    replica. A client_id the sender already used in this room returns the stored message.
+    One statement, so one implicit transaction and one round trip: membership and mutes are
+    checked, and the seq counter, the row and the sender's read mark move, together or not at
+    all. The counter's row lock orders concurrent senders on any replica. A client_id the
+    sender already used in this room returns the stored message.
     """
     try:
         row = await conn.fetchrow(
             """WITH next AS (
-                   UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1
+                   UPDATE conversations SET last_seq = last_seq + 1
+                    WHERE id = $1
+                      AND EXISTS (SELECT 1 FROM conversation_members
+                                   WHERE conversation_id = $1 AND user_id = $2)
+                      AND NOT EXISTS (SELECT 1 FROM room_mutes
+                                       WHERE room = $1 AND user_id = $2 AND until > now())
                    RETURNING last_seq),
                stored AS (
                    INSERT INTO messages (room, seq, client_id, sender_id, body)
@@ -118,7 +140,9 @@ async def store_message(
         assert existing is not None
         return _from_row(existing), False
     if row is None:
-        raise MessageNotFound(f"room {room} does not exist")
+        await _explain_refused_send(conn, room, sender.user_id)
+        # A mute that expired between the two statements: nothing stands in the way now.
+        return await store_message(conn, room, sender, client_id, body)
     message = Message(
         id=row["id"],
         room=room,
@@ -131,6 +155,26 @@ async def store_message(
         deleted=False,
     )
     return message, True
+
+
+async def _explain_refused_send(
+    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, user: UUID
+) -> None:
+    row = await conn.fetchrow(
+        """SELECT EXISTS (SELECT 1 FROM conversation_members
+                           WHERE conversation_id = c.id AND user_id = $2) AS member,
+                  (SELECT until FROM room_mutes
+                    WHERE room = c.id AND user_id = $2 AND until > now()) AS muted_until
+             FROM conversations c WHERE c.id = $1""",
+        room,
+        user,
+    )
+    if row is None:
+        raise RoomMissing(str(room))
+    if not row["member"]:
+        raise NotAMember(str(room))
+    if row["muted_until"] is not None:
+        raise Muted(row["muted_until"])
 
 
 async def messages_after(

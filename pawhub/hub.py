@@ -47,7 +47,7 @@ def build_hub_app(settings: Settings) -> web.Application:
     async def services(app: web.Application) -> AsyncIterator[None]:
         pool = app[POOL] = await open_pool(database_url)
         redis = app[REDIS] = open_redis(redis_url)
-        fanout = RoomFanout(sio, "/chat", pool, redis, f"{prefix}:chat:fanout", replica_id)
+        fanout = RoomFanout(sio, pool, redis, f"{prefix}:chat:fanout", replica_id)
         handoff = ModerationHandoff(redis, prefix)
 
         async def went_offline(room: UUID, user: UUID) -> None:

@@ -14,7 +14,10 @@ from domain.messages import (
     MAX_BODY_CHARS,
     MAX_HISTORY_PAGE,
     MessageNotFound,
+    Muted,
+    NotAMember,
     NotYourMessage,
+    RoomMissing,
     edit_message,
     history,
     mark_read,
@@ -110,7 +113,9 @@ class ChatNamespace(AuthenticatedNamespace):
     async def join(self, sid: str, payload: JoinPayload) -> Ack:
         principal = await self._member(sid, payload.room)
         try:
-            joined = await self._fanout.join(payload.room, sid, payload.since_seq)
+            joined = await self._fanout.join(
+                payload.room, sid, principal.user_id, payload.since_seq
+            )
         except RoomNotFound as exc:
             raise EventError(ErrorCode.not_found, "no such room") from exc
         await self._presence.arrive(payload.room, principal.user_id, sid)
@@ -157,12 +162,21 @@ class ChatNamespace(AuthenticatedNamespace):
     @event("send", SendPayload)
     async def send(self, sid: str, payload: SendPayload) -> Ack:
         body = _checked_body(payload.body)
-        principal = await self._member(sid, payload.room)
+        principal = await self.principal(sid)
         if not await self._limiter.allow(principal.user_id):
             raise EventError(ErrorCode.rate_limited, "too many messages; slow down")
-        message, is_new = await store_message(
-            self._pool, payload.room, principal, payload.client_id, body
-        )
+        try:
+            message, is_new = await store_message(
+                self._pool, payload.room, principal, payload.client_id, body
+            )
+        except RoomMissing as exc:
+            raise EventError(ErrorCode.not_found, "no such room") from exc
+        except NotAMember as exc:
+            raise EventError(ErrorCode.forbidden, "you are not a member of this room") from exc
+        except Muted as exc:
+            raise EventError(
+                ErrorCode.forbidden, f"a moderator muted you here until {exc.until.isoformat()}"
+            ) from exc
         if is_new:
             MESSAGES_STORED.inc()
             await self._fanout.publish_message(message)

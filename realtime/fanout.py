@@ -8,13 +8,11 @@ cursor's successor means others were missed (overtaken, or published while Redis
 those are read from PostgreSQL and delivered first. After every (re)subscription, and every few
 seconds as a safety net, local rooms are compared with PostgreSQL and caught up.
 
-Known failure modes of a pub/sub listener, and what this one does about them:
-- a listener that dies silently: it runs under a loop that logs, backs off (at most 2 s) and
-  resubscribes, forever, so fan-out resumes within seconds of Redis coming back;
-- a Redis call with no socket timeout: every connection has socket and connect timeouts and a
-  health-check PING, so a dead or half-open connection raises instead of hanging;
-- publishing on the ack path: publications go through a bounded queue drained by one task in
-  pipelined batches, so a Redis outage never delays an acknowledgement.
+Publications go through a bounded queue drained by one task in pipelined batches, so a Redis
+outage never delays an acknowledgement. The subscription itself is a `realtime.bus.Subscription`.
+
+Moderators may watch a room read-only from the `/moderation` namespace: watchers get the room's
+messages, edits and deletions, and nothing else.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -33,21 +30,33 @@ import redis.asyncio as aioredis
 import socketio
 
 from domain.messages import MAX_MISSED, Message, last_seq, messages_after
+from realtime.bus import Subscription
 from realtime.metrics import FANOUT_CAUGHT_UP, FANOUT_PUBLISH_FAILURES, FANOUT_SUBSCRIBED
 
 log = logging.getLogger(__name__)
 
 _RESYNC_EVERY_S = 5.0
-_MAX_BACKOFF_S = 2.0
 _PUBLISH_QUEUE = 20_000
 _PUBLISH_BATCH = 500
+WATCHED_EVENTS = frozenset({"message", "message_edited", "message_deleted"})
+WATCH_NAMESPACE = "/moderation"
+
+
+def watch_room(room: UUID) -> str:
+    """The Socket.IO room, in the moderation namespace, of a chat room's watchers."""
+    return f"watch:{room}"
 
 
 @dataclass
 class _LocalRoom:
     cursor: int
-    members: set[str] = field(default_factory=set)
+    members: dict[str, UUID] = field(default_factory=dict)  # sid -> user
+    watchers: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def empty(self) -> bool:
+        return not self.members and not self.watchers
 
 
 @dataclass(frozen=True)
@@ -62,50 +71,46 @@ class RoomNotFound(Exception):
 
 
 class RoomFanout:
-    """One per namespace and replica. `start()` it with the app, `stop()` it on shutdown."""
+    """One per replica, for `/chat`. `start()` it with the app, `stop()` it on shutdown."""
 
     def __init__(
         self,
         sio: socketio.AsyncServer,
-        namespace: str,
         pool: asyncpg.Pool,
         redis: aioredis.Redis,
         channel: str,
         replica_id: str,
     ) -> None:
         self._sio = sio
-        self._namespace = namespace
         self._pool = pool
         self._redis = redis
-        self._channel = channel
         self._replica_id = replica_id
         self._rooms: dict[UUID, _LocalRoom] = {}
         self._outbox: asyncio.Queue[str] = asyncio.Queue(_PUBLISH_QUEUE)
+        self._subscription = Subscription(
+            redis, channel, self._receive, on_subscribed=self._subscribed, on_lost=self._lost
+        )
         self._tasks: list[asyncio.Task[None]] = []
-        self.subscribed = asyncio.Event()
 
     async def start(self) -> None:
+        await self._subscription.start()
         self._tasks = [
-            asyncio.create_task(self._listen_forever(), name="fanout-listen"),
             asyncio.create_task(self._publish_forever(), name="fanout-publish"),
             asyncio.create_task(self._resync_forever(), name="fanout-resync"),
         ]
 
     async def stop(self) -> None:
+        await self._subscription.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    # membership of local rooms
+    # local rooms
 
-    async def join(self, room: UUID, sid: str, since_seq: int | None) -> JoinResult:
-        """Put `sid` in the room and return what it missed after `since_seq`.
-
-        Under the room's lock, so no live delivery interleaves: everything at or below the
-        cursor comes in `missed`, everything after it arrives live, each exactly once.
-        """
+    async def _locked_room(self, room: UUID) -> _LocalRoom:
+        """The room's local state with its lock held; the caller releases it."""
         while True:
             local = self._rooms.get(room)
             if local is None:
@@ -113,28 +118,61 @@ class RoomFanout:
                 if newest is None:
                     raise RoomNotFound(str(room))
                 local = self._rooms.setdefault(room, _LocalRoom(cursor=newest))
-            async with local.lock:
-                if self._rooms.get(room) is not local:
-                    continue  # the last member left while we waited; start over
-                await self._sio.enter_room(sid, str(room), namespace=self._namespace)
-                local.members.add(sid)
-                missed: list[Message] = []
-                if since_seq is not None and since_seq < local.cursor:
-                    missed = await messages_after(
-                        self._pool, room, since_seq, local.cursor, limit=MAX_MISSED + 1
-                    )
-                return JoinResult(local.cursor, missed[:MAX_MISSED], len(missed) > MAX_MISSED)
+            await local.lock.acquire()
+            if self._rooms.get(room) is local:
+                return local
+            local.lock.release()  # emptied and dropped while we waited: start over
+
+    def _drop_if_empty(self, room: UUID, local: _LocalRoom) -> None:
+        if local.empty and self._rooms.get(room) is local:
+            del self._rooms[room]
+
+    async def join(self, room: UUID, sid: str, user: UUID, since_seq: int | None) -> JoinResult:
+        """Put `sid` in the room and return what it missed after `since_seq`.
+
+        Under the room's lock, so no live delivery interleaves: everything at or below the
+        cursor comes in `missed`, everything after it arrives live, each exactly once.
+        """
+        local = await self._locked_room(room)
+        try:
+            await self._sio.enter_room(sid, str(room), namespace="/chat")
+            local.members[sid] = user
+            missed: list[Message] = []
+            if since_seq is not None and since_seq < local.cursor:
+                missed = await messages_after(
+                    self._pool, room, since_seq, local.cursor, limit=MAX_MISSED + 1
+                )
+            return JoinResult(local.cursor, missed[:MAX_MISSED], len(missed) > MAX_MISSED)
+        finally:
+            local.lock.release()
 
     async def leave(self, room: UUID, sid: str) -> None:
-        await self._sio.leave_room(sid, str(room), namespace=self._namespace)
+        await self._sio.leave_room(sid, str(room), namespace="/chat")
         local = self._rooms.get(room)
         if local is not None:
-            local.members.discard(sid)
-            if not local.members:
-                del self._rooms[room]
+            local.members.pop(sid, None)
+            self._drop_if_empty(room, local)
+
+    async def watch(self, room: UUID, sid: str) -> None:
+        local = await self._locked_room(room)
+        try:
+            await self._sio.enter_room(sid, watch_room(room), namespace=WATCH_NAMESPACE)
+            local.watchers.add(sid)
+        finally:
+            local.lock.release()
+
+    async def unwatch(self, room: UUID, sid: str) -> None:
+        await self._sio.leave_room(sid, watch_room(room), namespace=WATCH_NAMESPACE)
+        local = self._rooms.get(room)
+        if local is not None:
+            local.watchers.discard(sid)
+            self._drop_if_empty(room, local)
 
     def local_rooms(self, sid: str) -> list[UUID]:
         return [room for room, local in self._rooms.items() if sid in local.members]
+
+    def watched_rooms(self, sid: str) -> list[UUID]:
+        return [room for room, local in self._rooms.items() if sid in local.watchers]
 
     # events
 
@@ -142,24 +180,37 @@ class RoomFanout:
         """Deliver a stored message here, in seq order, and send it to the other replicas."""
         data = message.wire()
         await self._deliver(message.room, message.seq, data)
-        self._enqueue(
-            {
-                "o": self._replica_id,
-                "r": str(message.room),
-                "s": message.seq,
-                "e": "message",
-                "d": data,
-            }
-        )
+        self._enqueue({"r": str(message.room), "s": message.seq, "e": "message", "d": data})
 
     async def publish(
         self, room: UUID, event: str, data: dict[str, Any], skip_sid: str | None = None
     ) -> None:
         """Emit an event without a seq (edits, deletions, typing, receipts, presence)."""
-        await self._sio.emit(
-            event, data, room=str(room), skip_sid=skip_sid, namespace=self._namespace
-        )
-        self._enqueue({"o": self._replica_id, "r": str(room), "e": event, "d": data})
+        await self._emit(room, event, data, skip_sid)
+        self._enqueue({"r": str(room), "e": event, "d": data})
+
+    async def evict(self, room: UUID, user: UUID, reason: str) -> None:
+        """Take a (banned) user's connections out of the room on every replica."""
+        await self._evict_here(room, user, reason)
+        self._enqueue({"r": str(room), "e": "removed", "u": str(user), "d": {"reason": reason}})
+
+    async def _evict_here(self, room: UUID, user: UUID, reason: str) -> None:
+        local = self._rooms.get(room)
+        if local is None:
+            return
+        for sid in [sid for sid, member in local.members.items() if member == user]:
+            await self._sio.emit(
+                "removed", {"room": str(room), "reason": reason}, to=sid, namespace="/chat"
+            )
+            await self.leave(room, sid)
+
+    async def _emit(
+        self, room: UUID, event: str, data: dict[str, Any], skip_sid: str | None = None
+    ) -> None:
+        await self._sio.emit(event, data, room=str(room), skip_sid=skip_sid, namespace="/chat")
+        local = self._rooms.get(room)
+        if event in WATCHED_EVENTS and local is not None and local.watchers:
+            await self._sio.emit(event, data, room=watch_room(room), namespace=WATCH_NAMESPACE)
 
     # delivery
 
@@ -172,7 +223,7 @@ class RoomFanout:
                 return
             if seq > local.cursor + 1:
                 await self._catch_up(room, local, seq - 1)
-            await self._sio.emit("message", data, room=str(room), namespace=self._namespace)
+            await self._emit(room, "message", data)
             local.cursor = seq
 
     async def _catch_up(self, room: UUID, local: _LocalRoom, up_to: int) -> None:
@@ -182,18 +233,15 @@ class RoomFanout:
             if not batch:
                 return
             for message in batch:
-                await self._sio.emit(
-                    "message", message.wire(), room=str(room), namespace=self._namespace
-                )
+                await self._emit(room, "message", message.wire())
                 local.cursor = message.seq
                 FANOUT_CAUGHT_UP.inc()
 
-    async def _resync(self, rooms: Iterable[UUID]) -> None:
-        wanted = list(rooms)
-        if not wanted:
+    async def _resync(self) -> None:
+        if not self._rooms:
             return
         rows = await self._pool.fetch(
-            "SELECT id, last_seq FROM conversations WHERE id = ANY($1)", wanted
+            "SELECT id, last_seq FROM conversations WHERE id = ANY($1)", list(self._rooms)
         )
         for row in rows:
             local = self._rooms.get(row["id"])
@@ -201,15 +249,22 @@ class RoomFanout:
                 async with local.lock:
                     await self._catch_up(row["id"], local, row["last_seq"])
 
+    async def _resync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(_RESYNC_EVERY_S)
+            try:
+                await self._resync()
+            except Exception as exc:
+                log.warning("fan-out resync failed: %s", exc)
+
     # Redis
 
     def _enqueue(self, publication: dict[str, Any]) -> None:
+        publication["o"] = self._replica_id
         try:
             self._outbox.put_nowait(json.dumps(publication, separators=(",", ":")))
         except asyncio.QueueFull:
-            log.warning(
-                "fan-out queue full; dropping a publication (PostgreSQL resync covers messages)"
-            )
+            log.warning("fan-out queue full; a publication is dropped (messages are resynced)")
 
     async def _publish_forever(self) -> None:
         while True:
@@ -219,37 +274,19 @@ class RoomFanout:
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for publication in batch:
-                        pipe.publish(self._channel, publication)
+                        pipe.publish(self._subscription.channel, publication)
                     await pipe.execute()
             except Exception as exc:  # Redis down: other replicas catch up from PostgreSQL
                 log.warning("fan-out publish failed (%d dropped): %s", len(batch), exc)
                 FANOUT_PUBLISH_FAILURES.inc(len(batch))
                 await asyncio.sleep(0.5)
 
-    async def _listen_forever(self) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(self._channel)
-                    self.subscribed.set()
-                    FANOUT_SUBSCRIBED.set(1)
-                    backoff = 0.1
-                    log.info("fan-out subscribed to %s", self._channel)
-                    await self._resync(list(self._rooms))
-                    while True:
-                        publication = await pubsub.get_message(timeout=1.0)
-                        if publication is not None:
-                            await self._receive(publication["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self.subscribed.is_set():
-                    log.warning("fan-out lost Redis (%s); resubscribing", exc)
-                self.subscribed.clear()
-                FANOUT_SUBSCRIBED.set(0)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+    async def _subscribed(self) -> None:
+        FANOUT_SUBSCRIBED.set(1)
+        await self._resync()
+
+    def _lost(self) -> None:
+        FANOUT_SUBSCRIBED.set(0)
 
     async def _receive(self, raw: bytes) -> None:
         publication = json.loads(raw)
@@ -260,15 +297,7 @@ class RoomFanout:
             return
         if "s" in publication:
             await self._deliver(room, publication["s"], publication["d"])
+        elif "u" in publication:
+            await self._evict_here(room, UUID(publication["u"]), publication["d"]["reason"])
         else:
-            await self._sio.emit(
-                publication["e"], publication["d"], room=str(room), namespace=self._namespace
-            )
-
-    async def _resync_forever(self) -> None:
-        while True:
-            await asyncio.sleep(_RESYNC_EVERY_S)
-            try:
-                await self._resync(list(self._rooms))
-            except Exception as exc:
-                log.warning("fan-out resync failed: %s", exc)
+            await self._emit(room, publication["e"], publication["d"])
