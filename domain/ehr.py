@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     StringConstraints,
     TypeAdapter,
     computed_field,
@@ -167,7 +168,10 @@ class NewAttachment(_NewRecord):
 AnyNewRecord = (
     NewNote | NewVaccination | NewPrescription | NewWeight | NewAllergy | NewLab | NewAttachment
 )
-NewRecord = Annotated[AnyNewRecord, Field(discriminator="kind")]
+
+
+class NewRecord(RootModel[Annotated[AnyNewRecord, Field(discriminator="kind")]]):
+    """A record to write: its kind picks the model its data must match."""
 
 
 class NewAmendment(BaseModel):

@@ -55,7 +55,7 @@ class PetController(Controller):
     async def add_record(
         self, db: Db, actor: CurrentActor, pet_id: FromPath[UUID], data: JSONBody[NewRecord]
     ) -> Record:
-        return await ehr.add_record(db, actor, pet_id, data)
+        return await ehr.add_record(db, actor, pet_id, data.root)
 
     @get(
         "/{pet_id:uuid}/records",
