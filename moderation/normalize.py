@@ -1,0 +1,109 @@
+"""Undo the usual disguises of abuse so that a word-level model sees the plain words.
+
+`normalize` folds case, accents and look-alike letters, joins spaced-out letters
+("f u c k", "f.u.c.k"), reads leetspeak inside words ("f4ck", "b!tch"), squeezes elongated
+words ("fuuuuck") and restores masked or misspelt obscenities ("f*ck", "fck", "phuck").
+Digits that stand alone ("5 mg", "12.4 kg") are left as they are.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Container
+
+# Letters that render like Latin ones but that NFKD leaves alone: Cyrillic, Greek, Armenian,
+# small capitals, and typographic apostrophes.
+_CONFUSABLES = str.maketrans(
+    {
+        **dict(zip("авекмнорстухіјѕԁһүԝ", "abekmhopctyxijsdhyw", strict=True)),
+        **dict(zip("αβεικνορτυχω", "abeikvoptuxw", strict=True)),
+        **dict(zip("սօոհց", "uonhg", strict=True)),
+        **dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢı", "abcdefghijklmnoprstuvwyzi", strict=True)),
+        "\u2019": "'",
+        "\u2018": "'",
+        "\u02bc": "'",
+    }
+)
+
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"})
+_LEET.update(str.maketrans({"@": "a", "$": "s", "!": "i"}))
+
+# Three or more single characters each followed by one separator: "f u c k", "f.u.c.k", "k-y-s".
+_SPACED_LETTERS = re.compile(r"(?<![\w@$'])[a-z0-9@$](?:[ .*_+-][a-z0-9@$](?![\w@$'])){2,}")
+_SEPARATORS = re.compile(r"[ .*_+-]")
+_WHITESPACE = re.compile(r"\s{2,}")
+# A token where a letter touches a leet character: "f4ck", "@ss", "sh!t", "1'm".
+_LEET_TOKEN = re.compile(
+    r"(?<![\w@$!'*])[\w@$!'*]*?(?:[a-z'][0134578@$!]|[0134578@$!][a-z'])[\w@$!'*]*"
+)
+_ELONGATED = re.compile(r"[a-z]*([a-z])\1\1[a-z]*")
+_RUN_OF_THREE = re.compile(r"([a-z])\1{2,}")
+
+_FUCK_SUFFIXES = {"you": " you", "u": " you", "off": " off"}
+
+
+def _fuck(match: re.Match[str]) -> str:
+    prefix, suffix = match.group("prefix") or "", match.group("suffix") or ""
+    return prefix + "fuck" + _FUCK_SUFFIXES.get(suffix, suffix)
+
+
+def _canonical(word: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: word + (match.group("suffix") or "")
+
+
+_OBSCENITIES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (
+        re.compile(
+            r"\b(?P<prefix>mother)?(?:f[uvoa*#]*c*k+|ph+u+c*k+|fcuk|fuq)"
+            r"(?P<suffix>ing|in|er|ers|ed|s|face|wit|tard|head|you|u|off)?(?![\w*])"
+        ),
+        _fuck,
+    ),
+    (re.compile(r"\b(?:f[-*]|eff)(?:ing|in)\b"), lambda _: "fucking"),
+    (
+        re.compile(r"\bsh(?:[iy*]+t|\*+)(?P<suffix>s|ty|head|hole|ting|ter|e)?(?![\w*])"),
+        _canonical("shit"),
+    ),
+    (re.compile(r"\bc[u*]+n+t(?P<suffix>s)?(?![\w*])"), _canonical("cunt")),
+    (re.compile(r"\bb[i*]+t*ch(?P<suffix>es|y|ing)?(?![\w*])"), _canonical("bitch")),
+    (re.compile(r"\ba[s*]{2,}h[o*]le(?P<suffix>s)?(?![\w*])"), _canonical("asshole")),
+    (re.compile(r"\bd[i*]ck(?P<suffix>head|heads|s)?(?![\w*])"), _canonical("dick")),
+    (re.compile(r"\bstfu\b"), lambda _: "shut the fuck up"),
+    (re.compile(r"\bgtfo\b"), lambda _: "get the fuck out"),
+    (re.compile(r"\bkys\b"), lambda _: "kill yourself"),
+    (re.compile(r"\bu\b"), lambda _: "you"),
+    (re.compile(r"\bur\b"), lambda _: "your"),
+)
+
+
+def fold(text: str) -> str:
+    """Lower case, without accents, with look-alike letters replaced by Latin ones."""
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return text.lower().translate(_CONFUSABLES)
+
+
+def _unleet(match: re.Match[str]) -> str:
+    token = match.group()
+    core = token.rstrip("!")  # "stop!" is punctuation, "sh!t" is a letter
+    return core.translate(_LEET) + token[len(core) :]
+
+
+def _squeeze(word: str, known_words: Container[str]) -> str:
+    """ "assss" -> "ass", "fuuuuck" -> "fuck": keep a double letter only when that is a word."""
+    doubled = _RUN_OF_THREE.sub(r"\1\1", word)
+    return doubled if doubled in known_words else _RUN_OF_THREE.sub(r"\1", word)
+
+
+def normalize(text: str, known_words: Container[str] = frozenset()) -> str:
+    """The text as a word model should read it; `known_words` guides squeezing repeats."""
+    text = fold(text)
+    text = _SPACED_LETTERS.sub(lambda match: _SEPARATORS.sub("", match.group()), text)
+    text = _WHITESPACE.sub(" ", text)  # "f u c k  y o u" joins into two words, one space apart
+    text = _LEET_TOKEN.sub(_unleet, text)
+    text = _ELONGATED.sub(lambda match: _squeeze(match.group(), known_words), text)
+    for pattern, replace in _OBSCENITIES:
+        text = pattern.sub(replace, text)
+    return text
