@@ -24,10 +24,12 @@ Negotiation contract, for the signaling layer that drives a room:
 - A connection that fails is not repaired (aiortc has no ICE restart): `remove` the
   participant and let it offer again.
 
-Cost: all media is decoded and re-encoded in this process. Measured with
-`bench/media/sfu_cost.py` on a 2-core loopback machine (VP8, 320x240 at 15 fps): about 5 %
-of one core per published track and about 7 % per subscriber stream, so a three-person
-consult (three tracks, six subscriber streams) takes about half a core.
+Cost: all media is decoded once per published track and re-encoded (VP8) once per subscriber
+stream, in this process. `bench/media/sfu_cost.py` measured, on a 2-core loopback machine with
+synthetic low-detail video (a real camera costs more), in % of one core:
+320x240 at 15 fps, 1 per published track and 1 per subscriber stream; 640x480 at 30 fps, 2.5
+and 4; 1280x720 at 30 fps, 4.5 and 12. A three-person consult at 640x480 (three tracks, six
+subscriber streams) takes about a third of a core.
 """
 
 from __future__ import annotations

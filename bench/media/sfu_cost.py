@@ -1,0 +1,180 @@
+"""What the embedded SFU costs: CPU of an SfuRoom process per published track and per
+subscriber stream.
+
+The room runs in a child process (signaled over a loopback websocket), so its CPU time is
+measured apart from the clients': one publisher sends a ColorBarTrack, K subscribers receive
+it, and the child's CPU over a fixed window gives the cost of one decode plus K encodes.
+
+    .venv/bin/python -m bench.media.sfu_cost [--subscribers 0 1 2 4] [--width 320 --height 240]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+import aiohttp
+import aioice.ice
+from aiohttp import web
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from bench.media.synthetic import ColorBarTrack
+from deploy.embedded import free_port
+from media.sfu import SfuRoom
+
+WARM_UP_S = 3.0
+WINDOW_S = 10.0
+
+
+def use_loopback_only() -> None:
+    """Gather host candidates on 127.0.0.1 alone (aioice skips loopback by default)."""
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+async def serve(port: int) -> None:
+    """The room's process: a websocket per participant carries descriptions both ways."""
+    sockets: dict[str, web.WebSocketResponse] = {}
+
+    async def send_offer(participant_id: str, offer: RTCSessionDescription) -> None:
+        await sockets[participant_id].send_json({"type": "offer", "sdp": offer.sdp})
+
+    room = SfuRoom(send_offer)
+
+    async def signal(request: web.Request) -> web.WebSocketResponse:
+        participant_id = request.query["id"]
+        socket = sockets[participant_id] = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for message in socket:
+            description = RTCSessionDescription(**message.json())
+            if description.type == "offer":
+                answer = await room.handle_offer(participant_id, description)
+                await socket.send_json({"type": "answer", "sdp": answer.sdp})
+            else:
+                await room.handle_answer(participant_id, description)
+        return socket
+
+    async def cpu(_: web.Request) -> web.Response:
+        return web.json_response({"cpu_s": time.process_time()})
+
+    app = web.Application()
+    app.router.add_get("/signal", signal)
+    app.router.add_get("/cpu", cpu)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+class Peer:
+    """A client of the room: publishes `track` if given, counts the frames it receives."""
+
+    def __init__(self, name: str, track: MediaStreamTrack | None) -> None:
+        self.name = name
+        self.frames = 0
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        if track is None:
+            self.pc.createDataChannel("subscriber")
+        else:
+            self.pc.addTrack(track)
+        self.pc.on("track", lambda received: asyncio.ensure_future(self._count(received)))
+        self._signaling: asyncio.Task[None] | None = None
+
+    async def join(self, http: aiohttp.ClientSession, base_url: str) -> None:
+        socket = await http.ws_connect(f"{base_url}/signal?id={self.name}")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await socket.send_json({"type": "offer", "sdp": self.pc.localDescription.sdp})
+        self._signaling = asyncio.ensure_future(self._answer_room(socket))
+
+    async def _answer_room(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in socket:
+            description = RTCSessionDescription(**message.json())
+            await self.pc.setRemoteDescription(description)
+            if description.type == "offer":
+                await self.pc.setLocalDescription(await self.pc.createAnswer())
+                await socket.send_json({"type": "answer", "sdp": self.pc.localDescription.sdp})
+
+    async def _count(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                self.frames += 1
+
+    async def close(self) -> None:
+        if self._signaling is not None:
+            self._signaling.cancel()
+        await self.pc.close()
+
+
+async def measure(subscribers: int, width: int, height: int, fps: int) -> tuple[float, float]:
+    """Return the room process's CPU (% of one core) and the subscribers' mean fps."""
+    port = free_port()
+    room_process = subprocess.Popen(
+        [sys.executable, "-m", "bench.media.sfu_cost", "--serve", str(port)]
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    peers = [Peer("publisher", ColorBarTrack(120, width=width, height=height, fps=fps))]
+    peers += [Peer(f"subscriber-{n}", None) for n in range(subscribers)]
+    try:
+        async with aiohttp.ClientSession() as http:
+            await _wait_until_up(http, base_url)
+            for peer in peers:
+                await peer.join(http, base_url)
+            await asyncio.sleep(WARM_UP_S)
+            cpu_before, frames_before = await _cpu_s(http, base_url), _frames(peers)
+            await asyncio.sleep(WINDOW_S)
+            cpu_after, frames_after = await _cpu_s(http, base_url), _frames(peers)
+    finally:
+        for peer in peers:
+            await peer.close()
+        room_process.terminate()
+        room_process.wait()
+    fps_each = (frames_after - frames_before) / WINDOW_S / max(subscribers, 1)
+    return 100 * (cpu_after - cpu_before) / WINDOW_S, fps_each
+
+
+async def _wait_until_up(http: aiohttp.ClientSession, base_url: str) -> None:
+    for _ in range(100):
+        with contextlib.suppress(aiohttp.ClientConnectionError):
+            await _cpu_s(http, base_url)
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the room process did not start")
+
+
+async def _cpu_s(http: aiohttp.ClientSession, base_url: str) -> float:
+    async with http.get(f"{base_url}/cpu") as response:
+        cpu_s: float = (await response.json())["cpu_s"]
+        return cpu_s
+
+
+def _frames(peers: Sequence[Peer]) -> int:
+    return sum(peer.frames for peer in peers[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[0, 1, 2, 4])
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--fps", type=int, default=15)
+    args = parser.parse_args()
+    use_loopback_only()
+    if args.serve:
+        asyncio.run(serve(args.serve))
+        return
+    print(f"{args.width}x{args.height} at {args.fps} fps, one publisher, VP8")
+    print("subscribers  room CPU (% of a core)  fps per subscriber")
+    for subscribers in args.subscribers:
+        cpu, fps = asyncio.run(measure(subscribers, args.width, args.height, args.fps))
+        print(f"{subscribers:>11}  {cpu:>22.1f}  {fps:>18.1f}")
+
+
+if __name__ == "__main__":
+    main()
