@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -114,8 +113,8 @@ class Peer:
 async def measure(subscribers: int, width: int, height: int, fps: int) -> tuple[float, float]:
     """Return the room process's CPU (% of one core) and the subscribers' mean fps."""
     port = free_port()
-    room_process = subprocess.Popen(
-        [sys.executable, "-m", "bench.media.sfu_cost", "--serve", str(port)]
+    room_process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.media.sfu_cost", "--serve", str(port)
     )
     base_url = f"http://127.0.0.1:{port}"
     peers = [Peer("publisher", ColorBarTrack(120, width=width, height=height, fps=fps))]
@@ -133,7 +132,7 @@ async def measure(subscribers: int, width: int, height: int, fps: int) -> tuple[
         for peer in peers:
             await peer.close()
         room_process.terminate()
-        room_process.wait()
+        await room_process.wait()
     fps_each = (frames_after - frames_before) / WINDOW_S / max(subscribers, 1)
     return 100 * (cpu_after - cpu_before) / WINDOW_S, fps_each
 
