@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from deploy.embedded import free_port
 
 TURN_SECRET = "test-turn-secret-0123456789"
+SHIPPED_CONFIG = Path(__file__).parents[2] / "deploy" / "coturn" / "turnserver.conf"
 
 
 @dataclass(frozen=True)
@@ -28,26 +30,27 @@ class Coturn:
         return f"turn:127.0.0.1:{self.port}?transport=udp"
 
 
-def coturn_command(port: int, secret: str, state_dir: Path) -> list[str]:
-    """The command line that runs coturn on loopback only, with loopback peers allowed."""
+def coturn_command(port: int, state_dir: Path, config: Path | None) -> list[str]:
+    """coturn on 127.0.0.1 only, with TURN_SECRET; without `config`, loopback peers are
+    allowed (a shipped config denies them, as production must)."""
     turnserver = shutil.which("turnserver")
     if turnserver is None:
         pytest.fail("turnserver not found: `make system-deps` (apt-get install coturn) installs it")
+    if config is None:
+        config_args = ["-n", "--allow-loopback-peers", "--realm=pawhub.test", "--use-auth-secret"]
+    else:
+        config_args = ["-c", str(config)]
     return [
         turnserver,
+        *config_args,
         "--no-cli",
         "--no-tls",
         "--no-dtls",
         "--listening-ip=127.0.0.1",
         "--relay-ip=127.0.0.1",
         f"--listening-port={port}",
-        "--allow-loopback-peers",
-        "--use-auth-secret",
-        f"--static-auth-secret={secret}",
-        "--realm=pawhub.test",
-        "--fingerprint",
+        f"--static-auth-secret={TURN_SECRET}",
         "--log-file=stdout",
-        "--simple-log",
         f"--pidfile={state_dir / 'turnserver.pid'}",
         f"--userdb={state_dir / 'turndb'}",
     ]
@@ -66,14 +69,13 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     pytest.fail(f"turnserver did not listen on {port}:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
-    state_dir = tmp_path_factory.mktemp("coturn")
+@contextmanager
+def running_coturn(state_dir: Path, config: Path | None = None) -> Iterator[Coturn]:
     port = free_port()
     log = state_dir / "turnserver.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            coturn_command(port, TURN_SECRET, state_dir),
+            coturn_command(port, state_dir, config),
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -88,3 +90,16 @@ def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
+    with running_coturn(tmp_path_factory.mktemp("coturn")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def shipped_coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
+    """coturn with deploy/coturn/turnserver.conf, moved onto loopback and the test secret."""
+    with running_coturn(tmp_path_factory.mktemp("coturn-shipped"), SHIPPED_CONFIG) as server:
+        yield server

@@ -139,3 +139,14 @@ async def test_two_peers_exchange_data_through_coturn_with_relay_only_ice(
     finally:
         await owner.close()
         await vet.close()
+
+
+async def test_the_shipped_config_runs_the_rest_api_in_its_realm(shipped_coturn: Coturn) -> None:
+    credential = turn_credential(shipped_coturn.secret, "vet-1")
+    await allocate(shipped_coturn, credential.username, credential.credential)
+
+    forged = turn_credential("not-the-secret", "vet-1")
+    with pytest.raises(stun.TransactionFailed) as refused:
+        await allocate(shipped_coturn, forged.username, forged.credential)
+    assert refused.value.response.error_code == 401
+    assert refused.value.response.attributes["REALM"] == "turn.pawhub.example"
