@@ -21,8 +21,10 @@ Negotiation contract, for the signaling layer that drives a room:
   offer are held until it does).
 - `remove` closes the participant's connection; the others' copies of its tracks turn
   `inactive` in their next offer (m-lines are never reused, as in aiortc itself).
-- A connection that fails is not repaired (aiortc has no ICE restart): `remove` the
-  participant and let it offer again.
+- A connection that fails is not repaired (aiortc has no ICE restart), nor is a participant
+  whose `on_offer` raised (logged; it stays waiting for an answer): `remove` the participant
+  and let it offer again. A first offer that fails leaves nobody in the room.
+- Rooms bundle everything on one transport (max-bundle), as every browser offers.
 
 Cost: all media is decoded once per published track and re-encoded (VP8) once per subscriber
 stream, in this process. `bench/media/sfu_cost.py` measured, on a 2-core loopback machine with
@@ -106,16 +108,12 @@ class SfuRoom:
         if offer.type != "offer":
             raise ValueError(f"expected an offer, got {offer.type!r}")
         participant = self._participant(participant_id)
-        async with participant.lock:
-            pc = participant.pc
-            if pc.signalingState != "stable":
-                raise NegotiationConflict(f"the room's offer to {participant_id} is outstanding")
-            await pc.setRemoteDescription(offer)
-            for candidate in participant.early_candidates:
-                await pc.addIceCandidate(candidate)
-            participant.early_candidates.clear()
-            await pc.setLocalDescription(await pc.createAnswer())
-            answer: RTCSessionDescription = pc.localDescription
+        try:
+            answer = await self._answer(participant, offer)
+        except Exception:
+            if participant.pc.remoteDescription is None:  # a first offer that failed
+                await self.remove(participant_id)
+            raise
         self._renegotiate_everyone()
         return answer
 
@@ -159,6 +157,21 @@ class SfuRoom:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _answer(
+        self, participant: _Participant, offer: RTCSessionDescription
+    ) -> RTCSessionDescription:
+        async with participant.lock:
+            pc = participant.pc
+            if pc.signalingState != "stable":
+                raise NegotiationConflict(f"the room's offer to {participant.id} is outstanding")
+            await pc.setRemoteDescription(offer)
+            for candidate in participant.early_candidates:
+                await pc.addIceCandidate(candidate)
+            participant.early_candidates.clear()
+            await pc.setLocalDescription(await pc.createAnswer())
+            answer: RTCSessionDescription = pc.localDescription
+            return answer
 
     def _participant(self, participant_id: str) -> _Participant:
         participant = self._participants.get(participant_id)

@@ -10,6 +10,7 @@ from typing import Literal
 
 import pytest
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import OperationError
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
@@ -181,6 +182,10 @@ async def test_descriptions_out_of_turn_are_conflicts() -> None:
             await room.handle_offer("vet", RTCSessionDescription(vet_sdp, "offer"))
         with pytest.raises(KeyError):
             await room.handle_answer("stranger", RTCSessionDescription(vet_sdp, "answer"))
+        no_common_codec = vet_sdp.replace("VP8/", "XYZ/").replace("H264/", "XYZ/")
+        with pytest.raises(OperationError):
+            await room.handle_offer("stranger", RTCSessionDescription(no_common_codec, "offer"))
+        assert sorted(room.participant_ids) == ["owner", "vet"]
         with pytest.raises(ValueError, match="sdpMid"):
             await room.add_ice_candidate(
                 "vet", {"candidate": "candidate:1 1 udp 1 1.2.3.4 9 typ host"}
