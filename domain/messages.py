@@ -13,6 +13,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
+from domain.db import Db
 from domain.identity import Role
 from domain.tokens import Principal
 
@@ -92,7 +93,7 @@ def _from_row(row: asyncpg.Record) -> Message:
 
 
 async def store_message(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Db,
     room: UUID,
     sender: Principal,
     client_id: str,
@@ -120,7 +121,7 @@ async def store_message(
                    SELECT $1, last_seq, $3, $2, $4 FROM next
                    RETURNING id, seq, created_at),
                _read AS (
-                   UPDATE conversation_members SET last_read_seq = (SELECT seq FROM stored)
+                   UPDATE conversation_members SET last_read_seq = stored.seq FROM stored
                     WHERE conversation_id = $1 AND user_id = $2)
                SELECT id, seq, created_at FROM stored""",
             room,
@@ -157,9 +158,7 @@ async def store_message(
     return message, True
 
 
-async def _explain_refused_send(
-    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, user: UUID
-) -> None:
+async def _explain_refused_send(conn: Db, room: UUID, user: UUID) -> None:
     row = await conn.fetchrow(
         """SELECT EXISTS (SELECT 1 FROM conversation_members
                            WHERE conversation_id = c.id AND user_id = $2) AS member,
@@ -178,7 +177,7 @@ async def _explain_refused_send(
 
 
 async def messages_after(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Db,
     room: UUID,
     after_seq: int,
     up_to_seq: int,
@@ -196,7 +195,7 @@ async def messages_after(
 
 
 async def history(
-    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, before_seq: int | None, limit: int
+    conn: Db, room: UUID, before_seq: int | None, limit: int
 ) -> tuple[list[Message], bool]:
     """Up to `limit` messages before `before_seq` (or the newest), oldest first, and has_more."""
     rows = await conn.fetch(
@@ -210,7 +209,7 @@ async def history(
     return page, len(rows) > limit
 
 
-async def last_seq(conn: asyncpg.Connection | asyncpg.Pool, room: UUID) -> int | None:
+async def last_seq(conn: Db, room: UUID) -> int | None:
     """The room's newest seq, or None when the room does not exist."""
     value: int | None = await conn.fetchval(
         "SELECT last_seq FROM conversations WHERE id = $1", room
@@ -218,9 +217,7 @@ async def last_seq(conn: asyncpg.Connection | asyncpg.Pool, room: UUID) -> int |
     return value
 
 
-async def edit_message(
-    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, message_id: UUID, editor: UUID, body: str
-) -> Message:
+async def edit_message(conn: Db, room: UUID, message_id: UUID, editor: UUID, body: str) -> Message:
     """Replace the body of the editor's own message; the seq stays, edited_at is set."""
     row = await conn.fetchrow(
         """UPDATE messages SET body = $4, edited_at = now()
@@ -233,12 +230,10 @@ async def edit_message(
     )
     if row is None:
         await _explain_refusal(conn, room, message_id)
-    return await _get(conn, room, message_id)
+    return await get_message(conn, room, message_id)
 
 
-async def redact_message(
-    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, message_id: UUID, actor: Principal
-) -> Message:
+async def redact_message(conn: Db, room: UUID, message_id: UUID, actor: Principal) -> Message:
     """Delete a message by redaction: the body is gone from storage; the seq stays.
 
     The sender may delete their own message; a moderator or an admin may delete any.
@@ -256,12 +251,10 @@ async def redact_message(
     )
     if row is None:
         await _explain_refusal(conn, room, message_id)
-    return await _get(conn, room, message_id)
+    return await get_message(conn, room, message_id)
 
 
-async def mark_read(
-    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, user_id: UUID, seq: int
-) -> int:
+async def mark_read(conn: Db, room: UUID, user_id: UUID, seq: int) -> int:
     """Move the member's read mark forward to `seq` (never back, never past the newest)."""
     value = await conn.fetchval(
         """UPDATE conversation_members cm
@@ -278,17 +271,15 @@ async def mark_read(
     return int(value)
 
 
-async def _get(conn: asyncpg.Connection | asyncpg.Pool, room: UUID, message_id: UUID) -> Message:
+async def get_message(conn: Db, room: UUID, message_id: UUID) -> Message:
     row = await conn.fetchrow(_SELECT + " WHERE m.room = $1 AND m.id = $2", room, message_id)
     if row is None:
         raise MessageNotFound(str(message_id))
     return _from_row(row)
 
 
-async def _explain_refusal(
-    conn: asyncpg.Connection | asyncpg.Pool, room: UUID, message_id: UUID
-) -> None:
-    message = await _get(conn, room, message_id)
+async def _explain_refusal(conn: Db, room: UUID, message_id: UUID) -> None:
+    message = await get_message(conn, room, message_id)
     if message.deleted:
         raise MessageNotFound(f"message {message_id} was deleted")
     raise NotYourMessage(str(message_id))

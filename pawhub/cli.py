@@ -176,3 +176,40 @@ def users_create(email: str, password: str, name: str, role: str) -> None:
         click.echo(asyncio.run(create()))
     except EmailTaken:
         _fail(f"a user with email {email} already exists")
+
+
+@main.group()
+def moderation() -> None:
+    """Live moderation: scoring workers and the quality report."""
+
+
+@moderation.command("worker")
+@click.option("--consumer", help="consumer name in the group (default: host and pid)")
+@click.option("--processes", default=1, show_default=True, help="scoring processes")
+@click.option("--batch-size", default=512, show_default=True)
+@click.option(
+    "--reclaim-after",
+    default=30.0,
+    show_default=True,
+    help="seconds before a dead worker's pending entries are claimed",
+)
+@_one_line_errors
+def moderation_worker(
+    consumer: str | None, processes: int, batch_size: int, reclaim_after: float
+) -> None:
+    """Score stored chat messages and raise flags (run as many as you need)."""
+    import uvloop
+
+    from pawhub.worker import run_worker
+
+    settings = _settings("worker")
+    _require(settings, "database_url", "redis_url")
+    uvloop.run(
+        run_worker(
+            settings,
+            consumer=consumer,
+            processes=processes,
+            batch_size=batch_size,
+            reclaim_after=reclaim_after,
+        )
+    )

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from moderation.namespace import ModerationNamespace
 from pawhub.resources import check_dependencies, open_pool, open_redis
 from pawhub.settings import Settings
 from realtime.chat import ChatNamespace
@@ -62,8 +63,12 @@ def build_hub_app(settings: Settings) -> web.Application:
             limiter=SendRateLimiter(redis, prefix, settings.chat_rate_limit),
             handoff=handoff,
         )
+        moderation = ModerationNamespace(
+            jwt_secret=settings.jwt_secret, pool=pool, redis=redis, prefix=prefix, fanout=fanout
+        )
         sio.register_namespace(chat)
-        background = (fanout, presence, handoff)
+        sio.register_namespace(moderation)
+        background = (fanout, presence, handoff, moderation)
         for service in background:
             await service.start()
         yield

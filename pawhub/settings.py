@@ -45,9 +45,15 @@ class Settings(BaseSettings):
     livekit_api_secret: str | None = None
     detoxify_checkpoint: str | None = None
     chat_rate_limit: int = Field(default=20, ge=0)
+    # Per-label score thresholds over the model's defaults, as JSON: {"threat": 0.4}.
+    moderation_thresholds: dict[str, float] = Field(default_factory=dict)
+    # Labels grave enough to refuse a message before it is stored (comma-separated; empty: off).
+    moderation_block_labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["threat"]
+    )
     data_dir: str = ".pawhub"
 
-    @field_validator("turn_urls", mode="before")
+    @field_validator("turn_urls", "moderation_block_labels", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -58,35 +58,15 @@ class Supervisor:
             env.update(self._start_embedded())
             applied = asyncio.run(migrate_database(env["DATABASE_URL"]))
             log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
-            hub = spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "pawhub",
-                    "hub",
-                    "--host",
-                    self.host,
-                    "--port",
-                    str(self.hub_port),
-                ],
-                log_path=None,
-                env=env,
-            )
-            api = spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "pawhub",
-                    "api",
-                    "--host",
-                    self.host,
-                    "--port",
-                    str(self.api_port),
-                ],
-                log_path=None,
-                env=env,
-            )
-            apps = [("hub", hub), ("api", api)]
+            python = [sys.executable, "-m", "pawhub"]
+            apps = [
+                (name, spawn(python + argv, log_path=None, env=env))
+                for name, argv in (
+                    ("hub", ["hub", "--host", self.host, "--port", str(self.hub_port)]),
+                    ("api", ["api", "--host", self.host, "--port", str(self.api_port)]),
+                    ("moderation worker", ["moderation", "worker"]),
+                )
+            ]
             self._wait_healthy(apps)
             log.info(
                 "pawhub is up: hub http://%s:%d  api http://%s:%d  (Ctrl-C stops)",

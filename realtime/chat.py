@@ -24,6 +24,7 @@ from domain.messages import (
     redact_message,
     store_message,
 )
+from domain.moderation import report_message
 from domain.tokens import Principal
 from realtime.fanout import RoomFanout, RoomNotFound
 from realtime.handoff import ModerationHandoff
@@ -69,6 +70,11 @@ class TypingPayload(RoomPayload):
 
 class ReadPayload(RoomPayload):
     seq: int = Field(ge=0)
+
+
+class ReportPayload(RoomPayload):
+    id: UUID
+    reason: str = Field(min_length=1, max_length=1000)
 
 
 def _checked_body(body: str) -> str:
@@ -265,3 +271,15 @@ class ChatNamespace(AuthenticatedNamespace):
             skip_sid=sid,
         )
         return ok(seq=seq)
+
+    @event("report", ReportPayload)
+    async def report(self, sid: str, payload: ReportPayload) -> Ack:
+        principal = await self._member(sid, payload.room)
+        try:
+            flag = await report_message(
+                self._pool, payload.room, payload.id, principal.user_id, payload.reason
+            )
+        except MessageNotFound as exc:
+            raise EventError(ErrorCode.not_found, "no such message") from exc
+        await self._handoff.announce_flag(flag.wire())
+        return ok(flag_id=str(flag.id))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
@@ -25,12 +27,25 @@ _STREAM_MAXLEN = 1_000_000
 
 
 def moderation_stream(prefix: str) -> str:
+    """The Redis stream of stored messages waiting to be scored."""
     return f"{prefix}:moderation:inbox"
+
+
+def moderation_events(prefix: str) -> str:
+    """The pub/sub channel of `flag` and `flag_updated` events for the moderators."""
+    return f"{prefix}:moderation:events"
+
+
+async def publish_flag_event(
+    redis: aioredis.Redis, prefix: str, event: str, flag: dict[str, Any]
+) -> None:
+    await redis.publish(moderation_events(prefix), json.dumps({"e": event, "d": flag}))
 
 
 class ModerationHandoff:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self._redis = redis
+        self._prefix = prefix
         self.stream = moderation_stream(prefix)
         self._queue: asyncio.Queue[Message] = asyncio.Queue(_QUEUE)
         self._task: asyncio.Task[None] | None = None
@@ -43,6 +58,10 @@ class ModerationHandoff:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    async def announce_flag(self, flag: dict[str, Any]) -> None:
+        """Push a new flag (a user's report) to the moderators of every replica."""
+        await publish_flag_event(self._redis, self._prefix, "flag", flag)
 
     def submit(self, message: Message) -> None:
         try:
@@ -79,4 +98,5 @@ def _entry(message: Message) -> dict[FieldT, EncodableT]:
         "seq": str(message.seq),
         "sender": str(message.sender.id),
         "body": message.body,
+        "ts": message.ts.isoformat(),
     }

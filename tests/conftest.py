@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +25,7 @@ from pawhub.hub import build_hub_app
 from pawhub.resources import migrate_database
 from pawhub.settings import Settings
 from rest.app import create_app
+from tests.realtime.chat_client import ChatClient
 
 RUN_ID = uuid4().hex[:10]
 
@@ -110,7 +111,7 @@ async def api_url(settings: Settings) -> AsyncIterator[str]:
         )
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to await)
+    while not server.started:
         await asyncio.sleep(0.02)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
@@ -147,3 +148,25 @@ async def room(pool: asyncpg.Pool, make_user: Any) -> tuple[UUID, Member, Member
     async with pool.acquire() as conn:
         conversation = await create_conversation(conn, owner[0].id, [vet[0].id], "Rex")
     return conversation.id, owner, vet
+
+
+@pytest.fixture(scope="session")
+async def chat_url(settings: Settings) -> AsyncIterator[str]:
+    """A hub without the send rate limit, for tests that send a lot."""
+    runner, url = await start_hub(settings.model_copy(update={"chat_rate_limit": 0}))
+    yield url
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def connect(chat_url: str) -> AsyncIterator[Callable[..., Awaitable[ChatClient]]]:
+    clients: list[ChatClient] = []
+
+    async def open_client(token: str, url: str = chat_url) -> ChatClient:
+        client = await ChatClient.connect(url, token)
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.close()

@@ -54,7 +54,7 @@ async def start_hub_process(settings: Settings, **overrides: str) -> HubProcess:
         "CHAT_RATE_LIMIT": "0",
         **overrides,
     }
-    process = subprocess.Popen(  # noqa: ASYNC220 (returns at once; the wait below is async)
+    process = subprocess.Popen(
         [sys.executable, "-m", "pawhub", "hub", "--port", str(port)],
         env=env,
         stdin=subprocess.DEVNULL,

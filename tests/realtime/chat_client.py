@@ -8,7 +8,15 @@ from typing import Any
 
 import socketio
 
-EVENTS = ("message", "message_edited", "message_deleted", "presence", "typing", "receipt")
+EVENTS = (
+    "message",
+    "message_edited",
+    "message_deleted",
+    "presence",
+    "typing",
+    "receipt",
+    "removed",
+)
 
 
 class ChatClient:

@@ -1,0 +1,55 @@
+"""Composition root of a moderation scoring worker (`pawhub moderation worker`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+
+from moderation.default_model import VetProfanityClassifier
+from moderation.pipeline import ScoringWorker
+from moderation.thresholds import Thresholds
+from pawhub.resources import open_pool, open_redis
+from pawhub.settings import Settings
+
+
+def thresholds_of(settings: Settings) -> Thresholds:
+    defaults = Thresholds()
+    return Thresholds(
+        per_label={**defaults.per_label, **settings.moderation_thresholds},
+        block_labels=frozenset(settings.moderation_block_labels),
+    )
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    consumer: str | None,
+    processes: int,
+    batch_size: int,
+    reclaim_after: float,
+) -> None:
+    assert settings.database_url and settings.redis_url
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    pool = await open_pool(settings.database_url, min_size=1, max_size=4)
+    redis = open_redis(settings.redis_url)
+    try:
+        worker = ScoringWorker(
+            pool,
+            redis,
+            settings.redis_namespace,
+            VetProfanityClassifier,
+            thresholds_of(settings),
+            consumer or f"{socket.gethostname()}-{os.getpid()}",
+            batch_size=batch_size,
+            processes=processes,
+            reclaim_after=reclaim_after,
+        )
+        await worker.run(stop)
+    finally:
+        await redis.aclose()
+        await pool.close()
