@@ -1,0 +1,1 @@
+"""`pawhub bench chat`: an open-loop Socket.IO load tester for the `/chat` namespace."""

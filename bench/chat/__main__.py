@@ -1,0 +1,3 @@
+from bench.chat.cli import chat
+
+chat()

@@ -1,0 +1,347 @@
+"""A load-generator process: connects its share of the clients, sends on a fixed timetable and
+measures every delivery its clients receive.
+
+Open loop: each send is due at `start + k / rate` (senders staggered evenly over the period)
+and carries that *scheduled* time, so a server that falls behind shows as latency instead of
+silently slowing the senders down (no coordinated omission). All processes use
+CLOCK_MONOTONIC (`time.monotonic_ns`), which Linux shares between processes.
+
+Protocol with the runner: the worker puts ("connected", ...), periodic ("progress", ...),
+("sent", finals) and ("result", WorkerResult) on the shared queue; the runner answers on the
+worker's pipe with the start time, then with every stream's final number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.queues import Queue
+from typing import Any
+
+import aiohttp
+import msgspec
+import uvloop
+
+from bench.chat import histogram
+from bench.chat.sio_client import ConnectRefused, SocketIOClient
+from bench.chat.tracking import ClientTally
+
+NAMESPACE = "/chat"
+_MESSAGE_PREFIX = '["message",'
+_PROGRESS_EVERY_S = 0.5
+_JOIN_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class ClientPlan:
+    index: int
+    url: str
+    token: str
+    room: str
+    sender: int | None  # the global sender number, None for a listener
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    worker: int
+    run_tag: str
+    clients: list[ClientPlan]
+    senders_total: int
+    rate: float
+    body_bytes: int
+    warmup: float
+    duration: float
+    drain: float
+    connect_concurrency: int
+    numbered_by_seq: bool  # pawhub: streams are rooms numbered by seq; node: body counters
+
+
+@dataclass
+class WorkerResult:
+    worker: int
+    connected: int = 0
+    connect_failed: int = 0
+    connect_seconds: float = 0.0
+    connect_histogram: bytes = b""
+    latency_histogram: bytes = b""
+    ack_histogram: bytes = b""
+    sent: int = 0
+    sent_in_window: int = 0
+    deliveries: int = 0
+    deliveries_in_window: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    reordered: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    per_second_deliveries: list[int] = field(default_factory=list)
+    per_second_sends: list[int] = field(default_factory=list)
+    per_second_latency_max_us: list[int] = field(default_factory=list)
+
+
+class _Delivered(msgspec.Struct):
+    room: str
+    seq: int
+    body: str
+
+
+_decode_event = msgspec.json.Decoder(tuple[str, _Delivered]).decode
+
+
+class _Client:
+    __slots__ = ("connection", "plan", "tally")
+
+    connection: SocketIOClient
+
+    def __init__(self, plan: ClientPlan) -> None:
+        self.plan = plan
+        self.tally = ClientTally(first=1)
+
+
+class _Worker:
+    def __init__(self, plan: WorkerPlan, events: Queue[Any], commands: Connection) -> None:
+        self.plan = plan
+        self.events = events
+        self.commands = commands
+        self.result = WorkerResult(worker=plan.worker)
+        self.errors: Counter[str] = Counter()
+        self.connect_histogram = histogram.new_histogram()
+        self.latency_histogram = histogram.new_histogram()
+        self.ack_histogram = histogram.new_histogram()
+        self.clients: list[_Client] = []
+        self.finals: dict[str, dict[str, int]] = {}  # room -> stream -> last number acked
+        seconds = int(plan.warmup + plan.duration + plan.drain) + 2
+        self.per_second_deliveries = [0] * seconds
+        self.per_second_sends = [0] * seconds
+        self.per_second_latency_max = [0] * seconds
+        self.start_ns = 0
+        self.window = (0, 0)  # measured interval, after the warm-up
+        self.closing = False
+
+    # connecting
+
+    async def connect_all(self, session: aiohttp.ClientSession) -> None:
+        gate = asyncio.Semaphore(self.plan.connect_concurrency)
+        began = time.perf_counter()
+        await asyncio.gather(*(self._connect(session, gate, plan) for plan in self.plan.clients))
+        self.result.connect_seconds = time.perf_counter() - began
+        self.result.connected = len(self.clients)
+        self.result.connect_failed = len(self.plan.clients) - len(self.clients)
+
+    async def _connect(
+        self, session: aiohttp.ClientSession, gate: asyncio.Semaphore, plan: ClientPlan
+    ) -> None:
+        async with gate:
+            client = _Client(plan)
+            client.connection = SocketIOClient(
+                session, NAMESPACE, self._receiver(client), self._lost
+            )
+            began = time.perf_counter_ns()
+            try:
+                await client.connection.connect(plan.url, {"token": plan.token})
+                self.connect_histogram.record_value(
+                    max(1, (time.perf_counter_ns() - began) // 1000)
+                )
+                joined = await client.connection.call("join", {"room": plan.room}, _JOIN_TIMEOUT_S)
+            except ConnectRefused as refused:
+                self.errors[f"connect refused: {refused}"] += 1
+                return
+            except (OSError, aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                self.errors[f"connect failed: {type(exc).__name__}"] += 1
+                await client.connection.close()
+                return
+            if not (isinstance(joined, dict) and joined.get("ok")):
+                self.errors["join refused"] += 1
+                await client.connection.close()
+                return
+            if self.plan.numbered_by_seq:  # the room's seq continues from earlier runs
+                client.tally.first = int(joined["last_seq"]) + 1
+            self.clients.append(client)
+
+    def _lost(self) -> None:
+        if not self.closing:
+            self.errors["disconnected"] += 1
+
+    # receiving
+
+    def _receiver(self, client: _Client) -> Any:
+        by_seq = self.plan.numbered_by_seq
+        tally = client.tally
+
+        def receive(packet: str) -> None:
+            if not packet.startswith(_MESSAGE_PREFIX):
+                return  # presence and other events
+            now = time.monotonic_ns()
+            _, message = _decode_event(packet)
+            sent_ns, counter, sender, _ = message.body.split(" ", 3)
+            if by_seq:
+                fresh = tally.observe(message.room, message.seq)
+            else:
+                fresh = tally.observe(f"{message.room}/{sender}", int(counter))
+            if fresh:
+                self._count_delivery(now, int(sent_ns))
+
+        return receive
+
+    def _count_delivery(self, now: int, sent_ns: int) -> None:
+        result = self.result
+        result.deliveries += 1
+        latency_us = max(1, (now - sent_ns) // 1000)
+        window_start, window_end = self.window
+        if window_start <= now < window_end:
+            result.deliveries_in_window += 1
+        if window_start <= sent_ns < window_end:
+            self.latency_histogram.record_value(latency_us)
+        second = min((now - self.start_ns) // 1_000_000_000, len(self.per_second_deliveries) - 1)
+        if second >= 0:
+            self.per_second_deliveries[second] += 1
+            if latency_us > self.per_second_latency_max[second]:
+                self.per_second_latency_max[second] = latency_us
+
+    # sending
+
+    async def send_on_timetable(self) -> None:
+        plan = self.plan
+        senders = [client for client in self.clients if client.plan.sender is not None]
+        if not senders or plan.rate <= 0:
+            return
+        period_ns = 1e9 / plan.rate
+        # Stagger the senders of all processes evenly over one period.
+        timetable = sorted(
+            (period_ns * client.plan.sender / plan.senders_total, client)  # type: ignore[operator]
+            for client in senders
+        )
+        end_ns = self.window[1]
+        padding = "x" * plan.body_bytes
+        for round_number in range(int(plan.rate * (plan.warmup + plan.duration)) + 1):
+            for offset, client in timetable:
+                due = int(self.start_ns + round_number * period_ns + offset)
+                if due >= end_ns:
+                    return
+                delay = due - time.monotonic_ns()
+                if delay > 0:
+                    await asyncio.sleep(delay / 1e9)
+                counter = round_number + 1
+                body = f"{due} {counter} {client.plan.sender} {padding}"[: plan.body_bytes]
+                await self._send(client, due, counter, body)
+
+    async def _send(self, client: _Client, due: int, counter: int, body: str) -> None:
+        result = self.result
+        room = client.plan.room
+        stream = room if self.plan.numbered_by_seq else f"{room}/{client.plan.sender}"
+        room_finals = self.finals.setdefault(room, {})
+        room_finals.setdefault(stream, 0)
+
+        def acknowledged(ack: Any) -> None:
+            self.ack_histogram.record_value(max(1, (time.monotonic_ns() - due) // 1000))
+            if not (isinstance(ack, dict) and ack.get("ok")):
+                error = ack.get("error", {}).get("code", "?") if isinstance(ack, dict) else "?"
+                self.errors[f"send refused: {error}"] += 1
+                return
+            number = int(ack["message"]["seq"]) if self.plan.numbered_by_seq else counter
+            room_finals[stream] = max(room_finals[stream], number)
+
+        payload = {
+            "room": room,
+            "client_id": f"{self.plan.run_tag}-{client.plan.sender}-{counter}",
+            "body": body,
+        }
+        try:
+            await client.connection.emit("send", payload, acknowledged)
+        except (ConnectionError, aiohttp.ClientError):
+            self.errors["send failed"] += 1
+            return
+        result.sent += 1
+        if due >= self.window[0]:
+            result.sent_in_window += 1
+        second = min((due - self.start_ns) // 1_000_000_000, len(self.per_second_sends) - 1)
+        self.per_second_sends[second] += 1
+
+    # finishing
+
+    async def wait_for_acks(self, deadline_ns: int) -> None:
+        while time.monotonic_ns() < deadline_ns:
+            if not any(client.connection.pending_acks for client in self.clients):
+                return
+            await asyncio.sleep(0.05)
+        unanswered = sum(client.connection.pending_acks for client in self.clients)
+        if unanswered:
+            self.errors["ack timeout"] += unanswered
+
+    def _caught_up(self, finals: dict[str, dict[str, int]]) -> bool:
+        return all(
+            client.tally.lost(finals.get(client.plan.room, {})) == 0 for client in self.clients
+        )
+
+    async def wait_for_deliveries(self, finals: dict[str, dict[str, int]], deadline: int) -> None:
+        while time.monotonic_ns() < deadline:
+            if self._caught_up(finals):
+                return
+            await asyncio.sleep(0.1)
+
+    def finish(self, finals: dict[str, dict[str, int]]) -> WorkerResult:
+        result = self.result
+        for client in self.clients:
+            result.lost += client.tally.lost(finals.get(client.plan.room, {}))
+            result.duplicated += client.tally.duplicated
+            result.reordered += client.tally.reordered
+        result.errors = dict(self.errors)
+        result.connect_histogram = histogram.encode(self.connect_histogram)
+        result.latency_histogram = histogram.encode(self.latency_histogram)
+        result.ack_histogram = histogram.encode(self.ack_histogram)
+        result.per_second_deliveries = self.per_second_deliveries
+        result.per_second_sends = self.per_second_sends
+        result.per_second_latency_max_us = self.per_second_latency_max
+        return result
+
+    async def report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(_PROGRESS_EVERY_S)
+            errors = sum(self.errors.values())
+            self.events.put(
+                ("progress", self.plan.worker, self.result.deliveries, self.result.sent, errors)
+            )
+
+    async def run(self) -> None:
+        plan = self.plan
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await self.connect_all(session)
+            self.events.put(("connected", plan.worker, self.result.connected, dict(self.errors)))
+            self.start_ns = await asyncio.to_thread(self.commands.recv)
+            measure_from = self.start_ns + int(plan.warmup * 1e9)
+            self.window = (measure_from, measure_from + int(plan.duration * 1e9))
+            progress = asyncio.create_task(self.report_progress())
+            await self.send_on_timetable()
+            drain_deadline = self.window[1] + int(plan.drain * 1e9)
+            await self.wait_for_acks(drain_deadline)
+            self.events.put(("sent", plan.worker, self.finals))
+            finals: dict[str, dict[str, int]] = await asyncio.to_thread(self.commands.recv)
+            await self.wait_for_deliveries(finals, drain_deadline)
+            progress.cancel()
+            self.closing = True
+            result = self.finish(finals)
+            await asyncio.gather(*(client.connection.close() for client in self.clients))
+        self.events.put(("result", plan.worker, result))
+
+
+def raise_file_limit() -> None:
+    """Every connection is a file descriptor: allow as many as the hard limit does."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def work(plan: WorkerPlan, events: Queue[Any], commands: Connection) -> None:
+    """The worker process's entry point."""
+    raise_file_limit()
+    try:
+        uvloop.run(_Worker(plan, events, commands).run())
+    except BaseException:
+        events.put(("failed", plan.worker, traceback.format_exc()))
+    with contextlib.suppress(Exception):
+        commands.close()

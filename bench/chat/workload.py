@@ -1,0 +1,100 @@
+"""What a run does: the workload, from a scenario file and command-line overrides."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SUFFIXES = (".toml", ".json")
+
+
+class WorkloadError(ValueError):
+    """A scenario or option combination that cannot run; the message says why."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Client `c` sits in room `c % rooms`, and clients `0 .. senders-1` send, so senders
+    spread over the rooms; each sender sends `rate` messages/s on a fixed timetable."""
+
+    description: str = "custom"
+    clients: int = 20
+    rooms: int = 2
+    senders: int = 2
+    rate: float = 5.0  # messages/s per sender
+    duration: float = 10.0
+    warmup: float = 2.0
+    processes: int = 1  # load-generator worker processes
+    hub_processes: int = 1  # server processes (pawhub hubs or Node reference processes)
+    users: int = 500  # distinct users; more clients than users means several devices each
+    body_bytes: int = 64
+    connect_concurrency: int = 100  # connects in flight per worker process
+    drain: float = 10.0  # how long, after the last send, late deliveries may still arrive
+
+    def __post_init__(self) -> None:
+        if self.clients < 1 or self.rooms < 1 or self.rooms > self.clients:
+            raise WorkloadError("need at least one client per room")
+        if not 0 <= self.senders <= self.clients:
+            raise WorkloadError("senders must be between 0 and the number of clients")
+        if self.rate < 0 or self.duration <= 0 or self.warmup < 0:
+            raise WorkloadError("rate, duration and warmup must be positive")
+        if self.processes < 1 or self.hub_processes < 1 or self.users < 1:
+            raise WorkloadError("processes, hub processes and users must be at least 1")
+        if self.body_bytes < 40:
+            raise WorkloadError("a body needs at least 40 bytes for its timestamp and counter")
+
+    @property
+    def user_count(self) -> int:
+        return min(self.users, self.clients)
+
+    def user_of(self, client: int) -> int:
+        """Consecutive clients share a user, so a small room's members are distinct users."""
+        return client * self.user_count // self.clients
+
+    def room_of(self, client: int) -> int:
+        return client % self.rooms
+
+    def room_sizes(self) -> list[int]:
+        return [
+            self.clients // self.rooms + (room < self.clients % self.rooms)
+            for room in range(self.rooms)
+        ]
+
+    @property
+    def offered_sends_per_s(self) -> float:
+        return self.senders * self.rate
+
+    @property
+    def offered_deliveries_per_s(self) -> float:
+        sizes = self.room_sizes()
+        return sum(self.rate * sizes[self.room_of(sender)] for sender in range(self.senders))
+
+    def with_overrides(self, **overrides: Any) -> Workload:
+        given = {name: value for name, value in overrides.items() if value is not None}
+        return replace(self, **given)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_scenario(name_or_path: str) -> Workload:
+    """`name` is `bench/scenarios/<name>.toml` (or `.json`); a path to a file works too."""
+    candidates = [Path(name_or_path)] + [SCENARIOS / f"{name_or_path}{ext}" for ext in SUFFIXES]
+    path = next((path for path in candidates if path.is_file()), None)
+    if path is None:
+        known = ", ".join(sorted({p.stem for p in SCENARIOS.iterdir() if p.suffix in SUFFIXES}))
+        raise WorkloadError(f"no scenario {name_or_path!r} (known: {known})")
+    text = path.read_text()
+    data: dict[str, Any] = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    known_fields = {field.name for field in fields(Workload)}
+    if unknown := set(data) - known_fields:
+        raise WorkloadError(f"{path.name}: unknown settings {', '.join(sorted(unknown))}")
+    return Workload(**data)
+
+
+def per_sender_rate(senders: int, total_rate: float) -> float:
+    return total_rate / senders if senders else 0.0
