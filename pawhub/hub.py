@@ -11,8 +11,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from moderation.namespace import ModerationNamespace
+from moderation.screening import PreSendScreen
 from pawhub.resources import check_dependencies, open_pool, open_redis
 from pawhub.settings import Settings
+from pawhub.worker import thresholds_of
 from realtime.chat import ChatNamespace
 from realtime.fanout import RoomFanout
 from realtime.handoff import ModerationHandoff
@@ -62,6 +64,7 @@ def build_hub_app(settings: Settings) -> web.Application:
             presence=presence,
             limiter=SendRateLimiter(redis, prefix, settings.chat_rate_limit),
             handoff=handoff,
+            screen=PreSendScreen(thresholds_of(settings)),
         )
         moderation = ModerationNamespace(
             jwt_secret=settings.jwt_secret, pool=pool, redis=redis, prefix=prefix, fanout=fanout

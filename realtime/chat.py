@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -77,6 +78,16 @@ class ReportPayload(RoomPayload):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class ScreenedBody(NamedTuple):
+    """A body as it may be stored (e.g. card numbers masked), or why it may not be sent."""
+
+    body: str
+    refusal: str | None = None
+
+
+Screen = Callable[[str], ScreenedBody]
+
+
 def _checked_body(body: str) -> str:
     if len(body) > MAX_BODY_CHARS:
         raise EventError(ErrorCode.too_large, f"body is over {MAX_BODY_CHARS} characters")
@@ -95,6 +106,7 @@ class ChatNamespace(AuthenticatedNamespace):
         presence: Presence,
         limiter: SendRateLimiter,
         handoff: ModerationHandoff,
+        screen: Screen,
     ) -> None:
         super().__init__("/chat", jwt_secret=jwt_secret)
         self._pool = pool
@@ -102,6 +114,7 @@ class ChatNamespace(AuthenticatedNamespace):
         self._presence = presence
         self._limiter = limiter
         self._handoff = handoff
+        self._screen = screen
 
     async def _member(self, sid: str, room: UUID) -> Principal:
         """The caller, once shown to be a member of `room` (joined here, or per PostgreSQL)."""
@@ -167,7 +180,10 @@ class ChatNamespace(AuthenticatedNamespace):
 
     @event("send", SendPayload)
     async def send(self, sid: str, payload: SendPayload) -> Ack:
-        body = _checked_body(payload.body)
+        screened = self._screen(_checked_body(payload.body))
+        if screened.refusal is not None:
+            raise EventError(ErrorCode.forbidden, screened.refusal)
+        body = screened.body
         principal = await self.principal(sid)
         if not await self._limiter.allow(principal.user_id):
             raise EventError(ErrorCode.rate_limited, "too many messages; slow down")

@@ -172,3 +172,31 @@ async def test_moderation_is_for_moderators_and_only_rooms_with_a_flag_are_watch
     assert unknown["error"]["code"] == "not_found"
     bad = await mod.call("act", {"flag_id": str(room_id), "action": "obliterate"})
     assert bad["error"]["code"] == "invalid"
+
+
+async def test_threats_are_refused_before_storage_and_card_numbers_never_stored(
+    room: Any, connect: Any, pool: asyncpg.Pool
+) -> None:
+    room_id, owner, vet = room
+    alice, bob = await connect(owner[1]), await connect(vet[1])
+    await bob.call("join", {"room": str(room_id)})
+    threat = await alice.call(
+        "send", {"room": str(room_id), "client_id": "t", "body": "I will find you and hurt you"}
+    )
+    assert threat["ok"] is False and threat["error"]["code"] == "forbidden"
+    assert "threat" in threat["error"]["message"]
+
+    card = await alice.call(
+        "send",
+        {
+            "room": str(room_id),
+            "client_id": "c",
+            "body": "my card is 4242 4242 4242 4242, charge it",
+        },
+    )
+    assert card["ok"] and "4242 4242 4242 4242" not in card["message"]["body"]
+    assert card["message"]["body"].endswith("4242, charge it")
+    [delivered] = await bob.wait_for("message", 1)
+    assert delivered["body"] == card["message"]["body"] and delivered["seq"] == 1
+    stored = await pool.fetch("SELECT body FROM messages WHERE room = $1", room_id)
+    assert [row["body"] for row in stored] == [card["message"]["body"]]

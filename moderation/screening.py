@@ -1,0 +1,27 @@
+"""What is checked on the send path itself, before a message is stored.
+
+Only cheap rules run here (tens of microseconds): payment card numbers are masked so they are
+never stored, and the gravest labels (threats by default) refuse the message. The model scores
+every stored message later, off the ack path.
+"""
+
+from __future__ import annotations
+
+from moderation.abuse_rules import abuse_scores
+from moderation.normalize import normalize
+from moderation.pii import mask_card_numbers
+from moderation.thresholds import Thresholds, blocking_labels
+from realtime.chat import ScreenedBody
+
+
+class PreSendScreen:
+    def __init__(self, thresholds: Thresholds) -> None:
+        self._thresholds = thresholds
+
+    def __call__(self, body: str) -> ScreenedBody:
+        masked = mask_card_numbers(body)
+        if self._thresholds.block_labels:
+            grave = blocking_labels(abuse_scores(normalize(masked)), self._thresholds)
+            if grave:
+                return ScreenedBody(masked, f"not sent: it reads as {', '.join(sorted(grave))}")
+        return ScreenedBody(masked)
