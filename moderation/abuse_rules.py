@@ -18,7 +18,8 @@ _YOU = r"(?:you|ya|ye)"
 _YOUR = r"(?:your|yer)"
 _YOU_ARE = r"(?:you(?:'re|re| are| r)|ur)"
 _I_WILL = (
-    r"(?:i'?ll|we'll|(?:i|we)(?: will| shall|'d| would| gonna|(?:'m|m| am|'re| are) (?:going to|gonna)))"
+    r"(?:i'?ll|we'll"
+    r"|(?:i|we)(?: will| shall|'d| would| gonna|(?:'m|m| am|'re| are) (?:going to|gonna)))"
     r"(?: (?:just|really|seriously|personally|fucking|absolutely))*"
 )
 _STAFF = (
@@ -41,7 +42,14 @@ _THREAT = re.compile(
             r"\bslit (?:your|his|her) throat",
             rf"\b{_YOU}(?:'ll| will|'re going to| are going to|'re gonna| are gonna) "
             r"(?:regret|pay for)\b",
-            rf"\b{_YOU}(?:'ll| will) pay\b|\bmake {_YOU} pay\b",
+            rf"\b{_YOU}(?:'ll| will) pay\b|\bmake {_YOU} (?:pay|suffer|sorry)\b",
+            rf"\b{_YOU}(?:'re| are) (?:going to|gonna) (?:get hurt|suffer|get it|bleed)\b",
+            rf"\b(?:going to|gonna|will) happen to {_YOU}\b",
+            r"\bhurt (?:somebody|someone|anyone|people|everyone)\b",
+            rf"\b(?:find out|found out|know) where {_YOU} live\b",
+            rf"\block {_YOUR} doors?\b",
+            rf"\bwait(?:ing)? for {_YOU} (?:outside|after work|after your shift|in the car ?park)",
+            r"\bsettle this (?:outside|in person|my way|properly)\b",
             rf"\b{_YOU_ARE} (?:dead|finished|done for|going to die)\b",
             r"\bwhat'?s coming to (?:you|ya)\b",
             rf"\b{_YOU} won'?t see it coming\b",
@@ -75,12 +83,13 @@ _INSULT_NOUN = (
     r"|witch(?:es)?|quacks?|frauds?|scammers?|crooks?|thie(?:f|ves)|liars?|butchers?|joke"
     r"|losers?|jerks?|tossers?|wankers?|retards?|scum|trash|garbage|fuck|motherfuckers?"
     r"|dumbass|shit|piece of (?:shit|crap|garbage|trash|work)|excuse for an? \w+(?: \w+)?"
-    r"|embarrassment|disgrace)"
+    r"|embarrassment|disgrace|parasites|vultures|leeches)"
 )
 _INSULT_ADJ = (
     r"(?:stupid|dumb|thick|useless|incompetent|pathetic|worthless|ignorant|brainless|clueless"
     r"|arrogant|greedy|lazy|fat|ugly|disgusting|rude|heartless|horrible|terrible|awful|worst"
-    r"|money[- ]?grabbing|hopeless|moronic|idiotic|retarded|shit|shitty|crap|rubbish|dumbass)"
+    r"|money[- ]?grabbing|hopeless|moronic|idiotic|retarded|shit|shitty|crap|rubbish|dumbass"
+    r"|dumbest|stupidest|thickest|laziest|greediest|ugliest)"
 )
 # Intensifiers are insults only next to an insult ("complete idiot"), never before "vet".
 _INTENSIFIER = (
@@ -105,9 +114,10 @@ _INSULT = re.compile(
             rf"(?:{_INSULT_ADJ}|{_INSULT_NOUN}|deaf|blind)\b",
             r"(?:^|[.!?,] *)(?:just |oh )?(?:shut (?:the \w+ )?up|get lost)\b",
             rf"\bshut (?:the \w+ )?up,? {_YOU}\b",
-            rf"\b(?:piss|sod|bugger|fuck) off\b|\bgo to hell\b|\bup yours\b|\beat shit\b",
+            r"\b(?:piss|sod|bugger|fuck) off\b|\bgo to hell\b|\bup yours\b|\beat shit\b",
             rf"\b(?:screw|fuck|damn) {_YOU}\b|\bgo fuck (?:yourself|urself)\b",
             r"\bkiss my (?:ass|arse|butt)\b",
+            rf"\b{_YOU} call (?:yourself|yourselves) an? {_STAFF}\b",
         )
     )
 )
@@ -121,6 +131,7 @@ _SEXUAL = re.compile(
             rf"\b{_YOU_ARE} (?:so |really |very )?(?:hot|sexy|fit|gorgeous|beautiful|pretty)\b",
             r"\bsexy\b|\bnudes?\b|\bsuck my\b|\b(?:tits|boobs)\b",
             rf"\b{_YOUR} (?:breasts|ass|arse|lips)\b(?! from)",
+            rf"\bshow me {_YOUR} (?:body|breasts|ass|arse|legs|chest)\b",
             r"\b(?:look|be|get) (?:good |hot )?naked\b",
             r"\btake (?:your|yer|that|the) (?:top|clothes|shirt|bra|uniform) off\b",
             r"\bexamine me\b",
@@ -142,10 +153,13 @@ _HARASSMENT = re.compile(
             r"|twitter|tiktok|linkedin|socials|address|home address|number|phone number"
             r"|husband|wife|kids|children|family|daughter|son|car|house)\b",
             r"\bscreenshots of (?:your|yer)\b",
-            r"\b(?:post|share|publish|put|leak)\w* (?:your|yer) (?:home )?(?:address|number"
-            r"|details|photos?|pictures?|face)\b",
+            r"\b(?:post|share|publish|put|leak|sent|send)\w* (?:your|yer) (?:home )?(?:address"
+            r"|number|details|photos?|pictures?|face)\b",
             rf"\bi(?:'ve| have) been (?:watching|following) {_YOU}\b",
             rf"\bi (?:can )?see {_YOU} (?:through|from|leaving|at|in)\b",
+            rf"\bi (?:saw|seen|spotted|followed) {_YOU} (?:at|in|outside|leaving|with|on)\b",
+            rf"\b{_YOUR} (?:daughter|son|kids|children|husband|wife|family|partner) "
+            r"(?:goes|go|lives|live|works|work|walks|walk|drives|drive|plays|play)\b",
             r"\bi'?m (?:outside|parked outside|at) (?:your|yer|the) (?:clinic|house|home|work"
             r"|door|office|practice)\b",
             r"\bnice (?:house|car|kids|family)\b",
@@ -159,7 +173,7 @@ _HARASSMENT = re.compile(
             r"\bgo back to (?:your (?:own )?country|where you (?:came|come) from|the kitchen)\b",
             r"\b(?:women|woman|girls) (?:shouldn'?t|can'?t|should not|cannot) be\b",
             r"\bforeign (?:idiot|vet|doctor|rubbish|trash)s?\b|\bcan'?t speak english\b",
-            rf"\b{_YOU} people are\b|\bslave\b|\bhag\b",
+            rf"\b{_YOU} people are\b|\bslave\b|\bhag\b|\bforeigners? like {_YOU}\b",
         )
     )
 )

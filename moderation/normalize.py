@@ -18,7 +18,7 @@ _CONFUSABLES = str.maketrans(
     {
         **dict(zip("авекмнорстухіјѕԁһүԝ", "abekmhopctyxijsdhyw", strict=True)),
         **dict(zip("αβεικνορτυχω", "abeikvoptuxw", strict=True)),
-        **dict(zip("սօոհց", "uonhg", strict=True)),
+        **dict(zip("սօոհց", "uonhg", strict=True)),  # noqa: RUF001 (look-alikes on purpose)
         **dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢı", "abcdefghijklmnoprstuvwyzi", strict=True)),
         "\u2019": "'",
         "\u2018": "'",
@@ -29,8 +29,11 @@ _CONFUSABLES = str.maketrans(
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"})
 _LEET.update(str.maketrans({"@": "a", "$": "s", "!": "i"}))
 
-# Three or more single characters each followed by one separator: "f u c k", "f.u.c.k", "k-y-s".
-_SPACED_LETTERS = re.compile(r"(?<![\w@$'])[a-z0-9@$](?:[ .*_+-][a-z0-9@$](?![\w@$'])){2,}")
+# Three or more single characters each followed by a separator: "f u c k", "f.u.c.k", "k-y-s".
+# One separator throughout, so "a c-u-n-t" joins "c-u-n-t" and leaves the article alone.
+_SPACED_LETTERS = re.compile(
+    r"(?<![\w@$'])[a-z0-9@$]([ .*_+-])[a-z0-9@$](?![\w@$'])(?:\1[a-z0-9@$](?![\w@$'])){1,}"
+)
 _SEPARATORS = re.compile(r"[ .*_+-]")
 _WHITESPACE = re.compile(r"\s{2,}")
 # A token where a letter touches a leet character: "f4ck", "@ss", "sh!t", "1'm".

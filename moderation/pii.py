@@ -28,7 +28,7 @@ _PHONE = re.compile(
 )
 _PHONE_DIGITS = range(9, 14)  # longer runs are cards, microchips or references
 _CARD = re.compile(r"(?<![\d*])\d(?:[ -]?\d){12,18}(?![\d*])")
-_MASKED_CARD = re.compile(r"(?:\*[ -]?){9,15}\d{4}\b")
+_MASKED_CARD = re.compile(r"(?:\*[ -]?){9,15}(?:\d[ -]?){3}\d\b")
 _KEPT_DIGITS = 4
 
 
@@ -53,7 +53,9 @@ def _digits(text: str) -> str:
 
 def find_card_numbers(text: str) -> list[str]:
     """The payment card numbers written in `text`, as written."""
-    return [match.group() for match in _CARD.finditer(text) if _is_card_number(_digits(match.group()))]
+    return [
+        match.group() for match in _CARD.finditer(text) if _is_card_number(_digits(match.group()))
+    ]
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -79,9 +81,9 @@ def mask_card_numbers(text: str) -> str:
 def find_pii(text: str) -> set[PiiKind]:
     """The kinds of personal data in `text` (masked card numbers still count as cards)."""
     kinds: set[PiiKind] = set()
-    if "@" in text or " at " in text.lower() or "(at)" in text or "[at]" in text:
-        if _EMAIL.search(text):
-            kinds.add(PiiKind.EMAIL)
+    maybe_email = "@" in text or " at " in text.lower() or "(at)" in text or "[at]" in text
+    if maybe_email and _EMAIL.search(text):
+        kinds.add(PiiKind.EMAIL)
     if find_card_numbers(text) or _MASKED_CARD.search(text):
         kinds.add(PiiKind.CARD)
     if any(len(_digits(match.group())) in _PHONE_DIGITS for match in _PHONE.finditer(text)):

@@ -41,9 +41,7 @@ class Thresholds(BaseModel):
 
 def flagged_labels(scores: Mapping[str, float], thresholds: Thresholds) -> dict[str, float]:
     """The labels whose score crosses their threshold, with their scores."""
-    return {
-        label: score for label, score in scores.items() if score >= thresholds.threshold(label)
-    }
+    return {label: score for label, score in scores.items() if score >= thresholds.threshold(label)}
 
 
 def blocking_labels(scores: Mapping[str, float], thresholds: Thresholds) -> dict[str, float]:

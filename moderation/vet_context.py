@@ -61,7 +61,7 @@ _PUSSYCAT = re.compile(r"\bpussy\s?cats?\b")
 def _female_dog(text: str) -> str:
     if _BITCH_AS_INSULT.search(text) or not _CANINE_CONTEXT.search(text):
         return text
-    return _BITCH.sub(lambda match: "female dog" + (match.group(1) and "s" or ""), text)
+    return _BITCH.sub(lambda match: "female dogs" if match.group(1) else "female dog", text)
 
 
 def _rooster(text: str) -> str:
