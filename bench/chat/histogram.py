@@ -45,11 +45,12 @@ def summary_ms(histogram: Any) -> dict[str, float | int]:
     return result
 
 
-def distribution_ms(histogram: Any) -> list[tuple[float, float]]:
-    """(percentile, latency ms) points for an HDR-style percentile plot."""
+def distribution_ms(histogram: Any) -> list[list[float]]:
+    """[percentile, latency ms] points for an HDR-style percentile plot."""
     if not histogram.get_total_count():
         return []
     return [
-        (item.percentile_level_iterated_to, item.value_iterated_to / 1000)
+        [item.percentile_level_iterated_to, item.value_iterated_to / 1000]
         for item in histogram.get_percentile_iterator(5)
+        if item.percentile_level_iterated_to > 0  # the iterator's p0 is not a recorded value
     ]

@@ -53,8 +53,8 @@ def _cpu(samples: GroupSamples | None, start: float, end: float) -> dict[str, fl
     return {"cpu_percent_mean": round(fmean(window), 1), "cpu_percent_max": round(max(window), 1)}
 
 
-def _add_up(series: list[list[int]]) -> list[int]:
-    return [sum(values) for values in zip(*series, strict=True)]
+def _add_up(series: list[list[int]], seconds: int) -> list[int]:
+    return [sum(values) for values in zip(*series, strict=True)][:seconds]
 
 
 def _errors(measured: RunMeasurements) -> dict[str, int]:
@@ -75,6 +75,7 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
     server = measured.sampler.samples.get("server")
     tester = measured.sampler.samples.get("tester")
     rss_added = measured.rss_connected - measured.rss_before
+    seconds = int(workload.warmup + workload.duration) + 2  # the timetable and a little after
     return {
         "target": measured.target,
         "server_processes": workload.hub_processes,
@@ -119,14 +120,16 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
         },
         "tester": _cpu(tester, window_start, window_end),
         "timeline": {
-            "deliveries_per_s": _add_up([result.per_second_deliveries for result in results]),
-            "sends_per_s": _add_up([result.per_second_sends for result in results]),
+            "deliveries_per_s": _add_up(
+                [result.per_second_deliveries for result in results], seconds
+            ),
+            "sends_per_s": _add_up([result.per_second_sends for result in results], seconds),
             "latency_max_ms": [
                 max(values) / 1000
                 for values in zip(*[r.per_second_latency_max_us for r in results], strict=True)
-            ],
+            ][:seconds],
             "server_cpu_percent": [
-                (round(t - measured.start_s, 2), cpu)
+                [round(t - measured.start_s, 2), cpu]
                 for t, cpu in zip(server.seconds, server.cpu_percent, strict=True)
             ]
             if server
