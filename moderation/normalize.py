@@ -40,7 +40,7 @@ _WHITESPACE = re.compile(r"\s{2,}")
 _LEET_TOKEN = re.compile(
     r"(?<![\w@$!'*])[\w@$!'*]*?(?:[a-z'][0134578@$!]|[0134578@$!][a-z'])[\w@$!'*]*"
 )
-_ELONGATED = re.compile(r"[a-z]*([a-z])\1\1[a-z]*")
+_ELONGATED = re.compile(r"(?<![a-z])[a-z]*([a-z])\1\1[a-z]*")
 _RUN_OF_THREE = re.compile(r"([a-z])\1{2,}")
 
 _FUCK_SUFFIXES = {"you": " you", "u": " you", "off": " off"}
