@@ -1,3 +1,8 @@
 """Live moderation: classifiers (a shipped model by default, Detoxify when configured), the worker
 pool, thresholds, flags, moderator actions and the `/moderation` namespace. Never blocks the chat
-hot path."""
+hot path.
+
+Classification API: `moderation.factory.load_classifier` builds a `moderation.classifier.Classifier`
+(`score_batch(texts) -> [{label: score}]`); `moderation.classifier.assess` applies
+`moderation.thresholds.Thresholds` and attributes each result to the model and its version;
+`moderation.pii.mask_card_numbers` masks card numbers before storage."""

@@ -40,8 +40,8 @@ def _tiny_model() -> transformers.BertForSequenceClassification:
         num_attention_heads=2,
         intermediate_size=37,
         max_position_embeddings=64,
-        num_labels=len(JIGSAW_CLASSES),
     )
+    config.num_labels = len(JIGSAW_CLASSES)
     return transformers.BertForSequenceClassification(config)
 
 
