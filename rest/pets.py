@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, MediaType, Response, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from domain import ehr, pets
@@ -60,12 +61,18 @@ class PetController(Controller):
     @get(
         "/{pet_id:uuid}/records",
         summary="The pet's health records, oldest first, with their amendments",
-        responses=problem_responses(400, 401, 404),
+        responses={
+            200: ResponseSpec(list[Record], description="The records", generate_examples=False),
+            **problem_responses(400, 401, 404),
+        },
     )
     async def list_records(
         self, db: Db, actor: CurrentActor, pet_id: FromPath[UUID]
-    ) -> list[Record]:
-        return await ehr.list_records(db, actor, pet_id)
+    ) -> Response[bytes]:
+        # PostgreSQL already built the JSON of list[Record]: send it as it is.
+        return Response(
+            (await ehr.list_records(db, actor, pet_id)).encode(), media_type=MediaType.JSON
+        )
 
 
 class RecordController(Controller):

@@ -1,0 +1,238 @@
+"""Requests/s and latency of GET /v1/pets/{id}/records (JWT check, visibility, audit insert,
+records with amendments) against a plain Litestar JSON endpoint, same server, same run.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python -m bench.rest.records --seconds 10 --concurrency 64
+
+It creates a database of its own, seeds an owner, a vet with a booking, a pet and its records,
+starts the API (one uvicorn process) and loads it from `--clients` processes, then drops the
+database. Only 127.0.0.1 is ever targeted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
+
+import aiohttp
+import asyncpg
+
+from deploy.embedded import free_port
+from domain import ehr
+from domain.audit import Actor
+from domain.availability import Availability, set_availability
+from domain.bookings import BookingKind, NewBooking, create_booking
+from domain.identity import NewUser, Role
+from domain.pets import NewPet, create_pet
+from domain.tokens import ACCESS_TOKEN_TTL, issue_access_token
+from domain.users import create_user
+from pawhub.resources import migrate_database
+from pawhub.settings import get_settings
+
+RECORDS = 8
+
+
+@dataclass(frozen=True)
+class Result:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: int) -> float:
+        return statistics.quantiles(self.latencies_ms, n=100)[q - 1]
+
+
+async def _seed(database_url: str, secret: str) -> tuple[str, str]:
+    """A pet with records its owner may read; returns (records path, owner's token)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+
+        def someone(role: Role) -> NewUser:
+            return NewUser(
+                email=f"{uuid4().hex[:12]}@example.com", password="bench-pass", name="B", role=role
+            )
+
+        owner = await create_user(conn, someone(Role.owner))
+        vet = await create_user(conn, someone(Role.vet))
+        open_always = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)]
+        await set_availability(
+            conn, vet.id, Availability.model_validate({"time_zone": "UTC", "weekly": open_always})
+        )
+        pet = await create_pet(conn, owner.id, NewPet(name="Rex", species="dog"))
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+        await create_booking(
+            conn,
+            owner.id,
+            NewBooking(
+                vet_id=vet.id, pet_id=pet.id, start=start, duration_min=30, kind=BookingKind.video
+            ),
+        )
+        for i in range(RECORDS):
+            body = (
+                {"kind": "weight", "data": {"kg": 10 + i}}
+                if i % 2
+                else {
+                    "kind": "note",
+                    "data": {
+                        "subjective": "itchy ears",
+                        "objective": "redness",
+                        "assessment": "otitis",
+                        "plan": "drops",
+                    },
+                }
+            )
+            await ehr.add_record(
+                conn, Actor(vet.id), pet.id, ehr.NewRecord.model_validate(body).root
+            )
+    finally:
+        await conn.close()
+    # Long enough for the whole run; the token is checked on every request all the same.
+    token = issue_access_token(owner, secret, ttl=max(ACCESS_TOKEN_TTL, timedelta(hours=1)))
+    return f"/v1/pets/{pet.id}/records", token
+
+
+async def _load(url: str, headers: dict[str, str], concurrency: int, seconds: float) -> Result:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while (started := time.perf_counter()) < deadline:
+            async with session.get(url, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    errors += 1
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return Result(len(latencies), errors, elapsed, latencies)
+
+
+def _load_process(url: str, headers: dict[str, str], concurrency: int, seconds: float) -> Result:
+    return asyncio.run(_load(url, headers, concurrency, seconds))
+
+
+def measure(
+    url: str, headers: dict[str, str], clients: int, concurrency: int, seconds: float
+) -> Result:
+    with ProcessPoolExecutor(clients) as pool:
+        runs = [
+            pool.submit(_load_process, url, headers, concurrency, seconds) for _ in range(clients)
+        ]
+        results = [run.result() for run in runs]
+    return Result(
+        requests=sum(r.requests for r in results),
+        errors=sum(r.errors for r in results),
+        seconds=max(r.seconds for r in results),
+        latencies_ms=[ms for r in results for ms in r.latencies_ms],
+    )
+
+
+def _wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
+    async def probe() -> bool:
+        try:
+            async with aiohttp.ClientSession() as session, session.get(f"{base}/healthz") as r:
+                return r.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    for _ in range(200):
+        if server.poll() is not None:
+            raise SystemExit("the API process exited during start-up")
+        if asyncio.run(probe()):
+            return
+        time.sleep(0.1)
+    raise SystemExit("the API did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="connections per client process"
+    )
+    parser.add_argument("--clients", type=int, default=1, help="load-generating processes")
+    args = parser.parse_args()
+
+    settings = get_settings()
+    if not (settings.database_url and settings.redis_url):
+        raise SystemExit("set DATABASE_URL (a server we may create a database on) and REDIS_URL")
+    name = f"pawhub_bench_{uuid4().hex[:8]}"
+    database_url = urlunsplit(urlsplit(settings.database_url)._replace(path="/" + name))
+
+    async def create_database() -> None:
+        admin = await asyncpg.connect(settings.database_url)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+
+    async def drop_database() -> None:
+        admin = await asyncpg.connect(settings.database_url)
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+    asyncio.run(create_database())
+    try:
+        asyncio.run(migrate_database(database_url))
+        path, token = asyncio.run(_seed(database_url, settings.jwt_secret))
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_NAMESPACE": f"bench-{name}"}
+        server = subprocess.Popen([sys.executable, "-m", "bench.rest.server", str(port)], env=env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_until_up(base, server)
+            targets = {
+                "plain JSON (GET /bench/plain)": (f"{base}/bench/plain", {}),
+                f"EHR read (GET {path.replace(path.split('/')[3], '{id}')})": (
+                    f"{base}{path}",
+                    {"Authorization": f"Bearer {token}"},
+                ),
+            }
+            results: dict[str, Result] = {}
+            for label, (url, headers) in targets.items():
+                measure(url, headers, args.clients, args.concurrency, args.warmup)
+                results[label] = measure(url, headers, args.clients, args.concurrency, args.seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+    finally:
+        asyncio.run(drop_database())
+
+    print(
+        f"{args.clients} client process(es) x {args.concurrency} connections, "
+        f"{args.seconds:.0f} s each"
+    )
+    print(f"{'endpoint':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for label, result in results.items():
+        print(
+            f"{label:<42} {result.rps:>8.0f} {result.percentile(50):>8.1f} "
+            f"{result.percentile(99):>8.1f} {result.errors:>7}"
+        )
+    plain, records = results.values()
+    print(f"EHR read / plain throughput: {records.rps / plain.rps:.2f} (goal >= 0.50)")
+
+
+if __name__ == "__main__":
+    main()
