@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
-import asyncpg
 from pydantic import BaseModel, ConfigDict
+
+from domain.db import Conn, Db
 
 
 class UnknownUsers(Exception):
@@ -33,7 +34,7 @@ class ConversationSummary(Conversation):
 
 
 async def create_conversation(
-    conn: asyncpg.Connection, creator_id: UUID, member_ids: Iterable[UUID], title: str | None
+    conn: Conn, creator_id: UUID, member_ids: Iterable[UUID], title: str | None
 ) -> Conversation:
     """Create a conversation; the creator is always a member. Runs in one transaction."""
     members = sorted({creator_id, *member_ids})
@@ -56,9 +57,7 @@ async def create_conversation(
     return Conversation(id=conversation_id, member_ids=members, title=title)
 
 
-async def list_conversations(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID
-) -> list[ConversationSummary]:
+async def list_conversations(conn: Db, user_id: UUID) -> list[ConversationSummary]:
     """The user's conversations, most recently created first, with their unread counts."""
     rows = await conn.fetch(
         """SELECT c.id, c.title, c.last_seq, me.last_read_seq,
@@ -83,9 +82,7 @@ async def list_conversations(
     ]
 
 
-async def is_member(
-    conn: asyncpg.Connection | asyncpg.Pool, conversation_id: UUID, user_id: UUID
-) -> bool:
+async def is_member(conn: Db, conversation_id: UUID, user_id: UUID) -> bool:
     found = await conn.fetchval(
         "SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
         conversation_id,

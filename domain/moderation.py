@@ -40,6 +40,10 @@ class ModeratorAction(StrEnum):
     escalate = "escalate"
 
 
+def may_moderate(role: Role) -> bool:
+    return role in (Role.moderator, Role.admin)
+
+
 class FlagNotFound(Exception):
     """No such flag."""
 
@@ -208,7 +212,7 @@ async def act_on_flag(
     duration: timedelta | None,
 ) -> ActionOutcome:
     """Apply a moderator's action in one transaction and record who did it and why."""
-    if actor.role not in (Role.moderator, Role.admin):
+    if not may_moderate(actor.role):
         raise PermissionError("only moderators and admins act on flags")
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(

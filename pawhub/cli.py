@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from deploy.embedded import EmbeddedServerError
+from moderation.cli import moderation
 from pawhub.logs import configure_logging
 from pawhub.resources import (
     DatabaseUnreachable,
@@ -178,9 +179,7 @@ def users_create(email: str, password: str, name: str, role: str) -> None:
         _fail(f"a user with email {email} already exists")
 
 
-@main.group()
-def moderation() -> None:
-    """Live moderation: scoring workers and the quality report."""
+main.add_command(moderation)
 
 
 @moderation.command("worker")

@@ -6,8 +6,9 @@ import asyncio
 import os
 import signal
 import socket
+from functools import partial
 
-from moderation.default_model import VetProfanityClassifier
+from moderation.factory import load_classifier
 from moderation.pipeline import ScoringWorker
 from moderation.thresholds import Thresholds
 from pawhub.resources import open_pool, open_redis
@@ -42,7 +43,7 @@ async def run_worker(
             pool,
             redis,
             settings.redis_namespace,
-            VetProfanityClassifier,
+            partial(load_classifier, settings.detoxify_checkpoint),
             thresholds_of(settings),
             consumer or f"{socket.gethostname()}-{os.getpid()}",
             batch_size=batch_size,
