@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from media.livekit import LiveKitBridge
 from moderation.namespace import ModerationNamespace
 from moderation.screening import PreSendScreen
 from pawhub.resources import check_dependencies, open_pool, open_redis
@@ -21,6 +22,7 @@ from realtime.handoff import ModerationHandoff
 from realtime.presence import Presence
 from realtime.rate_limit import SendRateLimiter
 from realtime.server import create_socket_server, mount
+from signaling.namespace import RtcNamespace
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
@@ -35,6 +37,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(_: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _livekit_bridge(settings: Settings) -> LiveKitBridge | None:
+    """The LiveKit bridge when LIVEKIT_URL, _API_KEY and _API_SECRET are all set."""
+    if settings.livekit_url and settings.livekit_api_key and settings.livekit_api_secret:
+        return LiveKitBridge(
+            settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret
+        )
+    return None
 
 
 def build_hub_app(settings: Settings) -> web.Application:
@@ -69,14 +80,28 @@ def build_hub_app(settings: Settings) -> web.Application:
         moderation = ModerationNamespace(
             jwt_secret=settings.jwt_secret, pool=pool, redis=redis, prefix=prefix, fanout=fanout
         )
+        livekit = _livekit_bridge(settings)
+        rtc = RtcNamespace(
+            jwt_secret=settings.jwt_secret,
+            pool=pool,
+            redis=redis,
+            prefix=prefix,
+            replica_id=replica_id,
+            turn_urls=settings.turn_urls,
+            turn_secret=settings.turn_secret,
+            livekit=livekit,
+        )
         sio.register_namespace(chat)
         sio.register_namespace(moderation)
-        background = (fanout, presence, handoff, moderation)
+        sio.register_namespace(rtc)
+        background = (fanout, presence, handoff, moderation, rtc)
         for service in background:
             await service.start()
         yield
         for service in reversed(background):
             await service.stop()
+        if livekit is not None:
+            await livekit.aclose()
         await redis.aclose()
         await pool.close()
 

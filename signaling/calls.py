@@ -1,0 +1,171 @@
+"""Who is in each consult's call, shared by every hub replica through Redis.
+
+A call is a Redis hash `<prefix>:rtc:call:<consult>`, one field per user holding a `Member`:
+role, name, whether the vet admitted them, and the replica and Socket.IO sid that serve them,
+so any replica can route an event to them. A member whose connection drops is marked `gone_at_ms`
+and stays for RECONNECT_GRACE_S; their departure is scheduled in the sorted set
+`<prefix>:rtc:departures` (score: the deadline). Every replica reaps due departures; whoever
+removes one from the set owns it, and the member leaves only if they did not come back
+(`gone_at_ms` still set), so a departure is announced once, even if the replica they dropped
+from has since stopped. The call's mode is a key of its own, set by the first join.
+"""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, ConfigDict
+
+from domain.consults import ParticipantRole
+from signaling.modes import Mode
+
+RECONNECT_GRACE_S = 30.0
+CALL_TTL_S = 12 * 3600  # a call nobody touched for this long is forgotten
+
+# Mark a member gone only if `sid` still serves them (they may have rejoined elsewhere).
+_MARK_GONE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local member = cjson.decode(raw)
+if member.sid ~= ARGV[2] then return 0 end
+member.gone_at_ms = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(member))
+return 1
+"""
+
+# Remove a member whose grace ran out; return them, or nil if they came back.
+_REAP = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local member = cjson.decode(raw)
+local gone_at_ms = member.gone_at_ms
+if type(gone_at_ms) ~= 'number' or gone_at_ms + tonumber(ARGV[2]) > tonumber(ARGV[3]) then
+  return false
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return raw
+"""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _grace_ms() -> int:
+    return int(RECONNECT_GRACE_S * 1000)
+
+
+class Member(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user_id: UUID
+    role: ParticipantRole
+    name: str
+    admitted: bool
+    replica: str
+    sid: str
+    gone_at_ms: int | None = None  # unix ms (an integer survives Lua's cjson exactly)
+
+    def peer(self) -> dict[str, str]:
+        """How the member appears in `peers` and `peer_joined`."""
+        return {"user_id": str(self.user_id), "role": self.role.value}
+
+    def encode(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+class Calls:
+    """The calls' shared state. One per replica; `reap_due` is driven by the namespace."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._mark_gone = redis.register_script(_MARK_GONE)
+        self._reap = redis.register_script(_REAP)
+
+    def _call_key(self, consult: UUID) -> str:
+        return f"{self._prefix}:rtc:call:{consult}"
+
+    def _mode_key(self, consult: UUID) -> str:
+        return f"{self._prefix}:rtc:mode:{consult}"
+
+    @property
+    def _departures_key(self) -> str:
+        return f"{self._prefix}:rtc:departures"
+
+    async def members(self, consult: UUID) -> dict[UUID, Member]:
+        raw = await self._redis.hgetall(self._call_key(consult))
+        members = (Member.model_validate_json(value) for value in raw.values())
+        return {member.user_id: member for member in members}
+
+    async def member(self, consult: UUID, user: UUID) -> Member | None:
+        raw = await self._redis.hget(self._call_key(consult), str(user))
+        return None if raw is None else Member.model_validate_json(raw)
+
+    async def put(self, consult: UUID, member: Member) -> None:
+        key = self._call_key(consult)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, str(member.user_id), member.encode())
+            pipe.expire(key, CALL_TTL_S)
+            await pipe.execute()
+
+    async def mode(self, consult: UUID, proposed: Mode) -> Mode:
+        """The call's mode: `proposed` if the call has none yet, else the one it has."""
+        key = self._mode_key(consult)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, proposed.value, nx=True, ex=CALL_TTL_S)
+            pipe.get(key)
+            _, current = await pipe.execute()
+        return Mode(current.decode() if isinstance(current, bytes) else current)
+
+    async def current_mode(self, consult: UUID) -> Mode | None:
+        current = await self._redis.get(self._mode_key(consult))
+        if current is None:
+            return None
+        return Mode(current.decode() if isinstance(current, bytes) else current)
+
+    async def remove(self, consult: UUID, user: UUID) -> Member | None:
+        """Take a member out at once (leave); None if they were not in."""
+        key = self._call_key(consult)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(key, str(user))
+            pipe.hdel(key, str(user))
+            raw, _ = await pipe.execute()
+        return None if raw is None else Member.model_validate_json(raw)
+
+    async def end_if_empty(self, consult: UUID) -> bool:
+        """Forget the call's mode once nobody is in it; True if it was empty."""
+        if await self._redis.hlen(self._call_key(consult)):
+            return False
+        await self._redis.delete(self._mode_key(consult))
+        return True
+
+    async def drop(self, consult: UUID, user: UUID, sid: str) -> bool:
+        """The connection `sid` of a member dropped: start their grace; False if `sid` no
+        longer serves them."""
+        now_ms = _now_ms()
+        marked = await self._mark_gone(
+            keys=[self._call_key(consult)], args=[str(user), sid, now_ms]
+        )
+        if marked:
+            deadline_ms = now_ms + _grace_ms()
+            await self._redis.zadd(self._departures_key, {f"{consult}|{user}": deadline_ms})
+        return bool(marked)
+
+    async def reap_due(self) -> list[tuple[UUID, Member]]:
+        """Remove every member whose grace has run out and who did not come back."""
+        now_ms = _now_ms()
+        due = await self._redis.zrangebyscore(self._departures_key, "-inf", now_ms)
+        departed: list[tuple[UUID, Member]] = []
+        for raw_entry in due:
+            entry = raw_entry.decode() if isinstance(raw_entry, bytes) else str(raw_entry)
+            if await self._redis.zrem(self._departures_key, entry) != 1:
+                continue  # another replica took it
+            consult_text, user = entry.split("|", 1)
+            consult = UUID(consult_text)
+            raw = await self._reap(keys=[self._call_key(consult)], args=[user, _grace_ms(), now_ms])
+            if raw:
+                departed.append((consult, Member.model_validate_json(raw)))
+        return departed
