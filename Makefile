@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint unit system-deps js-deps clean
+.PHONY: run test lint unit chaos system-deps js-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ unit: $(STAMP) system-deps js-deps
 	$(BIN)/pytest
 
 test: lint unit
+
+# The long fault-injection suite: replica kills and Redis restarts under traffic (two rounds
+# run inside `make test`).
+CHAOS_ROUNDS ?= 30
+chaos: $(STAMP)
+	CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(BIN)/pytest tests/e2e/test_chaos.py -v
 
 clean:
 	rm -rf $(VENV) .pawhub .pawhub-test .mypy_cache .ruff_cache .pytest_cache
