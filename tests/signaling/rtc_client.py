@@ -1,0 +1,61 @@
+"""Helpers for the `/rtc` tests: waiting on conditions, loopback ICE, a minimal valid SDP, and
+the lobby dance that brings a consult's people into its call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import aioice.ice
+import pytest
+
+from bench.media.consults import Person, VideoConsult
+from bench.media.rtc_client import Ack, RtcClient
+
+TIMEOUT_S = 60
+POLL_S = 0.1
+
+# Parses (v=0, one m= line) but nobody could connect with it: for tests of the relay alone.
+MINIMAL_SDP = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:96 VP8/90000\r\n"
+)
+
+
+async def eventually(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(int(TIMEOUT_S / POLL_S)):
+        if condition():
+            return
+        await asyncio.sleep(POLL_S)
+    pytest.fail(f"no {what} within {TIMEOUT_S} s")
+
+
+def use_loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gather host candidates on 127.0.0.1 alone (aioice skips loopback by default); this
+    covers the hub's SfuRoom too, which runs in the test process."""
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+
+
+def error_code(ack: Ack) -> str:
+    assert ack["ok"] is False, ack
+    code: str = ack["error"]["code"]
+    return code
+
+
+async def join(client: RtcClient, consult: VideoConsult, **extra: object) -> Ack:
+    ack = await client.call("join", {"consult_id": consult.id, **extra})
+    assert ack["ok"], ack
+    return ack
+
+
+async def enter_call(
+    consult: VideoConsult, vet: RtcClient, guests: list[tuple[RtcClient, Person]]
+) -> None:
+    """The vet joins, then each guest joins, waits in the lobby and is admitted."""
+    await join(vet, consult)
+    for client, person in guests:
+        ack = await join(client, consult)
+        assert ack["waiting"] is True and ack["peers"] == []
+        await vet.wait_for("lobby", lambda event, who=person.id: event["user_id"] == who)
+        assert (await vet.call("admit", {"consult_id": consult.id, "user_id": person.id}))["ok"]
+        await client.wait_for("admitted")
