@@ -199,11 +199,12 @@ class ChatNamespace(AuthenticatedNamespace):
             raise EventError(
                 ErrorCode.forbidden, f"a moderator muted you here until {exc.until.isoformat()}"
             ) from exc
+        wire = message.wire()
         if is_new:
             MESSAGES_STORED.inc()
-            await self._fanout.publish_message(message)
+            await self._fanout.publish_message(message.room, message.seq, wire)
             self._handoff.submit(message)
-        return ok(message=message.wire())
+        return ok(message=wire)
 
     @event("history", HistoryPayload)
     async def history(self, sid: str, payload: HistoryPayload) -> Ack:
@@ -231,7 +232,7 @@ class ChatNamespace(AuthenticatedNamespace):
             "message_edited",
             {key: wire[key] for key in ("room", "id", "seq", "body", "edited_at")},
         )
-        return ok(message=message.wire())
+        return ok(message=wire)
 
     @event("delete", DeletePayload)
     async def delete(self, sid: str, payload: DeletePayload) -> Ack:

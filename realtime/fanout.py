@@ -176,11 +176,11 @@ class RoomFanout:
 
     # events
 
-    async def publish_message(self, message: Message) -> None:
-        """Deliver a stored message here, in seq order, and send it to the other replicas."""
-        data = message.wire()
-        await self._deliver(message.room, message.seq, data)
-        self._enqueue({"r": str(message.room), "s": message.seq, "e": "message", "d": data})
+    async def publish_message(self, room: UUID, seq: int, data: dict[str, Any]) -> None:
+        """Deliver a stored message (`data` is its wire form) here, in seq order, and send it
+        to the other replicas."""
+        await self._deliver(room, seq, data)
+        self._enqueue({"r": str(room), "s": seq, "e": "message", "d": data})
 
     async def publish(
         self, room: UUID, event: str, data: dict[str, Any], skip_sid: str | None = None
