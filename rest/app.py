@@ -16,6 +16,7 @@ from pawhub.settings import Settings
 from rest import auth
 from rest.conversations import ConversationController
 from rest.identity import AuthController, create_staff, me
+from rest.moderation import ModerationController
 from rest.pets import PetController, RecordController
 from rest.problems import exception_handlers
 from rest.scheduling import BookingController, ConsultController, VetController
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> Litestar:
             BookingController,
             ConsultController,
             ConversationController,
+            ModerationController,
         ],
         dependencies=auth.dependencies,
         middleware=[auth.bearer_auth],
