@@ -260,7 +260,7 @@ class RtcNamespace(AuthenticatedNamespace):
         if payload.description is not None:
             relayed["description"] = payload.description.model_dump()
         if payload.candidate is not None:
-            relayed["candidate"] = payload.candidate.model_dump()
+            relayed["candidate"] = payload.candidate.model_dump(exclude_none=True)
         await self._bus.emit(target, "signal", relayed)
         return ok()
 
