@@ -37,7 +37,8 @@ def plot_runs(document: dict[str, Any], path: Path) -> None:
     latency_axes.set_ylabel("end-to-end latency (ms)")
     latency_axes.set_title("latency distribution (measured window)")
     latency_axes.grid(True, which="both", alpha=0.3)
-    latency_axes.legend()
+    if latency_axes.lines:
+        latency_axes.legend()
     offered = document["runs"][0]["offered_deliveries_per_s"] if document["runs"] else 0
     if offered:
         rate_axes.axhline(offered, linestyle="--", color="grey", label="offered")

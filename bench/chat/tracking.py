@@ -1,7 +1,7 @@
 """Lost, duplicated and reordered messages, per receiving client and numbered stream.
 
 A stream is what the server numbers without gaps: a pawhub room (its `seq`), or, for the Node
-reference, one sender in one room (the counter the tester puts in the body), because the
+reference, one sender in one room (the counter the tester puts in `client_id`), because the
 reference's in-memory seq is per process. Numbers arrive in order on one connection, so a
 client keeps only the next number it expects and the gaps it has seen, not every number.
 """

@@ -59,7 +59,7 @@ class WorkerPlan:
     duration: float
     drain: float
     connect_concurrency: int
-    numbered_by_seq: bool  # pawhub: streams are rooms numbered by seq; node: body counters
+    numbered_by_seq: bool  # pawhub: streams are rooms numbered by seq; node: sender counters
 
 
 @dataclass
@@ -87,7 +87,7 @@ class WorkerResult:
 class _Delivered(msgspec.Struct):
     room: str
     seq: int
-    body: str
+    client_id: str
 
 
 _decode_event = msgspec.json.Decoder(tuple[str, _Delivered]).decode
@@ -178,7 +178,11 @@ class _Worker:
                 return  # presence and other events
             now = time.monotonic_ns()
             _, message = _decode_event(packet)
-            sent_ns, counter, sender, _ = message.body.split(" ", 3)
+            try:  # the client_id comes back verbatim; the body may be moderated
+                _, sender, counter, sent_ns = message.client_id.split("-")
+            except ValueError:
+                self.errors["foreign message"] += 1
+                return
             if by_seq:
                 fresh = tally.observe(message.room, message.seq)
             else:
@@ -217,7 +221,7 @@ class _Worker:
             for client in senders
         )
         end_ns = self.window[1]
-        padding = "x" * plan.body_bytes
+        padding = "lorem ipsum " * (plan.body_bytes // 12 + 1)
         for round_number in range(int(plan.rate * (plan.warmup + plan.duration)) + 1):
             for offset, client in timetable:
                 due = int(self.start_ns + round_number * period_ns + offset)
@@ -227,7 +231,7 @@ class _Worker:
                 if delay > 0:
                     await asyncio.sleep(delay / 1e9)
                 counter = round_number + 1
-                body = f"{due} {counter} {client.plan.sender} {padding}"[: plan.body_bytes]
+                body = f"bench {counter} {padding}"[: plan.body_bytes]
                 await self._send(client, due, counter, body)
 
     async def _send(self, client: _Client, due: int, counter: int, body: str) -> None:
@@ -248,7 +252,7 @@ class _Worker:
 
         payload = {
             "room": room,
-            "client_id": f"{self.plan.run_tag}-{client.plan.sender}-{counter}",
+            "client_id": f"{self.plan.run_tag}-{client.plan.sender}-{counter}-{due}",
             "body": body,
         }
         try:

@@ -44,8 +44,8 @@ class Workload:
             raise WorkloadError("rate, duration and warmup must be positive")
         if self.processes < 1 or self.hub_processes < 1 or self.users < 1:
             raise WorkloadError("processes, hub processes and users must be at least 1")
-        if self.body_bytes < 40:
-            raise WorkloadError("a body needs at least 40 bytes for its timestamp and counter")
+        if self.body_bytes < 1:
+            raise WorkloadError("a message body needs at least 1 byte")
 
     @property
     def user_count(self) -> int:

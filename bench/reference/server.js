@@ -6,7 +6,7 @@
 // REDIS_NAMESPACE (prefix of the adapter's channels).
 //
 // Each process numbers a room's messages in memory, so with several processes `seq` is only
-// per process; the load tester counts losses with a per-sender counter it puts in the body.
+// per process; the load tester counts losses with a per-sender counter it puts in client_id.
 
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
