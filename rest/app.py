@@ -16,6 +16,7 @@ from pawhub.settings import Settings
 from rest import auth
 from rest.conversations import ConversationController
 from rest.identity import AuthController, create_staff, me
+from rest.livekit_webhooks import livekit_webhook
 from rest.moderation import ModerationController
 from rest.pets import PetController, RecordController
 from rest.problems import exception_handlers
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> Litestar:
             ConsultController,
             ConversationController,
             ModerationController,
+            livekit_webhook,
         ],
         dependencies=auth.dependencies,
         middleware=[auth.bearer_auth],

@@ -37,8 +37,8 @@ class RegisterRequest(BaseModel):
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: Annotated[str, StringConstraints(min_length=1, max_length=320)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    email: Annotated[str, StringConstraints(min_length=1, max_length=320, pattern=NO_NUL)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=NO_NUL)]
 
 
 class RefreshRequest(BaseModel):

@@ -2,7 +2,7 @@
 
 LiveKit signs each delivery with its own JWT (API key and secret, carrying the body's SHA-256)
 in `Authorization`, so the route opts out of the hub's bearer auth and checks that signature
-instead. Register `livekit_webhook` in the app's route handlers to mount it.
+instead.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from litestar.exceptions import NotAuthorizedException, NotFoundException
 
 from media.livekit import LiveKitWebhookError, verify_livekit_webhook
 from pawhub.settings import Settings
+from rest.problems import problem_responses
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,13 @@ log = logging.getLogger(__name__)
     status_code=200,
     opt={"exclude_from_auth": True},
     security=[],
+    responses=problem_responses(400, 401, 404),
 )
 async def livekit_webhook(request: Request[Any, Any, Any], state: State) -> dict[str, str]:
     settings: Settings = state.settings
     if not (settings.livekit_api_key and settings.livekit_api_secret):
         raise NotFoundException("LiveKit is not configured")
-    body = (await request.body()).decode()
+    body = (await request.body()).decode(errors="replace")
     try:
         event = verify_livekit_webhook(
             body,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from pydantic import BaseModel
 
 from domain.moderation import Flag, FlagStatus, flag_stats, list_flags, may_moderate
@@ -36,10 +36,10 @@ class ModerationController(Controller):
     async def flags(
         self,
         db: Db,
-        status: list[FlagStatus] | None = None,
-        room: UUID | None = None,
-        before: datetime | None = None,
-        limit: int = Parameter(default=50, ge=1, le=200),
+        status: Annotated[list[FlagStatus] | None, QueryParameter()] = None,
+        room: Annotated[UUID | None, QueryParameter()] = None,
+        before: Annotated[datetime | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> FlagPage:
         flags, has_more = await list_flags(
             db, statuses=status, room=room, before=before, limit=limit

@@ -38,7 +38,7 @@ async def serve() -> AsyncIterator[Serve]:
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
         servers.append((server, asyncio.create_task(server.serve())))
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to await)
+        while not server.started:
             await asyncio.sleep(0.02)
         return f"http://127.0.0.1:{port}/v1/webhooks/livekit"
 

@@ -248,6 +248,8 @@ async def test_bad_events_get_error_acks_and_change_nothing(
         == "invalid"
     )
     assert await code(alice, "no_such_event", {}) == "invalid"
+    nul = {"room": room_str, "client_id": "n", "body": "a\x00b"}
+    assert await code(alice, "send", nul) == "invalid"
     assert await code(alice, "send") == "invalid"
     assert await code(alice, "send", {"room": room_str, "client_id": "x", "body": " "}) == (
         "invalid"
