@@ -10,9 +10,18 @@ import redis.asyncio as aioredis
 _CHECK_TIMEOUT_S = 2.0
 
 
+async def _skip_session_reset(_: asyncpg.Connection) -> None:
+    """pawhub keeps no session state (no SET, LISTEN or session advisory locks on pooled
+    connections), so the reset round trip asyncpg makes on every release buys nothing."""
+
+
 async def open_pool(database_url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, command_timeout=30
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=30,
+        reset=_skip_session_reset,
     )
     assert pool is not None
     return pool

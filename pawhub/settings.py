@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     redis_namespace: str = "pawhub"
     s3_endpoint_url: str | None = None
     s3_bucket: str = "pawhub"
+    s3_region: str = "us-east-1"
+    # Unset in production on AWS: the default credential chain (instance role) applies.
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
     jwt_secret: str = DEV_SECRET_PREFIX + "jwt-secret-change-me-0123456789"
     stripe_api_key: str = DEV_SECRET_PREFIX + "stripe-key"
     stripe_api_base: str | None = None
