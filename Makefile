@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint unit chaos system-deps js-deps clean
+.PHONY: run test lint unit chaos bench system-deps js-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ unit: $(STAMP) system-deps js-deps
 	$(BIN)/pytest
 
 test: lint unit
+
+# The standard load scenarios, each against pawhub and the Node reference in one run.
+bench: $(STAMP)
+	for s in fanout consults capacity; do $(BIN)/pawhub bench chat --scenario $$s --compare || exit 1; done
 
 # The long fault-injection suite: replica kills and Redis restarts under traffic (two rounds
 # run inside `make test`).

@@ -35,7 +35,7 @@ class VetProfanityClassifier:
 
     def __init__(self) -> None:
         # Imported here: loading the pickled model takes a moment and belongs to the worker.
-        from profanity_check import profanity_check  # type: ignore[import-untyped]
+        from profanity_check import profanity_check
 
         self._vectorizer: Any = profanity_check.vectorizer
         self._model: Any = profanity_check.model

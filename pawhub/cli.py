@@ -212,3 +212,22 @@ def moderation_worker(
             reclaim_after=reclaim_after,
         )
     )
+
+
+class _BenchCommands(click.Group):
+    """Loads the load tester (and its plotting) only when a bench command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return ["chat"]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name != "chat":
+            return None
+        from bench.chat.cli import chat
+
+        return chat
+
+
+@main.group(cls=_BenchCommands)
+def bench() -> None:
+    """Benchmarks: the socket load tester (`make bench` runs the standard scenarios)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
+from hdrh.histogram import HdrHistogram
 
 _HIGHEST_US = 3_600_000_000
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
