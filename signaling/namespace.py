@@ -179,13 +179,8 @@ class RtcNamespace(AuthenticatedNamespace):
             await self._sfu_remove(consult_id, principal.user_id)  # its old connection is dead
         others = await self._others(consult_id, member)
         waiting = [m for m in others if not m.admitted]
-        if admitted:
-            joined: dict[str, Any] = {"consult_id": str(consult_id), **member.peer()}
-            if rejoined:
-                joined["rejoined"] = True
-            await self._emit_each(_admitted(others), "peer_joined", joined)
-        else:
-            await self._emit_each(_vets(others), "lobby", _lobby_entry(consult_id, member))
+        if previous is None or rejoined:  # a repeated join on one connection tells nobody
+            await self._announce(consult_id, member, others, rejoined=rejoined)
         if role is ParticipantRole.vet:
             for person in waiting:
                 await self.emit("lobby", _lobby_entry(consult_id, person), to=sid)
@@ -319,6 +314,18 @@ class RtcNamespace(AuthenticatedNamespace):
             return member
         _role_in(await self._consult(consult_id), principal.user_id)
         raise EventError(ErrorCode.forbidden, "join the call first")
+
+    async def _announce(
+        self, consult_id: UUID, member: Member, others: list[Member], *, rejoined: bool
+    ) -> None:
+        """`peer_joined` to those in the call for a member who is in, else `lobby` to the vet."""
+        if member.admitted:
+            joined: dict[str, Any] = {"consult_id": str(consult_id), **member.peer()}
+            if rejoined:
+                joined["rejoined"] = True
+            await self._emit_each(_admitted(others), "peer_joined", joined)
+        else:
+            await self._emit_each(_vets(others), "lobby", _lobby_entry(consult_id, member))
 
     async def _others(self, consult_id: UUID, member: Member) -> list[Member]:
         members = await self._calls.members(consult_id)

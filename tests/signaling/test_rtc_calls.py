@@ -34,6 +34,18 @@ async def test_leave_tells_the_others_at_once_and_a_rejoin_waits_again(
     owner = await RtcClient.connect(hub_url, consult.owner.token)
     try:
         await enter_call(consult, vet, [(owner, consult.owner)])
+        assert (await join(vet, consult))["peers"] == [
+            {"user_id": consult.owner.id, "role": "owner"}
+        ]
+        candidate = {
+            "consult_id": consult.id,
+            "to": consult.owner.id,
+            "candidate": {"candidate": ""},
+        }
+        assert (await vet.call("signal", candidate))["ok"]
+        await owner.wait_for("signal")  # after anything the repeated join would have sent
+        assert not owner.received["peer_joined"], "a repeated join was announced"
+
         assert (await owner.call("leave", {"consult_id": consult.id}))["ok"]
         left = await vet.wait_for("peer_left")
         assert left == {"consult_id": consult.id, "user_id": consult.owner.id}
