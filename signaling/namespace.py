@@ -95,6 +95,9 @@ class SignalPayload(ConsultPayload):
 
 
 class StatsPayload(ConsultPayload):
+    """A client's measures of its call: round-trip time, packet loss as a fraction (lost over
+    sent, 0-1) and jitter."""
+
     rtt_ms: float = Field(ge=0, le=600_000)
     packet_loss: float = Field(ge=0, le=1)
     jitter_ms: float = Field(ge=0, le=600_000)
