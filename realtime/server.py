@@ -5,12 +5,14 @@ from __future__ import annotations
 import socketio
 from aiohttp import web
 
+from realtime.fastpath import BroadcastManager, install
 from realtime.namespace import AuthenticatedNamespace
 
 
 def create_socket_server(*, jwt_secret: str) -> socketio.AsyncServer:
     server = socketio.AsyncServer(
         async_mode="aiohttp",
+        client_manager=BroadcastManager(),
         cors_allowed_origins="*",
         ping_interval=20,
         ping_timeout=20,
@@ -18,6 +20,7 @@ def create_socket_server(*, jwt_secret: str) -> socketio.AsyncServer:
     )
     # python-socketio always accepts the default namespace; make it authenticate too.
     server.register_namespace(AuthenticatedNamespace("/", jwt_secret=jwt_secret))
+    install(server)
     return server
 
 
