@@ -22,7 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from domain import audit
+from domain import attachments, audit
+from domain.attachments import AttachmentData, ObjectStore, StorageUnavailable
 from domain.audit import Actor
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.fields import NO_NUL, LongText, ShortText
@@ -99,22 +100,7 @@ class LabData(_Data):
     reference_range: ReferenceRange | None = None
 
 
-ObjectKey = Annotated[
-    str, StringConstraints(min_length=1, max_length=500, pattern=r"^[A-Za-z0-9!_.*'()/-]+$")
-]
-ContentType = Annotated[str, StringConstraints(max_length=100, pattern=r"^[a-z]+/[A-Za-z0-9.+-]+$")]
-
-
-class AttachmentData(_Data):
-    """A file stored in S3 (uploaded by the client through a presigned URL)."""
-
-    object_key: ObjectKey
-    filename: ShortText
-    content_type: ContentType
-    size_bytes: int = Field(ge=1, le=100 * 1024 * 1024)
-
-
-DATA_MODELS: dict[RecordKind, type[_Data]] = {
+DATA_MODELS: dict[RecordKind, type[BaseModel]] = {
     RecordKind.note: NoteData,
     RecordKind.vaccination: VaccinationData,
     RecordKind.prescription: PrescriptionData,
@@ -211,6 +197,11 @@ class Record(BaseModel):
     created_at: datetime
     updated_at: datetime | None
     amendments: list[Amendment]
+    download_url: str | None = Field(
+        default=None,
+        description="attachment records read one by one: a presigned GET of the file, "
+        "valid for a few minutes",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -222,12 +213,12 @@ def is_locked(created_at: datetime, now: datetime) -> bool:
     return now >= created_at + LOCK_AFTER
 
 
-def validate_data(kind: RecordKind, data: dict[str, Any]) -> _Data:
+def validate_data(kind: RecordKind, data: dict[str, Any]) -> BaseModel:
     """Check `data` against its kind's model; raises pydantic's ValidationError."""
     return DATA_MODELS[kind].model_validate(data)
 
 
-def content_digest(pet_id: UUID, kind: RecordKind, data: _Data, author_id: UUID) -> str:
+def content_digest(pet_id: UUID, kind: RecordKind, data: BaseModel, author_id: UUID) -> str:
     """SHA-256 of the canonical JSON of what the author signs."""
     canonical = json.dumps(
         {
@@ -255,10 +246,22 @@ async def _visible_record(conn: asyncpg.Connection, record_id: UUID, user_id: UU
     return Record.model_validate_json(text)
 
 
+async def _check_attachment(store: ObjectStore | None, pet_id: UUID, data: BaseModel) -> None:
+    if isinstance(data, AttachmentData):
+        if store is None:
+            raise StorageUnavailable("file storage is not configured")
+        await attachments.check_uploaded(store, pet_id, data)
+
+
 async def add_record(
-    conn: asyncpg.Connection, actor: Actor, pet_id: UUID, new: AnyNewRecord
+    conn: asyncpg.Connection,
+    actor: Actor,
+    pet_id: UUID,
+    new: AnyNewRecord,
+    store: ObjectStore | None = None,
 ) -> Record:
-    """A vet writes a record for a pet they see; it is signed by them now."""
+    """A vet writes a record for a pet they see; it is signed by them now. An attachment is
+    accepted once its object is in `store` as described."""
     kind, data = RecordKind(new.kind), new.data
     async with conn.transaction():
         visible = await conn.fetchval(
@@ -266,6 +269,7 @@ async def add_record(
         )
         if visible is None:
             raise NotFound("no such pet")
+        await _check_attachment(store, pet_id, data)
         record_id: UUID = await conn.fetchval(
             "INSERT INTO ehr_records (pet_id, kind, data, author_id, content_sha256) "
             "VALUES ($1, $2, $3::jsonb, $4, $5) RETURNING id",
@@ -304,15 +308,25 @@ async def list_records(conn: asyncpg.Connection, actor: Actor, pet_id: UUID) -> 
     return str(records)
 
 
-async def get_record(conn: asyncpg.Connection, actor: Actor, record_id: UUID) -> Record:
+async def get_record(
+    conn: asyncpg.Connection, actor: Actor, record_id: UUID, store: ObjectStore | None = None
+) -> Record:
+    """A record the caller sees; an attachment comes with a presigned download URL."""
     async with conn.transaction():
         record = await _visible_record(conn, record_id, actor.user_id)
         await audit.append(conn, actor, "ehr.record.read", "record", record_id)
+        if record.kind is RecordKind.attachment and store is not None:
+            data = AttachmentData.model_construct(**record.data)  # validated when written
+            record.download_url = await attachments.download_url(conn, store, actor, data)
     return record
 
 
 async def correct_record(
-    conn: asyncpg.Connection, actor: Actor, record_id: UUID, correction: RecordCorrection
+    conn: asyncpg.Connection,
+    actor: Actor,
+    record_id: UUID,
+    correction: RecordCorrection,
+    store: ObjectStore | None = None,
 ) -> Record:
     """Its author may rewrite a record within 24 hours of signing it; later, only amend it."""
     async with conn.transaction():
@@ -322,6 +336,7 @@ async def correct_record(
         if is_locked(record.created_at, datetime.now(UTC)):
             raise Conflict("the record is locked (24 hours after signing); amend it instead")
         data = validate_data(record.kind, correction.data)
+        await _check_attachment(store, record.pet_id, data)
         await conn.execute(
             "UPDATE ehr_records SET data = $2::jsonb, content_sha256 = $3, updated_at = now() "
             "WHERE id = $1",
@@ -334,12 +349,17 @@ async def correct_record(
 
 
 async def amend_record(
-    conn: asyncpg.Connection, actor: Actor, record_id: UUID, new: NewAmendment
+    conn: asyncpg.Connection,
+    actor: Actor,
+    record_id: UUID,
+    new: NewAmendment,
+    store: ObjectStore | None = None,
 ) -> Amendment:
     """A vet who sees the pet amends a record; the original stays as signed."""
     async with conn.transaction():
         record = await _visible_record(conn, record_id, actor.user_id)
         data = validate_data(record.kind, new.data)
+        await _check_attachment(store, record.pet_id, data)
         row = await conn.fetchrow(
             "INSERT INTO ehr_amendments (record_id, author_id, reason, data, content_sha256) "
             "VALUES ($1, $2, $3, $4::jsonb, $5) "

@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components
 from pawhub.resources import check_dependencies, open_pool, open_redis
 from pawhub.settings import Settings
 from rest import auth
+from rest.attachments import AttachmentController, object_storage
 from rest.conversations import ConversationController
 from rest.identity import AuthController, create_staff, me
 from rest.livekit_webhooks import livekit_webhook
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> Litestar:
             me,
             create_staff,
             PetController,
+            AttachmentController,
             RecordController,
             VetController,
             BookingController,
@@ -63,7 +65,7 @@ def create_app(settings: Settings) -> Litestar:
         ],
         dependencies=auth.dependencies,
         middleware=[auth.bearer_auth],
-        lifespan=[connections],
+        lifespan=[connections, object_storage(settings)],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="pawhub API",

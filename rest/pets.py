@@ -12,6 +12,7 @@ from domain import ehr, pets
 from domain.ehr import Amendment, NewAmendment, NewRecord, Record, RecordCorrection
 from domain.permissions import may_own_pets, may_write_records
 from domain.pets import NewPet, Pet, PetChanges
+from rest.attachments import STORE_DEPENDENCIES, STORE_EXCEPTION_HANDLERS, Store
 from rest.auth import SECURED, CurrentActor, CurrentPrincipal, Db
 from rest.guards import role_allows
 from rest.problems import problem_responses
@@ -21,6 +22,8 @@ class PetController(Controller):
     path = "/v1/pets"
     tags = ["pets"]
     security = SECURED
+    dependencies = STORE_DEPENDENCIES
+    exception_handlers = STORE_EXCEPTION_HANDLERS  # type: ignore[assignment]
 
     @post(
         guards=[role_allows(may_own_pets, "own pets")],
@@ -50,13 +53,23 @@ class PetController(Controller):
     @post(
         "/{pet_id:uuid}/records",
         summary="Write a health record (vets with a booking for the pet)",
+        description=(
+            "An `attachment` names an object uploaded through `POST "
+            "/v1/pets/{pet_id}/attachments`; it is refused (409) until that object is stored "
+            "with the announced size and content type."
+        ),
         guards=[role_allows(may_write_records, "write health records")],
-        responses=problem_responses(400, 401, 403, 404),
+        responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
     )
     async def add_record(
-        self, db: Db, actor: CurrentActor, pet_id: FromPath[UUID], data: JSONBody[NewRecord]
+        self,
+        db: Db,
+        store: Store,
+        actor: CurrentActor,
+        pet_id: FromPath[UUID],
+        data: JSONBody[NewRecord],
     ) -> Record:
-        return await ehr.add_record(db, actor, pet_id, data.root)
+        return await ehr.add_record(db, actor, pet_id, data.root, store)
 
     @get(
         "/{pet_id:uuid}/records",
@@ -81,33 +94,47 @@ class RecordController(Controller):
     path = "/v1/records"
     tags = ["pets"]
     security = SECURED
+    dependencies = STORE_DEPENDENCIES
+    exception_handlers = STORE_EXCEPTION_HANDLERS  # type: ignore[assignment]
 
-    @get("/{record_id:uuid}", responses=problem_responses(400, 401, 404))
-    async def read(self, db: Db, actor: CurrentActor, record_id: FromPath[UUID]) -> Record:
-        return await ehr.get_record(db, actor, record_id)
+    @get(
+        "/{record_id:uuid}",
+        summary="A record; an attachment comes with a short-lived `download_url`",
+        responses=problem_responses(400, 401, 404, 503),
+    )
+    async def read(
+        self, db: Db, store: Store, actor: CurrentActor, record_id: FromPath[UUID]
+    ) -> Record:
+        return await ehr.get_record(db, actor, record_id, store)
 
     @patch(
         "/{record_id:uuid}",
         summary="Correct a record within 24 hours of signing it (its author only)",
         guards=[role_allows(may_write_records, "write health records")],
-        responses=problem_responses(400, 401, 403, 404, 409),
+        responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
     )
     async def correct(
         self,
         db: Db,
+        store: Store,
         actor: CurrentActor,
         record_id: FromPath[UUID],
         data: JSONBody[RecordCorrection],
     ) -> Record:
-        return await ehr.correct_record(db, actor, record_id, data)
+        return await ehr.correct_record(db, actor, record_id, data, store)
 
     @post(
         "/{record_id:uuid}/amendments",
         summary="Amend a record; the original stays as signed",
         guards=[role_allows(may_write_records, "write health records")],
-        responses=problem_responses(400, 401, 403, 404),
+        responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
     )
     async def amend(
-        self, db: Db, actor: CurrentActor, record_id: FromPath[UUID], data: JSONBody[NewAmendment]
+        self,
+        db: Db,
+        store: Store,
+        actor: CurrentActor,
+        record_id: FromPath[UUID],
+        data: JSONBody[NewAmendment],
     ) -> Amendment:
-        return await ehr.amend_record(db, actor, record_id, data)
+        return await ehr.amend_record(db, actor, record_id, data, store)

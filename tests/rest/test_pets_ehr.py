@@ -132,16 +132,7 @@ async def test_vets_write_owners_read_and_each_kind_is_checked(
                 "reference_range": {"low": 10, "high": 100},
             },
         },
-        {
-            "kind": "attachment",
-            "data": {
-                "object_key": f"pets/{pet['id']}/xray.png",
-                "filename": "xray.png",
-                "content_type": "image/png",
-                "size_bytes": 2048,
-            },
-        },
-    ]
+    ]  # attachments: tests/rest/test_attachments.py
     for body in records:
         created = await http.post(path, json=body, headers=bearer(vet_token))
         assert created.status_code == 201, created.text
