@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -13,7 +14,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from domain.availability import fits, free_slots, get_availability, utc_windows
 from domain.consults import open_consult
-from domain.errors import Conflict, Invalid, NotFound
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.identity import Role
+from domain.tokens import Principal
 
 MAX_LEAD = timedelta(days=366)
 MAX_SLOT_RANGE = timedelta(days=31)
@@ -41,8 +44,27 @@ TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
 }
 
 
+Outcome = Literal[BookingStatus.completed, BookingStatus.no_show]
+
+
 def may_transition(current: BookingStatus, new: BookingStatus) -> bool:
     return new in TRANSITIONS.get(current, frozenset())
+
+
+def may_record_outcome(principal: Principal, vet_id: UUID) -> bool:
+    """How a booking ended is said by its vet or an admin, never by its owner."""
+    return principal.role is Role.admin or principal.user_id == vet_id
+
+
+def outcome_refusal(
+    current: BookingStatus, outcome: Outcome, starts_at: datetime, now: datetime
+) -> str | None:
+    """Why `outcome` cannot be recorded now, or None when it can."""
+    if not may_transition(current, outcome):
+        return f"a {current} booking cannot become {outcome}"
+    if outcome is BookingStatus.no_show and now < starts_at:
+        return "a booking can be marked no_show only once it has started"
+    return None
 
 
 class NewBooking(BaseModel):
@@ -92,14 +114,19 @@ SELECT b.id, b.vet_id, b.owner_id, b.pet_id, b.kind, b.starts_at AS start, b.end
                                           'changed_at', h.changed_at) ORDER BY h.id)
           FROM booking_status_history h WHERE h.booking_id = b.id)::text AS history
   FROM bookings b
- WHERE b.id = $1 AND $2 IN (b.owner_id, b.vet_id)"""
+ WHERE b.id = $1 AND ($2 IN (b.owner_id, b.vet_id) OR $3)"""
 
 
 async def get_booking(
-    conn: asyncpg.Connection | asyncpg.Pool, user_id: UUID, booking_id: UUID
+    conn: asyncpg.Connection | asyncpg.Pool,
+    user_id: UUID,
+    booking_id: UUID,
+    *,
+    any_booking: bool = False,
 ) -> Booking:
-    """The booking as its owner or vet sees it; NotFound for anyone else."""
-    row = await conn.fetchrow(_SELECT_BOOKING, booking_id, user_id)
+    """The booking as its owner or vet sees it (or anyone, with `any_booking`); NotFound for
+    anyone else."""
+    row = await conn.fetchrow(_SELECT_BOOKING, booking_id, user_id, any_booking)
     if row is None:
         raise NotFound("no such booking")
     return Booking(**{**dict(row), "history": _history.validate_json(row["history"])})
@@ -164,9 +191,50 @@ async def change_status(
             raise NotFound("no such booking")
         if not may_transition(BookingStatus(current), status):
             raise Conflict(f"a {current} booking cannot become {status}")
-        await conn.execute("UPDATE bookings SET status = $2 WHERE id = $1", booking_id, status)
-        await _record_status(conn, booking_id, status, user_id)
-        return await get_booking(conn, user_id, booking_id)
+        return await _apply_status(conn, booking_id, status, user_id)
+
+
+async def record_outcome(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    booking_id: UUID,
+    outcome: Outcome,
+    *,
+    now: datetime | None = None,
+) -> Booking:
+    """The booking's vet or an admin records how a confirmed booking ended: completed, or (once
+    it has started) no_show. Its owner is refused; anyone else does not see it."""
+    now = now or datetime.now(UTC)
+    is_admin = principal.role is Role.admin
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT status, vet_id, starts_at FROM bookings "
+            "WHERE id = $1 AND ($2 IN (owner_id, vet_id) OR $3) FOR UPDATE",
+            booking_id,
+            principal.user_id,
+            is_admin,
+        )
+        if row is None:
+            raise NotFound("no such booking")
+        if not may_record_outcome(principal, row["vet_id"]):
+            raise Forbidden("only the booking's vet or an admin may record how it ended")
+        refusal = outcome_refusal(BookingStatus(row["status"]), outcome, row["starts_at"], now)
+        if refusal is not None:
+            raise Conflict(refusal)
+        return await _apply_status(conn, booking_id, outcome, principal.user_id, any_booking=True)
+
+
+async def _apply_status(
+    conn: asyncpg.Connection,
+    booking_id: UUID,
+    status: BookingStatus,
+    user_id: UUID,
+    *,
+    any_booking: bool = False,
+) -> Booking:
+    await conn.execute("UPDATE bookings SET status = $2 WHERE id = $1", booking_id, status)
+    await _record_status(conn, booking_id, status, user_id)
+    return await get_booking(conn, user_id, booking_id, any_booking=any_booking)
 
 
 async def _record_status(

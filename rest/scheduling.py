@@ -100,6 +100,32 @@ class BookingController(Controller):
     ) -> Booking:
         return await bookings.cancel_booking(db, principal.user_id, booking_id)
 
+    @post(
+        "/{booking_id:uuid}/complete",
+        status_code=200,
+        summary="Mark a confirmed booking completed (its vet or an admin)",
+        responses=problem_responses(400, 401, 403, 404, 409),
+    )
+    async def complete(
+        self, db: Db, principal: CurrentPrincipal, booking_id: FromPath[UUID]
+    ) -> Booking:
+        return await bookings.record_outcome(
+            db, principal, booking_id, bookings.BookingStatus.completed
+        )
+
+    @post(
+        "/{booking_id:uuid}/no-show",
+        status_code=200,
+        summary="Mark a confirmed booking that has started as a no-show (its vet or an admin)",
+        responses=problem_responses(400, 401, 403, 404, 409),
+    )
+    async def no_show(
+        self, db: Db, principal: CurrentPrincipal, booking_id: FromPath[UUID]
+    ) -> Booking:
+        return await bookings.record_outcome(
+            db, principal, booking_id, bookings.BookingStatus.no_show
+        )
+
 
 class Invitation(BaseModel):
     model_config = ConfigDict(extra="forbid")
