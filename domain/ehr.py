@@ -283,29 +283,27 @@ async def add_record(
         return await _visible_record(conn, record_id, actor.user_id)
 
 
-async def list_records(conn: asyncpg.Connection, actor: Actor, pet_id: UUID) -> str:
+async def list_records(conn: asyncpg.Connection | asyncpg.Pool, actor: Actor, pet_id: UUID) -> str:
     """The pet's records, oldest first, as the JSON of `list[Record]`.
 
     The hottest EHR read: one statement checks visibility, writes the audit entry and has
     PostgreSQL build the JSON, so no row is decoded and re-encoded in Python.
     """
-    row = await conn.fetchrow(
+    records: str | None = await conn.fetchval(
         f"""WITH pet AS (SELECT p.id FROM pets p WHERE p.id = $1 AND {visible_to("$2")}),
                  logged AS (INSERT INTO audit_log ({audit.COLUMNS})
                             SELECT $2, 'ehr.records.list', 'pet', id, $3, $4 FROM pet)
-            SELECT EXISTS (SELECT 1 FROM pet),
-                   (SELECT COALESCE(json_agg(v ORDER BY v.created_at, v.id), '[]')::text
-                      FROM ehr_record_view v WHERE v.pet_id IN (SELECT id FROM pet))""",
+            SELECT COALESCE((SELECT json_agg(v ORDER BY v.created_at, v.id)
+                               FROM ehr_record_view v WHERE v.pet_id = pet.id), '[]')::text
+              FROM pet""",
         pet_id,
         actor.user_id,
         actor.ip,
         actor.user_agent,
     )
-    assert row is not None
-    visible, records = row
-    if not visible:
+    if records is None:  # no row: the pet is not visible, and nothing was logged
         raise NotFound("no such pet")
-    return str(records)
+    return records
 
 
 async def get_record(

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, MediaType, Response, get, patch, post
+from litestar import Controller, MediaType, Request, get, patch, post
+from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
+from litestar.response.base import ASGIResponse
 
 from domain import ehr, pets
 from domain.ehr import Amendment, NewAmendment, NewRecord, Record, RecordCorrection
 from domain.permissions import may_own_pets, may_write_records
 from domain.pets import NewPet, Pet, PetChanges
+from domain.tokens import Principal
 from rest.attachments import STORE_DEPENDENCIES, STORE_EXCEPTION_HANDLERS, Store
 from rest.auth import SECURED, CurrentActor, CurrentPrincipal, Db
 from rest.guards import role_allows
@@ -80,12 +83,13 @@ class PetController(Controller):
         },
     )
     async def list_records(
-        self, db: Db, actor: CurrentActor, pet_id: FromPath[UUID]
-    ) -> Response[bytes]:
-        # PostgreSQL already built the JSON of list[Record]: send it as it is.
-        return Response(
-            (await ehr.list_records(db, actor, pet_id)).encode(), media_type=MediaType.JSON
-        )
+        self, request: Request[Principal, str, State], actor: CurrentActor, pet_id: FromPath[UUID]
+    ) -> ASGIResponse:
+        # The hottest read is one statement: the pool runs it on a connection of its own, which
+        # spares the `db` dependency (and the task group Litestar resolves two dependencies in).
+        # PostgreSQL already built the JSON of list[Record]: it goes out as it is.
+        records = await ehr.list_records(request.app.state.pool, actor, pet_id)
+        return ASGIResponse(body=records.encode(), media_type=MediaType.JSON)
 
 
 class RecordController(Controller):

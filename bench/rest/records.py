@@ -5,8 +5,8 @@ records with amendments) against a plain Litestar JSON endpoint, same server, sa
         .venv/bin/python -m bench.rest.records --seconds 10 --concurrency 64
 
 It creates a database of its own, seeds an owner, a vet with a booking, a pet and its records,
-starts the API (one uvicorn process) and loads it from `--clients` processes, then drops the
-database. Only 127.0.0.1 is ever targeted.
+starts the API (`--workers` uvicorn processes) and loads it from `--clients` processes, then
+drops the database. Only 127.0.0.1 is ever targeted.
 """
 
 from __future__ import annotations
@@ -175,6 +175,9 @@ def main() -> None:
         "--concurrency", type=int, default=64, help="connections per client process"
     )
     parser.add_argument("--clients", type=int, default=1, help="load-generating processes")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes serving both endpoints"
+    )
     args = parser.parse_args()
 
     settings = get_settings()
@@ -199,7 +202,9 @@ def main() -> None:
         path, token = asyncio.run(_seed(database_url, settings.jwt_secret))
         port = free_port()
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_NAMESPACE": f"bench-{name}"}
-        server = subprocess.Popen([sys.executable, "-m", "bench.rest.server", str(port)], env=env)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bench.rest.server", str(port), str(args.workers)], env=env
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_until_up(base, server)
@@ -221,8 +226,8 @@ def main() -> None:
         asyncio.run(drop_database())
 
     print(
-        f"{args.clients} client process(es) x {args.concurrency} connections, "
-        f"{args.seconds:.0f} s each"
+        f"{args.workers} API worker process(es), {args.clients} client process(es) x "
+        f"{args.concurrency} connections, {args.seconds:.0f} s each"
     )
     print(f"{'endpoint':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for label, result in results.items():

@@ -1,11 +1,15 @@
-"""The API as `pawhub api` serves it, plus one plain JSON endpoint as the baseline."""
+"""The API as `pawhub api` serves it, plus one plain JSON endpoint as the baseline, in one or
+more uvicorn worker processes (both endpoints always get the same workers).
+
+    python -m bench.rest.server PORT [WORKERS]
+"""
 
 from __future__ import annotations
 
 import sys
 
 import uvicorn
-from litestar import get
+from litestar import Litestar, get
 
 from pawhub.settings import Settings
 from rest.app import create_app
@@ -16,13 +20,20 @@ async def plain() -> dict[str, str]:
     return {"status": "ok", "service": "pawhub"}
 
 
+def app() -> Litestar:
+    """Each worker process builds its own app (and its own database pool)."""
+    application = create_app(Settings())
+    application.register(plain)
+    return application
+
+
 def main() -> None:
-    app = create_app(Settings())
-    app.register(plain)
     uvicorn.run(
-        app,
+        "bench.rest.server:app",
+        factory=True,
         host="127.0.0.1",
         port=int(sys.argv[1]),
+        workers=int(sys.argv[2]) if len(sys.argv) > 2 else 1,
         loop="uvloop",
         log_config=None,
         access_log=False,
