@@ -3,10 +3,12 @@ other replica over Redis pub/sub.
 
 PostgreSQL is the source of truth and Redis only the bus, so a lost or late publication costs
 latency, never a message: each replica keeps, per local room, the seq it delivered last (its
-cursor). A message at or below the cursor is a repeat and is dropped; a message past the
-cursor's successor means others were missed (overtaken, or published while Redis was down), and
-those are read from PostgreSQL and delivered first. After every (re)subscription, and every few
-seconds as a safety net, local rooms are compared with PostgreSQL and caught up.
+cursor). A message at or below the cursor is a repeat and is dropped. A message past the
+cursor's successor waits briefly in the room's reorder buffer, since concurrent sends finish
+out of order; if the gap is still open after `_GAP_WAIT_S` (a publication lost, or sent while
+Redis was down), the missing messages are read from PostgreSQL and delivered first. After every
+(re)subscription, and every few seconds as a safety net, local rooms are compared with
+PostgreSQL and caught up.
 
 Publications go through a bounded queue drained by one task in pipelined batches, so a Redis
 outage never delays an acknowledgement. The subscription itself is a `realtime.bus.Subscription`.
@@ -36,6 +38,7 @@ from realtime.metrics import FANOUT_CAUGHT_UP, FANOUT_PUBLISH_FAILURES, FANOUT_S
 log = logging.getLogger(__name__)
 
 _RESYNC_EVERY_S = 5.0
+_GAP_WAIT_S = 0.25
 _PUBLISH_QUEUE = 20_000
 _PUBLISH_BATCH = 500
 WATCHED_EVENTS = frozenset({"message", "message_edited", "message_deleted"})
@@ -53,6 +56,8 @@ class _LocalRoom:
     members: dict[str, UUID] = field(default_factory=dict)  # sid -> user
     watchers: set[str] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    early: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> message, past a gap
+    gap_timer: asyncio.TimerHandle | None = None
 
     @property
     def empty(self) -> bool:
@@ -91,6 +96,7 @@ class RoomFanout:
             redis, channel, self._receive, on_subscribed=self._subscribed, on_lost=self._lost
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._gap_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self._subscription.start()
@@ -126,6 +132,8 @@ class RoomFanout:
     def _drop_if_empty(self, room: UUID, local: _LocalRoom) -> None:
         if local.empty and self._rooms.get(room) is local:
             del self._rooms[room]
+            if local.gap_timer is not None:
+                local.gap_timer.cancel()
 
     async def join(self, room: UUID, sid: str, user: UUID, since_seq: int | None) -> JoinResult:
         """Put `sid` in the room and return what it missed after `since_seq`.
@@ -222,20 +230,55 @@ class RoomFanout:
             if seq <= local.cursor:
                 return
             if seq > local.cursor + 1:
-                await self._catch_up(room, local, seq - 1)
+                local.early[seq] = data
+                if local.gap_timer is None:
+                    local.gap_timer = asyncio.get_running_loop().call_later(
+                        _GAP_WAIT_S, self._close_gap_later, room
+                    )
+                return
             await self._emit(room, "message", data)
             local.cursor = seq
+            await self._release_early(room, local)
+
+    async def _release_early(self, room: UUID, local: _LocalRoom) -> None:
+        """Deliver buffered messages that follow the cursor without a gap."""
+        for seq in [seq for seq in local.early if seq <= local.cursor]:
+            del local.early[seq]
+        while (data := local.early.pop(local.cursor + 1, None)) is not None:
+            await self._emit(room, "message", data)
+            local.cursor += 1
+        if not local.early and local.gap_timer is not None:
+            local.gap_timer.cancel()
+            local.gap_timer = None
+
+    def _close_gap_later(self, room: UUID) -> None:
+        local = self._rooms.get(room)
+        if local is not None:
+            local.gap_timer = None
+            self._gap_tasks.add(task := asyncio.create_task(self._close_gap(room, local)))
+            task.add_done_callback(self._gap_tasks.discard)
+
+    async def _close_gap(self, room: UUID, local: _LocalRoom) -> None:
+        """The gap outlived the reorder wait: read what is missing from PostgreSQL."""
+        try:
+            async with local.lock:
+                if local.early:
+                    await self._catch_up(room, local, min(local.early) - 1)
+        except Exception as exc:  # the periodic resync tries again
+            log.warning("fan-out could not close a gap in %s: %s", room, exc)
 
     async def _catch_up(self, room: UUID, local: _LocalRoom, up_to: int) -> None:
-        """Deliver, from PostgreSQL, every message after the cursor up to `up_to`."""
+        """Deliver, from PostgreSQL, every message after the cursor up to `up_to`, then
+        whatever waited in the reorder buffer behind them."""
         while local.cursor < up_to:
             batch = await messages_after(self._pool, room, local.cursor, up_to)
             if not batch:
-                return
+                break
             for message in batch:
                 await self._emit(room, "message", message.wire())
                 local.cursor = message.seq
                 FANOUT_CAUGHT_UP.inc()
+        await self._release_early(room, local)
 
     async def _resync(self) -> None:
         if not self._rooms:
