@@ -6,8 +6,9 @@ transaction), so a message is durable by the time a function returns it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -156,6 +157,88 @@ async def store_message(
         deleted=False,
     )
     return message, True
+
+
+class NewMessage(NamedTuple):
+    room: UUID
+    sender: Principal
+    client_id: str
+    body: str
+
+
+async def store_messages(conn: Db, batch: Sequence[NewMessage]) -> list[Message | None]:
+    """Store a batch of new messages in ONE statement (one commit): group commit for the
+    senders of every room at once. Each room's seqs are handed out in batch order.
+
+    The rooms' counter rows are locked in id order first, so concurrent batches never
+    deadlock. A message this statement did not store (a retried client_id, a non-member, a
+    mute, an unknown room) comes back as None: `store_message` gives its answer one by one.
+    """
+    rows = await conn.fetch(
+        """WITH input AS (
+               SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
+                        WITH ORDINALITY AS i(room, sender, client_id, body, ord)),
+           locked AS (
+               SELECT id FROM conversations WHERE id IN (SELECT room FROM input)
+                ORDER BY id FOR UPDATE),
+           fresh AS (
+               SELECT DISTINCT ON (i.room, i.sender, i.client_id) i.*
+                 FROM input i
+                WHERE i.room IN (SELECT id FROM locked)
+                  AND EXISTS (SELECT 1 FROM conversation_members cm
+                               WHERE cm.conversation_id = i.room AND cm.user_id = i.sender)
+                  AND NOT EXISTS (SELECT 1 FROM room_mutes rm
+                                   WHERE rm.room = i.room AND rm.user_id = i.sender
+                                     AND rm.until > now())
+                  AND NOT EXISTS (SELECT 1 FROM messages m
+                                   WHERE m.room = i.room AND m.sender_id = i.sender
+                                     AND m.client_id = i.client_id)
+                ORDER BY i.room, i.sender, i.client_id, i.ord),
+           numbered AS (
+               SELECT f.*, row_number() OVER (PARTITION BY f.room ORDER BY f.ord) AS k,
+                      count(*) OVER (PARTITION BY f.room) AS n
+                 FROM fresh f),
+           bumped AS (
+               UPDATE conversations c SET last_seq = c.last_seq + r.n
+                 FROM (SELECT room, max(n) AS n FROM numbered GROUP BY room) r
+                WHERE c.id = r.room
+               RETURNING c.id, c.last_seq),
+           stored AS (
+               INSERT INTO messages (room, seq, client_id, sender_id, body)
+               SELECT nb.room, b.last_seq - nb.n + nb.k, nb.client_id, nb.sender, nb.body
+                 FROM numbered nb JOIN bumped b ON b.id = nb.room
+               RETURNING id, room, seq, client_id, sender_id, created_at),
+           _read AS (
+               UPDATE conversation_members cm SET last_read_seq = GREATEST(cm.last_read_seq, s.seq)
+                 FROM (SELECT room, sender_id, max(seq) AS seq FROM stored
+                        GROUP BY room, sender_id) s
+                WHERE cm.conversation_id = s.room AND cm.user_id = s.sender_id)
+           SELECT id, room, seq, client_id, sender_id, created_at FROM stored""",
+        [item.room for item in batch],
+        [item.sender.user_id for item in batch],
+        [item.client_id for item in batch],
+        [item.body for item in batch],
+    )
+    stored = {(row["room"], row["sender_id"], row["client_id"]): row for row in rows}
+    results: list[Message | None] = []
+    for item in batch:
+        row = stored.pop((item.room, item.sender.user_id, item.client_id), None)
+        results.append(
+            None
+            if row is None
+            else Message(
+                id=row["id"],
+                room=item.room,
+                seq=row["seq"],
+                client_id=item.client_id,
+                sender=Sender(id=item.sender.user_id, name=item.sender.name, role=item.sender.role),
+                body=item.body,
+                ts=row["created_at"],
+                edited_at=None,
+                deleted=False,
+            )
+        )
+    return results
 
 
 async def _explain_refused_send(conn: Db, room: UUID, user: UUID) -> None:

@@ -18,6 +18,7 @@ from pawhub.settings import Settings
 from pawhub.worker import thresholds_of
 from realtime.chat import ChatNamespace
 from realtime.fanout import RoomFanout
+from realtime.group_commit import GroupCommitStore
 from realtime.handoff import ModerationHandoff
 from realtime.presence import Presence
 from realtime.rate_limit import SendRateLimiter
@@ -63,6 +64,7 @@ def build_hub_app(settings: Settings) -> web.Application:
         redis = app[REDIS] = open_redis(redis_url)
         fanout = RoomFanout(sio, pool, redis, f"{prefix}:chat:fanout", replica_id)
         handoff = ModerationHandoff(redis, prefix)
+        store = GroupCommitStore(pool)
 
         async def went_offline(room: UUID, user: UUID) -> None:
             await chat.announce_offline(room, user)
@@ -76,6 +78,7 @@ def build_hub_app(settings: Settings) -> web.Application:
             limiter=SendRateLimiter(redis, prefix, settings.chat_rate_limit),
             handoff=handoff,
             screen=PreSendScreen(thresholds_of(settings)),
+            store=store,
         )
         moderation = ModerationNamespace(
             jwt_secret=settings.jwt_secret, pool=pool, redis=redis, prefix=prefix, fanout=fanout
@@ -94,7 +97,7 @@ def build_hub_app(settings: Settings) -> web.Application:
         sio.register_namespace(chat)
         sio.register_namespace(moderation)
         sio.register_namespace(rtc)
-        background = (fanout, presence, handoff, moderation, rtc)
+        background = (store, fanout, presence, handoff, moderation, rtc)
         for service in background:
             await service.start()
         yield

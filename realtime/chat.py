@@ -16,6 +16,7 @@ from domain.messages import (
     MAX_HISTORY_PAGE,
     MessageNotFound,
     Muted,
+    NewMessage,
     NotAMember,
     NotYourMessage,
     RoomMissing,
@@ -23,11 +24,11 @@ from domain.messages import (
     history,
     mark_read,
     redact_message,
-    store_message,
 )
 from domain.moderation import report_message
 from domain.tokens import Principal
 from realtime.fanout import RoomFanout, RoomNotFound
+from realtime.group_commit import GroupCommitStore
 from realtime.handoff import ModerationHandoff
 from realtime.metrics import MESSAGES_STORED
 from realtime.namespace import AuthenticatedNamespace
@@ -107,6 +108,7 @@ class ChatNamespace(AuthenticatedNamespace):
         limiter: SendRateLimiter,
         handoff: ModerationHandoff,
         screen: Screen,
+        store: GroupCommitStore,
     ) -> None:
         super().__init__("/chat", jwt_secret=jwt_secret)
         self._pool = pool
@@ -115,6 +117,7 @@ class ChatNamespace(AuthenticatedNamespace):
         self._limiter = limiter
         self._handoff = handoff
         self._screen = screen
+        self._store = store
 
     async def _member(self, sid: str, room: UUID) -> Principal:
         """The caller, once shown to be a member of `room` (joined here, or per PostgreSQL)."""
@@ -188,8 +191,8 @@ class ChatNamespace(AuthenticatedNamespace):
         if not await self._limiter.allow(principal.user_id):
             raise EventError(ErrorCode.rate_limited, "too many messages; slow down")
         try:
-            message, is_new = await store_message(
-                self._pool, payload.room, principal, payload.client_id, body
+            message, is_new = await self._store.store(
+                NewMessage(payload.room, principal, payload.client_id, body)
             )
         except RoomMissing as exc:
             raise EventError(ErrorCode.not_found, "no such room") from exc
