@@ -71,6 +71,14 @@ class JoinResult:
     has_more: bool
 
 
+def _forget(index: dict[str, set[UUID]], sid: str, room: UUID) -> None:
+    rooms = index.get(sid)
+    if rooms is not None:
+        rooms.discard(room)
+        if not rooms:
+            del index[sid]
+
+
 class RoomNotFound(Exception):
     """The room does not exist."""
 
@@ -91,6 +99,8 @@ class RoomFanout:
         self._redis = redis
         self._replica_id = replica_id
         self._rooms: dict[UUID, _LocalRoom] = {}
+        self._joined: dict[str, set[UUID]] = {}  # sid -> rooms it is a member of here
+        self._watching: dict[str, set[UUID]] = {}  # sid -> rooms it watches here
         self._outbox: asyncio.Queue[str] = asyncio.Queue(_PUBLISH_QUEUE)
         self._subscription = Subscription(
             redis, channel, self._receive, on_subscribed=self._subscribed, on_lost=self._lost
@@ -145,6 +155,7 @@ class RoomFanout:
         try:
             await self._sio.enter_room(sid, str(room), namespace="/chat")
             local.members[sid] = user
+            self._joined.setdefault(sid, set()).add(room)
             missed: list[Message] = []
             if since_seq is not None and since_seq < local.cursor:
                 missed = await messages_after(
@@ -156,6 +167,7 @@ class RoomFanout:
 
     async def leave(self, room: UUID, sid: str) -> None:
         await self._sio.leave_room(sid, str(room), namespace="/chat")
+        _forget(self._joined, sid, room)
         local = self._rooms.get(room)
         if local is not None:
             local.members.pop(sid, None)
@@ -166,21 +178,23 @@ class RoomFanout:
         try:
             await self._sio.enter_room(sid, watch_room(room), namespace=WATCH_NAMESPACE)
             local.watchers.add(sid)
+            self._watching.setdefault(sid, set()).add(room)
         finally:
             local.lock.release()
 
     async def unwatch(self, room: UUID, sid: str) -> None:
         await self._sio.leave_room(sid, watch_room(room), namespace=WATCH_NAMESPACE)
+        _forget(self._watching, sid, room)
         local = self._rooms.get(room)
         if local is not None:
             local.watchers.discard(sid)
             self._drop_if_empty(room, local)
 
     def local_rooms(self, sid: str) -> list[UUID]:
-        return [room for room, local in self._rooms.items() if sid in local.members]
+        return list(self._joined.get(sid, ()))
 
     def watched_rooms(self, sid: str) -> list[UUID]:
-        return [room for room, local in self._rooms.items() if sid in local.watchers]
+        return list(self._watching.get(sid, ()))
 
     # events
 

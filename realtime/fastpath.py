@@ -54,7 +54,42 @@ class RecordingWebSocket(EngineIoWebSocket):  # type: ignore[misc]
 
 
 class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
-    """A client manager whose emits write one prebuilt frame to every recipient."""
+    """A client manager whose emits write one prebuilt frame to every recipient, and which
+    knows each client's rooms, so a disconnect costs that client's rooms rather than a scan of
+    every room of the namespace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rooms_of: dict[tuple[str, str], set[str | None]] = {}
+
+    def basic_enter_room(
+        self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None
+    ) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._rooms_of.setdefault((namespace, sid), set()).add(room)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        rooms = self._rooms_of.get((namespace, sid))
+        if rooms is not None:
+            rooms.discard(room)
+            if not rooms:
+                del self._rooms_of[(namespace, sid)]
+
+    def get_rooms(self, sid: str, namespace: str) -> list[str]:
+        return [room for room in self._rooms_of.get((namespace, sid), ()) if room is not None]
+
+    def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        # python-socketio's own version scans a copy of every room of the namespace.
+        for room in list(self._rooms_of.get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            waiting = pending.get(namespace)
+            if waiting is not None and sid in waiting:
+                waiting.remove(sid)
+                if not waiting:
+                    del pending[namespace]
 
     async def emit(
         self,

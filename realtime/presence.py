@@ -44,7 +44,8 @@ class Presence:
         self._prefix = prefix
         self._replica_id = replica_id
         self._went_offline = went_offline
-        self._local: dict[tuple[UUID, UUID], set[str]] = defaultdict(set)
+        # room -> user -> this replica's connections of that user in that room
+        self._local: dict[UUID, dict[UUID, set[str]]] = defaultdict(lambda: defaultdict(set))
         self._tasks: list[asyncio.Task[None]] = []
 
     def _room_key(self, room: UUID) -> str:
@@ -70,12 +71,15 @@ class Presence:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         # A replica that stops cleanly gives its leases back at once.
-        for room, user in list(self._local):
+        for room, user in self._local_pairs():
             with contextlib.suppress(Exception):
                 await self._redis.zrem(self._room_key(room), self._lease(user))
 
+    def _local_pairs(self) -> list[tuple[UUID, UUID]]:
+        return [(room, user) for room, users in self._local.items() for user in users]
+
     async def arrive(self, room: UUID, user: UUID, sid: str) -> None:
-        self._local[(room, user)].add(sid)
+        self._local[room][user].add(sid)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.zadd(self._room_key(room), {self._lease(user): time.time() + LEASE_S})
@@ -86,13 +90,16 @@ class Presence:
 
     async def depart(self, room: UUID, user: UUID, sid: str) -> bool:
         """Forget one connection; True when the user is now offline in the room everywhere."""
-        sids = self._local.get((room, user))
-        if sids is None:
+        users = self._local.get(room)
+        sids = users.get(user) if users is not None else None
+        if users is None or sids is None:
             return False
         sids.discard(sid)
         if sids:
             return False
-        del self._local[(room, user)]
+        del users[user]
+        if not users:
+            del self._local[room]
         try:
             await self._redis.zrem(self._room_key(room), self._lease(user))
             return not await self._has_live_lease(room, user)
@@ -106,7 +113,7 @@ class Presence:
         except Exception as exc:
             log.warning("presence unavailable: %s", exc)
             leases = []
-        local = {user for (local_room, user) in self._local if local_room == room}
+        local = set(self._local.get(room, ()))
         remote = {_user_of(lease) for lease in leases}
         return sorted(local | remote)
 
@@ -122,7 +129,7 @@ class Presence:
             try:
                 expiry = time.time() + LEASE_S
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for room, user in list(self._local):
+                    for room, user in self._local_pairs():
                         pipe.zadd(self._room_key(room), {self._lease(user): expiry})
                         pipe.sadd(self._rooms_key, str(room))
                     await pipe.execute()
@@ -146,7 +153,8 @@ class Presence:
                 if await self._redis.zrem(key, _text(lease)) != 1:
                     continue  # another replica reaped it
                 user = _user_of(lease)
-                if (room, user) not in self._local and not await self._has_live_lease(room, user):
+                here = user in self._local.get(room, ())
+                if not here and not await self._has_live_lease(room, user):
                     await self._went_offline(room, user)
             if await self._redis.zcard(key) == 0:
                 await self._redis.srem(self._rooms_key, str(room))
