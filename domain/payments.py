@@ -1,0 +1,145 @@
+"""Stripe payments for orders: PaymentIntents created with idempotency keys derived from our own
+ids, and webhook events applied once each, from the object's current state at Stripe (so
+events delivered late or out of order cannot move an order backwards)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import stripe
+
+from domain import orders
+from domain.db import Conn
+from domain.orders import Order, OrderStatus
+
+HANDLED_EVENTS = frozenset(
+    {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "charge.refunded",
+    }
+)
+
+
+def stripe_client(api_key: str, api_base: str | None) -> stripe.StripeClient:
+    """A client on `api_base` (localstripe in development) or api.stripe.com, async over httpx."""
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        http_client=stripe.HTTPXClient(),
+        max_network_retries=2,
+    )
+
+
+def idempotency_key(kind: str, our_id: UUID) -> str:
+    """The same key for every attempt at one Stripe call about one of our objects."""
+    return f"pawhub-{kind}-{our_id}"
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_intent_id: str
+    client_secret: str
+
+
+async def start_payment(conn: Conn, client: stripe.StripeClient, order: Order) -> Payment:
+    """The order's PaymentIntent, created once: a retry finds it stored (and Stripe answers a
+    repeated create with the same idempotency key by the first PaymentIntent)."""
+    stored = await conn.fetchrow(
+        "SELECT payment_intent_id, client_secret FROM orders WHERE id = $1", order.id
+    )
+    if stored is not None and stored["payment_intent_id"]:
+        return Payment(stored["payment_intent_id"], stored["client_secret"])
+    intent = await client.v1.payment_intents.create_async(
+        {
+            "amount": order.total_minor,
+            "currency": order.currency,
+            "metadata": {"order_id": str(order.id)},
+        },
+        {"idempotency_key": idempotency_key("order-payment", order.id)},
+    )
+    assert intent.client_secret is not None
+    await orders.set_payment_intent(conn, order.id, intent.id, intent.client_secret)
+    return Payment(intent.id, intent.client_secret)
+
+
+async def cancel_order(
+    conn: Conn, client: stripe.StripeClient, buyer_id: UUID, order_id: UUID
+) -> Order:
+    """The buyer cancels an order still awaiting payment; its PaymentIntent is cancelled first,
+    so a payment can no longer succeed for a cancelled order."""
+    order = await orders.get_order(conn, buyer_id, order_id)
+    orders.transition(order.status, OrderStatus.cancelled)
+    if order.payment_intent_id:
+        intent = await client.v1.payment_intents.retrieve_async(order.payment_intent_id)
+        if intent.status != "canceled":
+            await client.v1.payment_intents.cancel_async(
+                order.payment_intent_id,
+                options={"idempotency_key": idempotency_key("order-cancel", order.id)},
+            )
+    async with conn.transaction():
+        return await orders.move(
+            conn, await orders.lock_order(conn, order_id), OrderStatus.cancelled
+        )
+
+
+def _targets(intent_status: str, amount: int, amount_refunded: int) -> list[OrderStatus]:
+    """The statuses an order goes through to match its payment at Stripe, in order."""
+    if intent_status == "canceled":
+        return [OrderStatus.cancelled]
+    if intent_status != "succeeded":
+        return []
+    if amount_refunded >= amount:
+        return [OrderStatus.paid, OrderStatus.refunded]
+    if amount_refunded > 0:
+        return [OrderStatus.paid, OrderStatus.partially_refunded]
+    return [OrderStatus.paid]
+
+
+async def _payment_state(client: stripe.StripeClient, payment_intent_id: str) -> list[OrderStatus]:
+    intent = await client.v1.payment_intents.retrieve_async(payment_intent_id)
+    charge_id = intent.latest_charge
+    refunded = 0
+    if intent.status == "succeeded" and charge_id:
+        charge = await client.v1.charges.retrieve_async(
+            charge_id if isinstance(charge_id, str) else charge_id.id
+        )
+        refunded = int(charge.amount_refunded or 0)
+    return _targets(intent.status, int(intent.amount), refunded)
+
+
+def _payment_intent_id(event: dict[str, Any]) -> str | None:
+    obj: dict[str, Any] = event["data"]["object"]
+    if event["type"].startswith("payment_intent."):
+        return str(obj["id"])
+    intent = obj.get("payment_intent")
+    return str(intent) if intent else None
+
+
+async def apply_event(conn: Conn, client: stripe.StripeClient, event: dict[str, Any]) -> bool:
+    """Apply a verified Stripe event once; False when it was seen before or is not ours.
+
+    The event's own snapshot may be stale: the PaymentIntent (and its charge) is re-fetched and
+    the order walks forward to match it, skipping steps it already took."""
+    intent_id = _payment_intent_id(event) if event["type"] in HANDLED_EVENTS else None
+    targets = await _payment_state(client, intent_id) if intent_id else []
+    async with conn.transaction():
+        new = await conn.fetchval(
+            "INSERT INTO stripe_events (id, type) VALUES ($1, $2) "
+            "ON CONFLICT (id) DO NOTHING RETURNING true",
+            event["id"],
+            event["type"],
+        )
+        if not new or intent_id is None:
+            return bool(new)
+        order_id = await orders.order_for_payment_intent(conn, intent_id)
+        if order_id is None:
+            return True
+        order = await orders.lock_order(conn, order_id)
+        for target in targets:
+            if orders.may_transition(order.status, target):
+                order = await orders.move(conn, order, target)
+    return True
