@@ -26,6 +26,7 @@ from uuid import uuid4
 
 import aiohttp
 import asyncpg
+import psutil
 
 from deploy.embedded import free_port
 from domain import ehr
@@ -48,10 +49,16 @@ class Result:
     errors: int
     seconds: float
     latencies_ms: list[float]
+    api_cpu_s: float = 0.0  # user + system time of the API's processes while measuring
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def api_cpu_us(self) -> float:
+        """API CPU per request: unlike req/s, barely moved by other load on a shared machine."""
+        return self.api_cpu_s / self.requests * 1e6
 
     def percentile(self, q: int) -> float:
         return statistics.quantiles(self.latencies_ms, n=100)[q - 1]
@@ -132,19 +139,32 @@ def _load_process(url: str, headers: dict[str, str], concurrency: int, seconds: 
     return asyncio.run(_load(url, headers, concurrency, seconds))
 
 
+def _cpu_seconds(server: psutil.Process) -> float:
+    processes = [server, *server.children(recursive=True)]
+    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
+
+
 def measure(
-    url: str, headers: dict[str, str], clients: int, concurrency: int, seconds: float
+    url: str,
+    headers: dict[str, str],
+    clients: int,
+    concurrency: int,
+    seconds: float,
+    server: psutil.Process,
 ) -> Result:
     with ProcessPoolExecutor(clients) as pool:
+        cpu_before = _cpu_seconds(server)
         runs = [
             pool.submit(_load_process, url, headers, concurrency, seconds) for _ in range(clients)
         ]
         results = [run.result() for run in runs]
+        cpu = _cpu_seconds(server) - cpu_before
     return Result(
         requests=sum(r.requests for r in results),
         errors=sum(r.errors for r in results),
         seconds=max(r.seconds for r in results),
         latencies_ms=[ms for r in results for ms in r.latencies_ms],
+        api_cpu_s=cpu,
     )
 
 
@@ -217,8 +237,9 @@ def main() -> None:
                 ),
             }
             labels = list(targets)
+            api = psutil.Process(server.pid)
             for url, headers in targets.values():
-                measure(url, headers, args.clients, args.concurrency, args.warmup)
+                measure(url, headers, args.clients, args.concurrency, args.warmup, api)
             # Rounds alternate the order (A B, B A, ...), so load from other processes on a
             # shared machine falls on both endpoints alike; the ratio is taken per round.
             rounds: list[dict[str, Result]] = []
@@ -227,7 +248,7 @@ def main() -> None:
                 rounds.append(
                     {
                         label: measure(
-                            *targets[label], args.clients, args.concurrency, args.seconds
+                            *targets[label], args.clients, args.concurrency, args.seconds, api
                         )
                         for label in order
                     }
@@ -242,13 +263,16 @@ def main() -> None:
         f"{args.workers} API worker process(es), {args.clients} client process(es) x "
         f"{args.concurrency} connections, {args.rounds} rounds of {args.seconds:.0f} s each"
     )
-    print(f"{'round':<6}{'endpoint':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"{'round':<6}{'endpoint':<42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f" {'API CPU us/req':>15}"
+    )
     for number, results in enumerate(rounds, 1):
         for label in labels:
             result = results[label]
             print(
                 f"{number:<6}{label:<42} {result.rps:>8.0f} {result.percentile(50):>8.1f} "
-                f"{result.percentile(99):>8.1f} {result.errors:>7}"
+                f"{result.percentile(99):>8.1f} {result.errors:>7} {result.api_cpu_us:>15.0f}"
             )
     ratios = [results[labels[1]].rps / results[labels[0]].rps for results in rounds]
     print(
@@ -258,7 +282,8 @@ def main() -> None:
     )
     for label in labels:
         rps = statistics.median(results[label].rps for results in rounds)
-        print(f"median req/s, {label}: {rps:.0f}")
+        cpu_us = statistics.median(results[label].api_cpu_us for results in rounds)
+        print(f"median, {label}: {rps:.0f} req/s, {cpu_us:.0f} us of API CPU per request")
 
 
 if __name__ == "__main__":
