@@ -159,7 +159,7 @@ async def take_stock(conn: Conn, wanted: dict[UUID, int]) -> None:
         if available[variant_id] < quantity:
             raise Conflict("not enough stock")
     await conn.execute(
-        "UPDATE stock SET quantity = quantity - w.quantity "
+        "UPDATE stock SET quantity = stock.quantity - w.quantity "
         "FROM unnest($1::uuid[], $2::int[]) AS w (variant_id, quantity) "
         "WHERE stock.variant_id = w.variant_id",
         list(wanted),

@@ -1,0 +1,182 @@
+"""Payments fixtures: localstripe on a local port, the API with the marketplace routes on a real
+port, products in stock, and Stripe webhook deliveries signed with the stripe library's helper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import httpx
+import pytest
+import stripe
+import uvicorn
+from litestar import Litestar
+
+from deploy.embedded import free_port
+from domain.catalog import NewProduct, NewVariant, Product, ProductKind, create_product
+from domain.payments import stripe_client
+from pawhub.settings import Settings
+from rest.app import create_app
+from rest.marketplace import CartController, OrderController, ProductController
+from rest.stripe_webhooks import stripe_webhook
+
+WEBHOOK_SECRET = "whsec_pawhub_test_secret"
+
+
+@pytest.fixture(scope="session")
+def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = (tmp_path_factory.mktemp("localstripe") / "log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, "localstripe exited during start-up"
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(f"{url}/v1/customers", auth=("sk_test_pawhub", ""))
+            break
+        assert time.monotonic() < deadline, "localstripe did not start"
+        time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(10)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def pay_settings(settings: Settings, localstripe_url: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "stripe_api_key": "sk_test_pawhub",
+            "stripe_api_base": localstripe_url,
+            "stripe_webhook_secret": WEBHOOK_SECRET,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def stripe_api(pay_settings: Settings) -> stripe.StripeClient:
+    return stripe_client(pay_settings.stripe_api_key, pay_settings.stripe_api_base)
+
+
+def payments_app(settings: Settings) -> Litestar:
+    """The app as rest.app.create_app builds it, with this issue's routes registered."""
+    app = create_app(settings)
+    for handler in (ProductController, CartController, OrderController, stripe_webhook):
+        app.register(handler)
+    return app
+
+
+@pytest.fixture(scope="session")
+async def pay_api_url(pay_settings: Settings) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            payments_app(pay_settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the API exited during start-up"
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def api(pay_api_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=pay_api_url, timeout=60) as client:
+        yield client
+
+
+MakeProduct = Callable[..., Awaitable[Product]]
+
+
+@pytest.fixture
+def make_product(pool: asyncpg.Pool) -> MakeProduct:
+    async def make(
+        stock: int = 10,
+        price_minor: int = 1299,
+        prescription_drug: str | None = None,
+        kind: ProductKind = ProductKind.food,
+    ) -> Product:
+        new = NewProduct(
+            name=f"Product {uuid4().hex[:6]}",
+            kind=kind,
+            prescription_drug=prescription_drug,
+            variants=[
+                NewVariant(
+                    sku=uuid4().hex,
+                    name="2 kg",
+                    price_minor=price_minor,
+                    currency="eur",
+                    stock=stock,
+                )
+            ],
+        )
+        async with pool.acquire() as conn:
+            return await create_product(conn, new)
+
+    return make
+
+
+async def stock_of(pool: asyncpg.Pool, product: Product) -> int:
+    quantity: int = await pool.fetchval(
+        "SELECT quantity FROM stock WHERE variant_id = $1", product.variants[0].id
+    )
+    return quantity
+
+
+def signed(
+    event: dict[str, Any], secret: str = WEBHOOK_SECRET, at: int | None = None
+) -> tuple[str, str]:
+    """The body and Stripe-Signature header Stripe would send, through stripe's own helper."""
+    payload = json.dumps(event)
+    timestamp = int(time.time()) if at is None else at
+    signature = stripe.WebhookSignature._compute_signature(f"{timestamp}.{payload}", secret)
+    return payload, f"t={timestamp},v1={signature}"
+
+
+def stripe_event(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid4().hex}",
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "data": {"object": obj},
+    }
+
+
+async def deliver(api: httpx.AsyncClient, event: dict[str, Any], **sign: Any) -> httpx.Response:
+    payload, header = signed(event, **sign)
+    return await api.post(
+        "/v1/webhooks/stripe",
+        content=payload,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
+
+
+async def pay(
+    client: stripe.StripeClient, payment_intent_id: str, card: str = "4242424242424242"
+) -> Any:
+    """What Stripe.js does in the buyer's browser: attach a card and confirm."""
+    method = await client.v1.payment_methods.create_async(
+        {"type": "card", "card": {"number": card, "exp_month": 12, "exp_year": 2040, "cvc": "123"}}
+    )
+    await client.v1.payment_intents.update_async(payment_intent_id, {"payment_method": method.id})
+    with contextlib.suppress(stripe.CardError):
+        await client.v1.payment_intents.confirm_async(payment_intent_id)
+    return await client.v1.payment_intents.retrieve_async(payment_intent_id)
