@@ -209,7 +209,7 @@ async def set_payment_intent(
     )
 
 
-async def order_for_payment_intent(conn: Conn, payment_intent_id: str) -> UUID | None:
+async def order_for_payment_intent(conn: Db, payment_intent_id: str) -> UUID | None:
     order_id: UUID | None = await conn.fetchval(
         "SELECT id FROM orders WHERE payment_intent_id = $1", payment_intent_id
     )

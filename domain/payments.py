@@ -125,7 +125,8 @@ async def apply_event(conn: Conn, client: stripe.StripeClient, event: dict[str, 
     The event's own snapshot may be stale: the PaymentIntent (and its charge) is re-fetched and
     the order walks forward to match it, skipping steps it already took."""
     intent_id = _payment_intent_id(event) if event["type"] in HANDLED_EVENTS else None
-    targets = await _payment_state(client, intent_id) if intent_id else []
+    order_id = await orders.order_for_payment_intent(conn, intent_id) if intent_id else None
+    targets = await _payment_state(client, intent_id) if intent_id and order_id else []
     async with conn.transaction():
         new = await conn.fetchval(
             "INSERT INTO stripe_events (id, type) VALUES ($1, $2) "
@@ -133,11 +134,8 @@ async def apply_event(conn: Conn, client: stripe.StripeClient, event: dict[str, 
             event["id"],
             event["type"],
         )
-        if not new or intent_id is None:
+        if not new or order_id is None:
             return bool(new)
-        order_id = await orders.order_for_payment_intent(conn, intent_id)
-        if order_id is None:
-            return True
         order = await orders.lock_order(conn, order_id)
         for target in targets:
             if orders.may_transition(order.status, target):

@@ -180,3 +180,9 @@ async def pay(
     with contextlib.suppress(stripe.CardError):
         await client.v1.payment_intents.confirm_async(payment_intent_id)
     return await client.v1.payment_intents.retrieve_async(payment_intent_id)
+
+
+def charge_of(intent: Any) -> str:
+    """The PaymentIntent's latest charge id (localstripe expands it into the object)."""
+    charge = intent.latest_charge
+    return charge if isinstance(charge, str) else str(charge.id)
