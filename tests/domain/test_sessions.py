@@ -48,8 +48,13 @@ async def test_login_limits_per_email_and_per_ip(redis_url: str) -> None:
         await limiter.hit("carol@example.com", "10.0.0.1", now=1002.0)
         with pytest.raises(RateLimited):
             await limiter.hit("dave@example.com", "10.0.0.1", now=1003.0)
-        # A new window starts over.
+        # The window slides: attempts older than a minute no longer count...
         await limiter.hit("ann@example.com", "10.0.0.1", now=1080.0)
+        # ...and a burst across a minute's edge is still one burst.
+        for _ in range(3):
+            await limiter.hit("erin@example.com", "10.0.0.3", now=1199.0)
+        with pytest.raises(RateLimited):
+            await limiter.hit("erin@example.com", "10.0.0.3", now=1201.0)
         assert all(key.decode().startswith(namespace) for key in await redis.keys(f"{namespace}*"))
         assert await redis.keys(f"{namespace}*")
     finally:
