@@ -6,6 +6,7 @@ The REST service issues them and the hub verifies them at connect, with this one
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from uuid import UUID
 
 import jwt
@@ -48,10 +49,23 @@ def issue_access_token(
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
-def verify_access_token(token: object, secret: str) -> Principal:
-    """Return the principal of a valid access token; raise InvalidToken otherwise."""
+def verify_access_token(token: object, secret: str, *, now: datetime | None = None) -> Principal:
+    """Return the principal of a valid access token; raise InvalidToken otherwise.
+
+    A token's signature is checked once and remembered (every request and connection of a
+    client presents the same token for 15 minutes); its expiry is checked on every call.
+    """
     if not isinstance(token, str) or not token:
         raise InvalidToken("no token")
+    principal, expires_at = _verified(token, secret)
+    if (now or datetime.now(UTC)).timestamp() >= expires_at:
+        raise InvalidToken("the token has expired")
+    return principal
+
+
+@lru_cache(maxsize=50_000)
+def _verified(token: str, secret: str) -> tuple[Principal, float]:
+    # Only valid tokens are cached: a refusal raises, and lru_cache keeps no exceptions.
     try:
         claims = jwt.decode(
             token,
@@ -62,6 +76,7 @@ def verify_access_token(token: object, secret: str) -> Principal:
         )
         if claims.get("typ") != "access":
             raise InvalidToken("not an access token")
-        return Principal(user_id=claims["sub"], name=claims["name"], role=claims["role"])
+        principal = Principal(user_id=claims["sub"], name=claims["name"], role=claims["role"])
+        return principal, float(claims["exp"])
     except (jwt.PyJWTError, KeyError, ValidationError) as exc:
         raise InvalidToken(str(exc)) from exc

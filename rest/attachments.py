@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import aioboto3
-from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+from aiobotocore.config import AioConfig
 from litestar import Controller, Litestar, Request, Response, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide

@@ -59,3 +59,13 @@ def test_a_token_of_another_type_is_refused() -> None:
     }
     with pytest.raises(InvalidToken):
         verify_access_token(jwt.encode(claims, SECRET, algorithm="HS256"), SECRET)
+
+
+def test_a_remembered_token_still_expires() -> None:
+    issued = datetime.now(UTC) - timedelta(minutes=14)
+    token = issue_access_token(USER, SECRET, now=issued)
+    assert verify_access_token(token, SECRET).user_id == USER.id  # verified and remembered
+    with pytest.raises(InvalidToken, match="expired"):
+        verify_access_token(token, SECRET, now=issued + timedelta(minutes=15, seconds=1))
+    with pytest.raises(InvalidToken):
+        verify_access_token(token, "another secret that is long enough to be used")
