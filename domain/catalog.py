@@ -172,10 +172,16 @@ async def put_back_stock(conn: Conn, returned: Iterable[tuple[UUID, int]]) -> No
     merged: dict[UUID, int] = {}
     for variant_id, quantity in returned:
         merged[variant_id] = merged.get(variant_id, 0) + quantity
+    if not merged:
+        return
+    # The same lock order as take_stock, so giving back never deadlocks with taking.
+    await conn.execute(
+        "SELECT 1 FROM stock WHERE variant_id = ANY($1::uuid[]) ORDER BY variant_id FOR UPDATE",
+        sorted(merged),
+    )
     await conn.execute(
         "UPDATE stock SET quantity = stock.quantity + r.quantity "
-        "FROM (SELECT * FROM unnest($1::uuid[], $2::int[]) AS r (variant_id, quantity) "
-        "      ORDER BY variant_id) AS r "
+        "FROM unnest($1::uuid[], $2::int[]) AS r (variant_id, quantity) "
         "WHERE stock.variant_id = r.variant_id",
         sorted(merged),
         [merged[variant_id] for variant_id in sorted(merged)],
