@@ -8,6 +8,11 @@ and stays for RECONNECT_GRACE_S; their departure is scheduled in the sorted set
 removes one from the set owns it, and the member leaves only if they did not come back
 (`gone_at_ms` still set), so a departure is announced once, even if the replica they dropped
 from has since stopped. The call's mode is a key of its own, set by the first join.
+
+Each replica's members are listed in the set `<prefix>:rtc:served:<replica>` (`consult|user`),
+so that when the replica dies (its lease expires, signaling.leases) another can `orphan` them:
+each one it still serves is marked gone as of the replica's last renewal and scheduled to
+depart like a dropped connection.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
 
 from domain.consults import ParticipantRole
+from signaling.leases import env_seconds
 from signaling.modes import Mode
 
-RECONNECT_GRACE_S = 30.0
+RECONNECT_GRACE_S = env_seconds("RTC_RECONNECT_GRACE_S", 30.0)
 CALL_TTL_S = 12 * 3600  # a call nobody touched for this long is forgotten
 
 # Mark a member gone only if `sid` still serves them (they may have rejoined elsewhere).
@@ -31,6 +37,31 @@ if not raw then return 0 end
 local member = cjson.decode(raw)
 if member.sid ~= ARGV[2] then return 0 end
 member.gone_at_ms = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(member))
+return 1
+"""
+
+# Mark a member gone if the replica ARGV[2] still serves them; keep an earlier gone_at_ms.
+# Returns their gone_at_ms, or false if they are not in or are served elsewhere.
+_ORPHAN = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local member = cjson.decode(raw)
+if member.replica ~= ARGV[2] then return false end
+if type(member.gone_at_ms) ~= 'number' then
+  member.gone_at_ms = tonumber(ARGV[3])
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(member))
+end
+return tostring(member.gone_at_ms)
+"""
+
+# Undo a mark for a member still served by connection ARGV[2] (its replica outlived its lease).
+_REVIVE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local member = cjson.decode(raw)
+if member.sid ~= ARGV[2] or type(member.gone_at_ms) ~= 'number' then return 0 end
+member.gone_at_ms = nil
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(member))
 return 1
 """
@@ -84,12 +115,17 @@ class Calls:
         self._prefix = prefix
         self._mark_gone = redis.register_script(_MARK_GONE)
         self._reap = redis.register_script(_REAP)
+        self._orphan = redis.register_script(_ORPHAN)
+        self._revive = redis.register_script(_REVIVE)
 
     def _call_key(self, consult: UUID) -> str:
         return f"{self._prefix}:rtc:call:{consult}"
 
     def _mode_key(self, consult: UUID) -> str:
         return f"{self._prefix}:rtc:mode:{consult}"
+
+    def _served_key(self, replica: str) -> str:
+        return f"{self._prefix}:rtc:served:{replica}"
 
     @property
     def _departures_key(self) -> str:
@@ -109,6 +145,8 @@ class Calls:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, str(member.user_id), member.encode())
             pipe.expire(key, CALL_TTL_S)
+            pipe.sadd(self._served_key(member.replica), f"{consult}|{member.user_id}")
+            pipe.expire(self._served_key(member.replica), CALL_TTL_S)
             await pipe.execute()
 
     async def mode(self, consult: UUID, proposed: Mode) -> Mode:
@@ -133,7 +171,14 @@ class Calls:
             pipe.hget(key, str(user))
             pipe.hdel(key, str(user))
             raw, _ = await pipe.execute()
-        return None if raw is None else Member.model_validate_json(raw)
+        if raw is None:
+            return None
+        member = Member.model_validate_json(raw)
+        await self._unlist(consult, member)
+        return member
+
+    async def _unlist(self, consult: UUID, member: Member) -> None:
+        await self._redis.srem(self._served_key(member.replica), f"{consult}|{member.user_id}")
 
     async def end_if_empty(self, consult: UUID) -> bool:
         """Forget the call's mode once nobody is in it; True if it was empty."""
@@ -167,5 +212,33 @@ class Calls:
             consult = UUID(consult_text)
             raw = await self._reap(keys=[self._call_key(consult)], args=[user, _grace_ms(), now_ms])
             if raw:
-                departed.append((consult, Member.model_validate_json(raw)))
+                member = Member.model_validate_json(raw)
+                await self._unlist(consult, member)
+                departed.append((consult, member))
         return departed
+
+    async def orphan(self, replica: str, last_seen_ms: int) -> int:
+        """The replica `replica` is dead (last renewed its lease at `last_seen_ms`): each member
+        it still serves is marked gone from then and scheduled to depart after the grace (at the
+        next reaping if that has passed). Idempotent; returns how many it still served."""
+        served = self._served_key(replica)
+        orphaned = 0
+        for raw_entry in await self._redis.smembers(served):
+            entry = raw_entry.decode() if isinstance(raw_entry, bytes) else str(raw_entry)
+            consult, user = entry.split("|", 1)
+            gone_at = await self._orphan(
+                keys=[self._call_key(UUID(consult))], args=[user, replica, last_seen_ms]
+            )
+            if gone_at:
+                deadline_ms = int(gone_at) + _grace_ms()
+                await self._redis.zadd(self._departures_key, {entry: deadline_ms})
+                orphaned += 1
+        await self._redis.delete(served)
+        return orphaned
+
+    async def revive(self, consult: UUID, user: UUID, sid: str) -> None:
+        """Keep a member whose connection `sid` is alive although its replica was reaped."""
+        if await self._revive(keys=[self._call_key(consult)], args=[str(user), sid]):
+            member = await self.member(consult, user)
+            if member is not None:
+                await self._redis.sadd(self._served_key(member.replica), f"{consult}|{user}")

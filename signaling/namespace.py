@@ -15,6 +15,10 @@ the hub's SFU, LiveKit tokens and call quality.
   `signal_failed {consult_id, to: "sfu", error}`.
 - A dropped connection keeps its place for RECONNECT_GRACE_S (30 s); then, or at `leave`, the
   others get `peer_left` (the vet gets `lobby_left` for someone who was still waiting).
+- A replica that dies outright drops all its connections at once: each replica holds a lease
+  (signaling.leases) and, once a dead one's lease expires, the live ones treat its members as
+  dropped when it last renewed (they leave after the grace unless they rejoined elsewhere) and
+  release the SFU rooms pinned to it. A replica that stops cleanly drops its members at once.
 - `stats` -> the others get `quality {consult_id, user_id, level}` (signaling.quality).
 - `consent` and `record` answer `unavailable` until recordings exist.
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -44,6 +49,7 @@ from realtime.namespace import AuthenticatedNamespace
 from realtime.protocol import Ack, ErrorCode, EventError, Payload, event, ok
 from signaling.bus import ReplicaBus
 from signaling.calls import Calls, Member
+from signaling.leases import ReplicaLeases
 from signaling.modes import Mode, choose_mode, is_polite
 from signaling.quality import quality_level
 from signaling.sdp import InvalidSdp, SdpTooLarge, check_sdp
@@ -51,6 +57,11 @@ from signaling.sfu_host import SfuHost
 from signaling.turn import ice_servers
 
 log = logging.getLogger(__name__)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
 
 REAP_EVERY_S = 1.0
 MAX_CANDIDATE_CHARS = 2048
@@ -133,11 +144,14 @@ class RtcNamespace(AuthenticatedNamespace):
         self._turn_urls = list(turn_urls)
         self._turn_secret = turn_secret
         self._livekit = livekit
+        self._leases = ReplicaLeases(redis, prefix, replica_id, self._orphan, self._revived)
         self._joined: defaultdict[str, set[UUID]] = defaultdict(set)  # sid -> consults
+        self._users: dict[str, UUID] = {}  # sid -> user, for the sids in _joined
         self._reaper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._bus.start()
+        await self._leases.start()
         self._reaper = asyncio.create_task(self._reap_forever(), name="rtc-reaper")
 
     async def stop(self) -> None:
@@ -147,6 +161,10 @@ class RtcNamespace(AuthenticatedNamespace):
                 await self._reaper
         await self._bus.stop()
         await self._sfu.close()
+        # Going away cleanly: this replica's members are dropped now (the others reap them).
+        with contextlib.suppress(Exception):
+            await self._calls.orphan(self._replica_id, _now_ms())
+        await self._leases.stop()
 
     # events
 
@@ -177,6 +195,7 @@ class RtcNamespace(AuthenticatedNamespace):
         livekit = await self._livekit_join(mode, consult_id, member) if admitted else None
         await self._calls.put(consult_id, member)
         self._joined[sid].add(consult_id)
+        self._users[sid] = principal.user_id
         rejoined = previous is not None and previous.sid != sid
         if rejoined and mode is Mode.sfu:
             await self._sfu_remove(consult_id, principal.user_id)  # its old connection is dead
@@ -298,6 +317,7 @@ class RtcNamespace(AuthenticatedNamespace):
 
     async def on_disconnect(self, sid: str, *_: Any) -> None:
         principal = await self.principal(sid)
+        self._users.pop(sid, None)
         for consult_id in self._joined.pop(sid, set()):
             await self._calls.drop(consult_id, principal.user_id, sid)
 
@@ -405,9 +425,34 @@ class RtcNamespace(AuthenticatedNamespace):
         await self._sfu_remove(consult_id, member.user_id)
         await self._calls.end_if_empty(consult_id)
 
+    async def _orphan(self, replica: str, last_seen_ms: int) -> None:
+        """The replica `replica` died (its lease expired): drop its members, free its rooms."""
+        orphaned = await self._calls.orphan(replica, last_seen_ms)
+        released = await self._sfu.release(replica)
+        if orphaned or released:
+            log.warning(
+                "rtc replica %s is gone: %d members dropped, %d sfu rooms released",
+                replica,
+                orphaned,
+                len(released),
+            )
+
+    async def _revived(self) -> None:
+        """This replica's lease had been reaped while it stalled: keep its live members."""
+        for sid, consults in list(self._joined.items()):
+            user = self._users.get(sid)
+            if user is not None:
+                for consult_id in list(consults):
+                    await self._calls.revive(consult_id, user, sid)
+        await self._sfu.reclaim()
+
     async def _reap_forever(self) -> None:
         while True:
             await asyncio.sleep(REAP_EVERY_S)
+            try:
+                await self._leases.reap()
+            except Exception as exc:
+                log.warning("rtc replica leases not reaped: %s", exc)
             try:
                 for consult_id, member in await self._calls.reap_due():
                     await self._departed(consult_id, member)

@@ -3,9 +3,11 @@
 A consult's SfuRoom lives on one replica: the first to take a `to: "sfu"` signal for it claims
 it in Redis (`<prefix>:rtc:sfu:<consult>` = replica id) and the others forward their members'
 signals there (see ReplicaBus.send). The room's answers and offers go back to each member
-through `deliver`, wherever they are connected. The claim ends when the room empties. If the
-hosting replica dies, its rooms die with it: members' connections fail and they must rejoin
-once the claim has expired (CLAIM_TTL_S) or the call has ended.
+through `deliver`, wherever they are connected. The claim ends when the room empties. Each
+replica lists the consults it hosts in `<prefix>:rtc:pinned:<replica>`; if the hosting replica
+dies, its rooms die with it and, once its lease expires (signaling.leases), a live replica
+`release`s its claims, so the next `to: "sfu"` signal pins the room on a live replica and the
+members renegotiate with it (their old connections to the dead room fail).
 
 Per participant, the room's answer to an offer is delivered before any later room offer
 (SfuRoom's contract), by one lock per participant around both.
@@ -29,6 +31,14 @@ log = logging.getLogger(__name__)
 
 CLAIM_TTL_S = 12 * 3600
 
+# Delete a claim only if the replica ARGV[1] still holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 Deliver = Callable[[UUID, UUID, str, dict[str, Any]], Awaitable[None]]  # consult, user, ...
 
 
@@ -48,9 +58,13 @@ class SfuHost:
         self._deliver = deliver
         self._rooms: dict[UUID, SfuRoom] = {}
         self._locks: defaultdict[tuple[UUID, UUID], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._release = redis.register_script(_RELEASE)
 
     def _claim_key(self, consult: UUID) -> str:
         return f"{self._prefix}:rtc:sfu:{consult}"
+
+    def _pinned_key(self, replica: str) -> str:
+        return f"{self._prefix}:rtc:pinned:{replica}"
 
     async def claim(self, consult: UUID) -> str:
         """The replica hosting the consult's room, claiming it for this one if nobody has."""
@@ -58,8 +72,33 @@ class SfuHost:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(key, self._replica_id, nx=True, ex=CLAIM_TTL_S)
             pipe.get(key)
-            _, host = await pipe.execute()
+            claimed, host = await pipe.execute()
+        if claimed:
+            pinned = self._pinned_key(self._replica_id)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(pinned, str(consult))
+                pipe.expire(pinned, CLAIM_TTL_S)
+                await pipe.execute()
         return _text(host) or self._replica_id
+
+    async def release(self, replica: str) -> list[UUID]:
+        """Free the claims of the dead replica `replica`; the consults whose claim it held."""
+        pinned = self._pinned_key(replica)
+        released: list[UUID] = []
+        for raw in await self._redis.smembers(pinned):
+            consult = UUID(_text(raw))
+            if await self._release(keys=[self._claim_key(consult)], args=[replica]):
+                released.append(consult)
+        await self._redis.delete(pinned)
+        return released
+
+    async def reclaim(self) -> None:
+        """Claim again the rooms hosted here (after this replica's lease was reaped)."""
+        for consult in list(self._rooms):
+            if await self.claim(consult) != self._replica_id:
+                log.warning("sfu room %s was pinned elsewhere meanwhile; closing it", consult)
+                room = self._rooms.pop(consult)
+                await room.close()
 
     async def host_of(self, consult: UUID) -> str | None:
         """The replica hosting the consult's room, if any does."""
@@ -95,14 +134,17 @@ class SfuHost:
         if not room.participant_ids:
             del self._rooms[consult]
             await room.close()
-            if await self.host_of(consult) == self._replica_id:
-                await self._redis.delete(self._claim_key(consult))
+            await self._unpin(consult)
+
+    async def _unpin(self, consult: UUID) -> None:
+        await self._release(keys=[self._claim_key(consult)], args=[self._replica_id])
+        await self._redis.srem(self._pinned_key(self._replica_id), str(consult))
 
     async def close(self) -> None:
         rooms, self._rooms = list(self._rooms.items()), {}
         for consult, room in rooms:
             await room.close()
-            await self._redis.delete(self._claim_key(consult))
+            await self._unpin(consult)
 
     def _room(self, consult: UUID) -> SfuRoom:
         room = self._rooms.get(consult)

@@ -1,0 +1,107 @@
+"""`/rtc` across hub replicas that are real processes, one of which is killed outright (SIGKILL):
+its call members leave once the others' reapers see its lease expire and the reconnect grace
+pass, exactly once across replicas, unless they came back on another replica meanwhile; and an
+SFU room pinned to it is released so that a live replica hosts the consult's room."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import asyncpg
+import pytest
+
+from bench.media.consults import make_video_consult
+from bench.media.rtc_client import RtcClient
+from pawhub.settings import Settings
+from tests.e2e.hubs import HubProcess, start_hub_process
+from tests.signaling.rtc_client import enter_call, join
+
+pytestmark = pytest.mark.slow
+
+# Read by signaling/ in the hub processes (see signaling.leases and signaling.calls).
+SHORT = {"RTC_REPLICA_LEASE_S": "2", "RTC_RECONNECT_GRACE_S": "5"}
+DEADLINE_S = 60  # far beyond lease + grace + reaping
+
+
+def kill(hub: HubProcess) -> None:
+    os.kill(hub.process.pid, signal.SIGKILL)
+    hub.process.wait()
+
+
+async def test_a_killed_replicas_members_leave_once_unless_they_came_back_elsewhere(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    consult = await make_video_consult(pool, settings.jwt_secret, invited=1)
+    (guest,) = consult.invited
+    doomed, survivor, spare = [await start_hub_process(settings, **SHORT) for _ in range(3)]
+    vet = await RtcClient.connect(survivor.url, consult.vet.token)
+    owner = await RtcClient.connect(doomed.url, consult.owner.token)
+    lost_guest = await RtcClient.connect(doomed.url, guest.token)
+    owner_again: RtcClient | None = None
+    try:
+        await enter_call(consult, vet, [(owner, consult.owner), (lost_guest, guest)])
+
+        kill(doomed)  # no disconnect reaches anyone: the hub simply stops
+        owner_again = await RtcClient.connect(spare.url, consult.owner.token)
+        back = await join(owner_again, consult)  # the owner reconnects on another replica
+        assert back["waiting"] is False
+        assert {peer["user_id"] for peer in back["peers"]} == {consult.vet.id, guest.id}
+
+        # The guest does not come back: after lease + grace everyone left is told, once.
+        left = await vet.wait_for(
+            "peer_left", lambda e: e["user_id"] == guest.id, timeout=DEADLINE_S
+        )
+        assert left == {"consult_id": consult.id, "user_id": guest.id}
+        await owner_again.wait_for(
+            "peer_left", lambda e: e["user_id"] == guest.id, timeout=DEADLINE_S
+        )
+        await asyncio.sleep(4)  # two replicas reap every second: room for a duplicate
+        assert vet.received["peer_left"] == [left]
+        assert owner_again.received["peer_left"] == [left]
+
+        # The owner kept their place: signals reach their new connection.
+        candidate = {"candidate": "", "sdpMid": "0"}
+        relayed = {"consult_id": consult.id, "to": consult.owner.id, "candidate": candidate}
+        assert (await vet.call("signal", relayed))["ok"]
+        assert (await owner_again.wait_for("signal"))["candidate"] == candidate
+    finally:
+        for client in (vet, owner, lost_guest, owner_again):
+            if client is not None:
+                await client.close()
+        for hub in (doomed, survivor, spare):
+            hub.stop()
+
+
+async def test_an_sfu_room_pinned_to_a_killed_replica_moves_to_a_live_one(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    doomed, survivor = [await start_hub_process(settings, **SHORT) for _ in range(2)]
+    vet = await RtcClient.connect(survivor.url, consult.vet.token)
+    owner = await RtcClient.connect(doomed.url, consult.owner.token)
+    try:
+        assert (await join(vet, consult, mode="sfu"))["mode"] == "sfu"
+        await enter_call(consult, vet, [(owner, consult.owner)])
+        # The owner's offer pins the room on the doomed replica, which answers it.
+        owner_peer = owner.peer(consult.id, "sfu", 120)
+        await owner_peer.offer()
+        answer = await owner.wait_for("signal", lambda e: e["from"] == "sfu")
+        assert answer["description"]["type"] == "answer"
+
+        kill(doomed)
+        left = await vet.wait_for("peer_left", timeout=DEADLINE_S)
+        assert left == {"consult_id": consult.id, "user_id": consult.owner.id}
+
+        # The vet (re)negotiates with the media server: a live replica now hosts the room and
+        # answers (a signal forwarded to the dead replica would never be answered).
+        await vet.peer(consult.id, "sfu", 50).offer()
+        vet_answer = await vet.wait_for("signal", lambda e: e["from"] == "sfu", timeout=DEADLINE_S)
+        assert vet_answer["description"]["type"] == "answer"
+        assert not vet.received["signal_failed"]
+    finally:
+        await vet.close()
+        await owner.close()
+        doomed.stop()
+        survivor.stop()
