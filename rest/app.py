@@ -15,13 +15,16 @@ from pawhub.resources import check_dependencies, open_pool, open_redis
 from pawhub.settings import Settings
 from rest import auth
 from rest.attachments import AttachmentController, object_storage
+from rest.background import periodic_jobs
 from rest.conversations import ConversationController
 from rest.identity import AuthController, create_staff, me
 from rest.livekit_webhooks import livekit_webhook
+from rest.marketplace import CartController, OrderController, ProductController
 from rest.moderation import ModerationController
 from rest.pets import PetController, RecordController
 from rest.problems import exception_handlers
 from rest.scheduling import BookingController, ConsultController, VetController
+from rest.stripe_webhooks import stripe_webhook
 
 
 @get("/healthz", tags=["ops"], summary="Liveness and dependency health")
@@ -62,10 +65,18 @@ def create_app(settings: Settings) -> Litestar:
             ConversationController,
             ModerationController,
             livekit_webhook,
+            ProductController,
+            CartController,
+            OrderController,
+            stripe_webhook,
         ],
         dependencies=auth.dependencies,
         middleware=[auth.bearer_auth],
-        lifespan=[connections, object_storage(settings)],
+        lifespan=[
+            connections,
+            object_storage(settings),
+            periodic_jobs(f"{settings.redis_namespace}:events"),
+        ],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="pawhub API",

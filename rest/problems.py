@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+import stripe
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -109,6 +110,12 @@ def email_taken_handler(_: Request[Any, Any, Any], __: EmailTaken) -> Response[A
     return problem(409, "a user with this email already exists")
 
 
+def payment_provider_handler(_: Request[Any, Any, Any], exc: stripe.StripeError) -> Response[Any]:
+    # Stripe refused or failed (e.g. cancelling an intent that just succeeded): not our 500.
+    log.warning("Stripe refused a call: %s", exc.user_message or exc)
+    return problem(502, f"the payment provider refused: {exc.user_message or 'see the logs'}")
+
+
 def unexpected_exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "an unexpected error occurred; it has been logged")
@@ -125,5 +132,6 @@ exception_handlers = {
     InvalidRefreshToken: _status(401),
     UnknownUsers: unknown_users_handler,
     RateLimited: rate_limited_handler,
+    stripe.StripeError: payment_provider_handler,
     Exception: unexpected_exception_handler,
 }

@@ -18,15 +18,12 @@ import httpx
 import pytest
 import stripe
 import uvicorn
-from litestar import Litestar
 
 from deploy.embedded import free_port
 from domain.catalog import NewProduct, NewVariant, Product, ProductKind, create_product
 from domain.payments import stripe_client
 from pawhub.settings import Settings
 from rest.app import create_app
-from rest.marketplace import CartController, OrderController, ProductController
-from rest.stripe_webhooks import stripe_webhook
 
 WEBHOOK_SECRET = "whsec_pawhub_test_secret"
 
@@ -71,20 +68,12 @@ def stripe_api(pay_settings: Settings) -> stripe.StripeClient:
     return stripe_client(pay_settings.stripe_api_key, pay_settings.stripe_api_base)
 
 
-def payments_app(settings: Settings) -> Litestar:
-    """The app as rest.app.create_app builds it, with this issue's routes registered."""
-    app = create_app(settings)
-    for handler in (ProductController, CartController, OrderController, stripe_webhook):
-        app.register(handler)
-    return app
-
-
 @pytest.fixture(scope="session")
 async def pay_api_url(pay_settings: Settings) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            payments_app(pay_settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+            create_app(pay_settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
         )
     )
     task = asyncio.create_task(server.serve())
