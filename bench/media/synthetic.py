@@ -35,6 +35,10 @@ class ColorBarTrack(VideoStreamTrack):
 
     async def recv(self) -> av.VideoFrame:
         await self._wait_for_next_frame()
+        return self.next_frame()
+
+    def next_frame(self) -> av.VideoFrame:
+        """The next frame, now (recv paces these at `fps`)."""
         frame = av.VideoFrame(self._width, self._height, "yuv420p")
         frame.planes[0].update(self._luma_plane())
         chroma = bytes([128]) * (self._width // 2 * self._height // 2)
