@@ -5,7 +5,8 @@
 through that replica's channel otherwise; `send` carries a command (the SFU's work, which is
 pinned to one replica) to a replica. Publications from one caller arrive in the order it
 awaited them. A publication to a replica that is gone is lost: its members reconnect, rejoin
-within the grace, and renegotiate.
+within the grace, and renegotiate; those who do not are dropped once its lease expires
+(signaling.leases), and its SFU rooms are released then.
 """
 
 from __future__ import annotations
