@@ -98,6 +98,7 @@ class RoomFanout:
         self._pool = pool
         self._redis = redis
         self._replica_id = replica_id
+        self._replica_bytes = replica_id.encode()
         self._rooms: dict[UUID, _LocalRoom] = {}
         self._joined: dict[str, set[UUID]] = {}  # sid -> rooms it is a member of here
         self._watching: dict[str, set[UUID]] = {}  # sid -> rooms it watches here
@@ -317,9 +318,10 @@ class RoomFanout:
     # Redis
 
     def _enqueue(self, publication: dict[str, Any]) -> None:
-        publication["o"] = self._replica_id
+        # "<replica>|<room>|<json>": receivers skip their own and foreign rooms unparsed.
+        header = f"{self._replica_id}|{publication['r']}|"
         try:
-            self._outbox.put_nowait(json.dumps(publication, separators=(",", ":")))
+            self._outbox.put_nowait(header + json.dumps(publication, separators=(",", ":")))
         except asyncio.QueueFull:
             log.warning("fan-out queue full; a publication is dropped (messages are resynced)")
 
@@ -346,12 +348,13 @@ class RoomFanout:
         FANOUT_SUBSCRIBED.set(0)
 
     async def _receive(self, raw: bytes) -> None:
-        publication = json.loads(raw)
-        if publication["o"] == self._replica_id:
+        origin, room_id, body = raw.split(b"|", 2)
+        if origin == self._replica_bytes:
             return
-        room = UUID(publication["r"])
+        room = UUID(room_id.decode())
         if room not in self._rooms:
             return
+        publication = json.loads(body)
         if "s" in publication:
             await self._deliver(room, publication["s"], publication["d"])
         elif "u" in publication:
