@@ -4,6 +4,7 @@ embedded otherwise), a fresh database per test run, and the hub and API on real 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from pawhub.hub import build_hub_app
 from pawhub.resources import migrate_database
 from pawhub.settings import Settings
 from rest.app import create_app
-from tests.realtime.chat_client import ChatClient
+from tests.recording_client import ChatClient
 
 RUN_ID = uuid4().hex[:10]
 
@@ -102,8 +103,9 @@ async def hub_url(settings: Settings) -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-@pytest.fixture(scope="session")
-async def api_url(settings: Settings) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def serve_api(settings: Settings) -> AsyncIterator[str]:
+    """The API for `settings` on a real port, for tests that need other settings than api_url."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -112,10 +114,19 @@ async def api_url(settings: Settings) -> AsyncIterator[str]:
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
+        assert not task.done(), "the API exited during start-up"
         await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def api_url(settings: Settings) -> AsyncIterator[str]:
+    async with serve_api(settings) as url:
+        yield url
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from deploy.embedded import EmbeddedRedis, free_port
 from pawhub.settings import Settings
 from tests.e2e.hubs import start_hub_process
-from tests.realtime.chat_client import ChatClient
+from tests.recording_client import ChatClient
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,7 @@ import pytest
 import socketio
 
 from domain.identity import Role
-from tests.moderation_live.mod_client import ModeratorClient
-from tests.realtime.chat_client import ChatClient
+from tests.recording_client import ChatClient, ModeratorClient
 
 pytestmark = pytest.mark.usefixtures("scoring_worker")
 
@@ -53,7 +52,7 @@ async def test_a_toxic_message_reaches_moderators_who_delete_it_for_everyone(
     )
     message = await send_abuse(alice, room_id, "bad")
 
-    flag = await mod.wait_for("flag", lambda f: f["message"]["id"] == message["id"])
+    flag = await mod.wait_until("flag", lambda f: f["message"]["id"] == message["id"])
     assert flag["status"] == "open" and flag["source"] == "model"
     assert flag["room"] == str(room_id) and flag["model"] == "vet-profanity"
     assert flag["labels"] and all(0 <= score <= 1 for score in flag["labels"].values())
@@ -69,8 +68,8 @@ async def test_a_toxic_message_reaches_moderators_who_delete_it_for_everyone(
 
     deleted = {"room": str(room_id), "id": message["id"], "seq": message["seq"]}
     assert (await bob.wait_for("message_deleted", 1)) == [deleted]
-    assert await mod.wait_for("message_deleted", lambda e: e == deleted)
-    updated = await mod.wait_for("flag_updated", lambda f: f["id"] == flag["id"])
+    assert await mod.wait_until("message_deleted", lambda e: e == deleted)
+    updated = await mod.wait_until("flag_updated", lambda f: f["id"] == flag["id"])
     assert updated["status"] == "actioned"
     page = await bob.call("history", {"room": str(room_id)})
     assert [(m["seq"], m["deleted"], m["body"]) for m in page["messages"]] == [
@@ -110,7 +109,7 @@ async def test_a_muted_user_cannot_send_and_a_banned_one_is_removed(
     for client in (alice, bob):
         await client.call("join", {"room": str(room_id)})
     first = await send_abuse(alice, room_id, "m1")
-    flag = await mod.wait_for("flag", lambda f: f["message"]["id"] == first["id"])
+    flag = await mod.wait_until("flag", lambda f: f["message"]["id"] == first["id"])
 
     muted = await mod.call("act", {"flag_id": flag["id"], "action": "mute", "duration_s": 600})
     assert muted["ok"]
@@ -143,7 +142,7 @@ async def test_members_report_messages_to_moderators(
         {"room": str(room_id), "id": sent["message"]["id"], "reason": "asks to pay off-platform"},
     )
     assert reported["ok"]
-    flag = await mod.wait_for("flag", lambda f: f["id"] == reported["flag_id"])
+    flag = await mod.wait_until("flag", lambda f: f["id"] == reported["flag_id"])
     assert (flag["source"], flag["reason"], flag["status"]) == (
         "report",
         "asks to pay off-platform",

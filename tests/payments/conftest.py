@@ -3,7 +3,6 @@ port, products in stock, and Stripe webhook deliveries signed with the stripe li
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import subprocess
@@ -17,13 +16,12 @@ import asyncpg
 import httpx
 import pytest
 import stripe
-import uvicorn
 
 from deploy.embedded import free_port
 from domain.catalog import NewProduct, NewVariant, Product, ProductKind, create_product
 from domain.payments import stripe_client
 from pawhub.settings import Settings
-from rest.app import create_app
+from tests.conftest import serve_api
 
 WEBHOOK_SECRET = "whsec_pawhub_test_secret"
 
@@ -70,19 +68,8 @@ def stripe_api(pay_settings: Settings) -> stripe.StripeClient:
 
 @pytest.fixture(scope="session")
 async def pay_api_url(pay_settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(pay_settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the API exited during start-up"
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serve_api(pay_settings) as url:
+        yield url
 
 
 @pytest.fixture

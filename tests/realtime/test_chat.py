@@ -12,7 +12,7 @@ from domain.conversations import list_conversations
 from domain.identity import Role
 from domain.messages import store_message
 from domain.tokens import Principal
-from tests.realtime.chat_client import ChatClient
+from tests.recording_client import ChatClient
 
 
 def principal_of(member: Any) -> Principal:

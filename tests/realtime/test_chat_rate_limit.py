@@ -9,7 +9,7 @@ import pytest
 
 from pawhub.settings import Settings
 from tests.conftest import start_hub
-from tests.realtime.chat_client import ChatClient
+from tests.recording_client import ChatClient
 
 
 @pytest.fixture

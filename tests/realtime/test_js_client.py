@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tests.realtime.chat_client import ChatClient
+from tests.recording_client import ChatClient
 
 JS = Path(__file__).parents[1] / "js"
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from deploy.embedded import free_port
 from domain.identity import Role, User
-from pawhub.settings import Settings
-from rest.app import create_app
 
 MakeUser = Callable[..., Awaitable[tuple[User, str]]]
 
@@ -35,26 +29,6 @@ def bearer(token: str) -> dict[str, str]:
 def tomorrow_at(hour: int, minute: int = 0) -> datetime:
     day = datetime.now(UTC).date() + timedelta(days=1)
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-
-
-@contextlib.asynccontextmanager
-async def serve_api(settings: Settings) -> AsyncIterator[str]:
-    """The API for `settings` on a real port, for tests that need other settings than api_url."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the API exited during start-up"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import pytest
 from deploy.embedded import EmbeddedS3, free_port
 from domain.identity import Role, User
 from pawhub.settings import Settings
-from tests.conftest import RUN_ID
-from tests.rest.conftest import MakeUser, bearer, serve_api
+from tests.conftest import RUN_ID, serve_api
+from tests.rest.conftest import MakeUser, bearer
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 ANNOUNCED = {"filename": "x-ray left paw.png", "content_type": "image/png", "size_bytes": len(PNG)}
