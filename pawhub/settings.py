@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     moderation_block_labels: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["threat"]
     )
+    # /rtc: how long a dropped peer keeps its place, and a replica's lease on its members.
+    rtc_reconnect_grace_s: float = Field(default=30.0, gt=0)
+    rtc_replica_lease_s: float = Field(default=20.0, gt=0)
     data_dir: str = ".pawhub"
 
     @field_validator("turn_urls", "moderation_block_labels", mode="before")

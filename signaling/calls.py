@@ -24,10 +24,10 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
 
 from domain.consults import ParticipantRole
-from signaling.leases import env_seconds
+from pawhub.settings import get_settings
 from signaling.modes import Mode
 
-RECONNECT_GRACE_S = env_seconds("RTC_RECONNECT_GRACE_S", 30.0)
+RECONNECT_GRACE_S = get_settings().rtc_reconnect_grace_s
 CALL_TTL_S = 12 * 3600  # a call nobody touched for this long is forgotten
 
 # Mark a member gone only if `sid` still serves them (they may have rejoined elsewhere).

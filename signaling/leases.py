@@ -23,28 +23,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import cast
 
 import redis.asyncio as aioredis
 
+from pawhub.settings import get_settings
+
 log = logging.getLogger(__name__)
 
 
-def env_seconds(name: str, default: float) -> float:
-    """A positive duration in seconds from the environment variable `name`, else `default`."""
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    value = float(raw)
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive number of seconds")
-    return value
-
-
-LEASE_S = env_seconds("RTC_REPLICA_LEASE_S", 20.0)
+LEASE_S = get_settings().rtc_replica_lease_s
 RENEW_EVERY_S = LEASE_S / 4
 
 # Remove a replica's lease only if it is still expired (it was not renewed while being reaped).
