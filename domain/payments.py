@@ -10,7 +10,7 @@ from uuid import UUID
 
 import stripe
 
-from domain import orders
+from domain import orders, subscriptions
 from domain.db import Conn
 from domain.orders import Order, OrderStatus
 
@@ -22,6 +22,8 @@ HANDLED_EVENTS = frozenset(
         "charge.refunded",
     }
 )
+# Subscription and invoice events are mirrored by domain/subscriptions.py.
+ALL_HANDLED_EVENTS = HANDLED_EVENTS | subscriptions.EVENTS
 
 
 def stripe_client(api_key: str, api_base: str | None) -> stripe.StripeClient:
@@ -123,7 +125,10 @@ async def apply_event(conn: Conn, client: stripe.StripeClient, event: dict[str, 
     """Apply a verified Stripe event once; False when it was seen before or is not ours.
 
     The event's own snapshot may be stale: the PaymentIntent (and its charge) is re-fetched and
-    the order walks forward to match it, skipping steps it already took."""
+    the order walks forward to match it, skipping steps it already took. Subscription and
+    invoice events go to `subscriptions.apply_event`, which keeps the same event store."""
+    if event["type"] in subscriptions.EVENTS:
+        return await subscriptions.apply_event(conn, client, event)
     intent_id = _payment_intent_id(event) if event["type"] in HANDLED_EVENTS else None
     order_id = await orders.order_for_payment_intent(conn, intent_id) if intent_id else None
     targets = await _payment_state(client, intent_id) if intent_id and order_id else []

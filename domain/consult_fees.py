@@ -1,0 +1,169 @@
+"""Consult fees: a video booking's fee is authorised with a manual-capture PaymentIntent when it
+is booked, captured when the consult completes and released (the PaymentIntent cancelled) when
+the booking is cancelled. Every Stripe call carries an idempotency key derived from the booking
+id, and each step is safe to repeat: it reads the PaymentIntent's state at Stripe first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+import stripe
+from stripe.params import PaymentIntentCreateParams
+
+from domain import outbox
+from domain.bookings import Booking, BookingKind
+from domain.db import Conn, Db
+from domain.errors import Conflict, Invalid, NotFound
+from domain.payments import Payment, idempotency_key
+
+# The PaymentIntent states Stripe lets us cancel.
+_CANCELLABLE = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action", "requires_capture"}
+)
+
+
+class FeeStatus(StrEnum):
+    held = "held"
+    captured = "captured"
+    released = "released"
+
+
+@dataclass(frozen=True)
+class ConsultFee:
+    booking_id: UUID
+    payment_intent_id: str
+    client_secret: str
+    amount_minor: int
+    currency: str
+    status: FeeStatus
+
+
+async def get_fee(db: Db, booking_id: UUID) -> ConsultFee | None:
+    row = await db.fetchrow(
+        """SELECT booking_id, payment_intent_id, client_secret, amount_minor, currency, status
+             FROM consult_fees WHERE booking_id = $1""",
+        booking_id,
+    )
+    if row is None:
+        return None
+    return ConsultFee(**{**dict(row), "status": FeeStatus(row["status"])})
+
+
+async def hold_consult_fee(
+    conn: Conn,
+    client: stripe.StripeClient,
+    booking: Booking,
+    amount_minor: int,
+    currency: str,
+    *,
+    customer: str | None = None,
+) -> Payment:
+    """The booking's manual-capture PaymentIntent, created once (a retry finds it stored, and
+    Stripe answers a repeated create with the same key by the first PaymentIntent). The owner
+    confirms it with their card (Stripe.js), which authorises the amount without charging it."""
+    if booking.kind is not BookingKind.video:
+        raise Invalid("only a video booking holds a consult fee")
+    if amount_minor <= 0:
+        raise Invalid("a consult fee must be positive")
+    stored = await get_fee(conn, booking.id)
+    if stored is not None:
+        return Payment(stored.payment_intent_id, stored.client_secret)
+    params: PaymentIntentCreateParams = {
+        "amount": amount_minor,
+        "currency": currency,
+        "capture_method": "manual",
+        "metadata": {"booking_id": str(booking.id)},
+    }
+    if customer is not None:
+        params["customer"] = customer
+    intent = await client.v1.payment_intents.create_async(
+        params, {"idempotency_key": idempotency_key("consult-fee", booking.id)}
+    )
+    assert intent.client_secret is not None
+    await conn.execute(
+        """INSERT INTO consult_fees
+               (booking_id, payment_intent_id, client_secret, amount_minor, currency, status)
+           VALUES ($1, $2, $3, $4, $5, 'held')
+           ON CONFLICT (booking_id) DO NOTHING""",
+        booking.id,
+        intent.id,
+        intent.client_secret,
+        amount_minor,
+        currency,
+    )
+    return Payment(intent.id, intent.client_secret)
+
+
+async def _lock_fee(conn: Conn, booking_id: UUID) -> ConsultFee:
+    row = await conn.fetchrow(
+        "SELECT booking_id FROM consult_fees WHERE booking_id = $1 FOR UPDATE", booking_id
+    )
+    fee = await get_fee(conn, booking_id) if row is not None else None
+    if fee is None:
+        raise NotFound("no fee is held for this booking")
+    return fee
+
+
+async def _set_status(conn: Conn, booking_id: UUID, status: FeeStatus) -> None:
+    await conn.execute(
+        "UPDATE consult_fees SET status = $2, updated_at = now() WHERE booking_id = $1",
+        booking_id,
+        status.value,
+    )
+
+
+async def capture_consult_fee(
+    conn: Conn, client: stripe.StripeClient, booking_id: UUID
+) -> ConsultFee:
+    """Charge the held fee once the consult completed; a repeat is a no-op. The `booking.paid`
+    domain event goes to the outbox in the transaction that records the capture."""
+    async with conn.transaction():
+        fee = await _lock_fee(conn, booking_id)
+        if fee.status is FeeStatus.captured:
+            return fee
+        if fee.status is FeeStatus.released:
+            raise Conflict("the consult fee was released")
+        intent = await client.v1.payment_intents.retrieve_async(fee.payment_intent_id)
+        if intent.status == "requires_capture":
+            intent = await client.v1.payment_intents.capture_async(
+                fee.payment_intent_id,
+                options={"idempotency_key": idempotency_key("consult-capture", booking_id)},
+            )
+        if intent.status != "succeeded":
+            raise Conflict(f"the consult fee cannot be captured from {intent.status}")
+        await _set_status(conn, booking_id, FeeStatus.captured)
+        await outbox.append(
+            conn,
+            "booking.paid",
+            {
+                "booking_id": str(booking_id),
+                "amount_minor": fee.amount_minor,
+                "currency": fee.currency,
+            },
+        )
+        return await _lock_fee(conn, booking_id)
+
+
+async def release_consult_fee(
+    conn: Conn, client: stripe.StripeClient, booking_id: UUID
+) -> ConsultFee:
+    """Cancel the held fee's PaymentIntent when the booking is cancelled; a repeat is a no-op.
+    A fee already captured is not released (that is a refund, decided elsewhere): Conflict."""
+    async with conn.transaction():
+        fee = await _lock_fee(conn, booking_id)
+        if fee.status is FeeStatus.released:
+            return fee
+        if fee.status is FeeStatus.captured:
+            raise Conflict("the consult fee was already captured")
+        intent = await client.v1.payment_intents.retrieve_async(fee.payment_intent_id)
+        if intent.status in _CANCELLABLE:
+            intent = await client.v1.payment_intents.cancel_async(
+                fee.payment_intent_id,
+                options={"idempotency_key": idempotency_key("consult-release", booking_id)},
+            )
+        if intent.status != "canceled":
+            raise Conflict(f"the consult fee cannot be released from {intent.status}")
+        await _set_status(conn, booking_id, FeeStatus.released)
+        return await _lock_fee(conn, booking_id)
