@@ -25,16 +25,6 @@ from tests.payments.conftest import pay
 from tests.rest.conftest import MakeUser
 
 
-@pytest.fixture(autouse=True)
-async def _no_unsent_booking_events(pool: asyncpg.Pool) -> AsyncIterator[None]:
-    """These tests' `booking.paid` events are checked in the table, never relayed: mark them
-    sent, so a later test draining the outbox into Redis sees only its own events."""
-    yield
-    await pool.execute(
-        "UPDATE outbox SET sent_at = now() WHERE topic = 'booking.paid' AND sent_at IS NULL"
-    )
-
-
 async def _booking(
     pool: asyncpg.Pool, make_user: MakeUser, kind: BookingKind = BookingKind.video
 ) -> Booking:
