@@ -19,21 +19,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import statistics
 import sys
 import time
-from collections import Counter
 from fractions import Fraction
 from typing import Any
 
 import aiohttp
 import av
 from aiohttp import web
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamTrack, RTCSessionDescription
 
+from bench.media.room_peer import RoomPeer, room_cpu_s, wait_until_up
 from bench.media.sfu_cost import use_loopback_only
 from bench.media.synthetic import ColorBarTrack
 from deploy.embedded import free_port
@@ -130,47 +128,9 @@ class PacketLoop(MediaStreamTrack):
         return packet
 
 
-class Participant:
-    """One of a consult's three: publishes a PacketLoop, counts frames per received track."""
-
-    def __init__(self, room: str, name: str, track: MediaStreamTrack) -> None:
-        self.room = room
-        self.name = name
-        self.frames: Counter[str] = Counter()  # received track id -> decoded frames
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.pc.addTrack(track)
-        self.pc.on("track", lambda received: asyncio.ensure_future(self._count(received)))
-        self._signaling: asyncio.Task[None] | None = None
-
-    async def join(self, http: aiohttp.ClientSession, base_url: str) -> None:
-        socket = await http.ws_connect(f"{base_url}/signal?room={self.room}&id={self.name}")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        await socket.send_json({"type": "offer", "sdp": self.pc.localDescription.sdp})
-        self._signaling = asyncio.ensure_future(self._answer_room(socket))
-
-    async def _answer_room(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        async for message in socket:
-            description = RTCSessionDescription(**message.json())
-            await self.pc.setRemoteDescription(description)
-            if description.type == "offer":
-                await self.pc.setLocalDescription(await self.pc.createAnswer())
-                await socket.send_json({"type": "answer", "sdp": self.pc.localDescription.sdp})
-
-    async def _count(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                await track.recv()
-                self.frames[track.id] += 1
-
-    async def close(self) -> None:
-        if self._signaling is not None:
-            self._signaling.cancel()
-        await self.pc.close()
-
-
-def _streams(participants: list[Participant]) -> dict[tuple[str, str], int]:
+def _streams(participants: list[RoomPeer]) -> dict[tuple[str, str], int]:
     return {
-        (participant.name, track): count
+        (participant.signal_url, track): count
         for participant in participants
         for track, count in participant.frames.items()
     }
@@ -188,20 +148,20 @@ async def measure(
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     participants = [
-        Participant(f"c{consult}", f"p{index}", PacketLoop(packets, fps))
+        RoomPeer(f"{base_url}/signal?room=c{consult}&id=p{index}", PacketLoop(packets, fps))
         for consult in range(consults)
         for index in range(PARTICIPANTS)
     ]
     try:
         async with aiohttp.ClientSession() as http:
-            await _wait_until_up(http, base_url)
+            await wait_until_up(http, base_url)
             for participant in participants:
-                await participant.join(http, base_url)
+                await participant.join(http)
             await asyncio.sleep(WARM_UP_S)
-            room_before, client_before = await _cpu_s(http, base_url), time.process_time()
+            room_before, client_before = await room_cpu_s(http, base_url), time.process_time()
             before = _streams(participants)
             await asyncio.sleep(WINDOW_S)
-            room_after, client_after = await _cpu_s(http, base_url), time.process_time()
+            room_after, client_after = await room_cpu_s(http, base_url), time.process_time()
             after = _streams(participants)
     finally:
         for participant in participants:
@@ -220,21 +180,6 @@ async def measure(
         p10,
         len(after),
     )
-
-
-async def _wait_until_up(http: aiohttp.ClientSession, base_url: str) -> None:
-    for _ in range(100):
-        with contextlib.suppress(aiohttp.ClientConnectionError):
-            await _cpu_s(http, base_url)
-            return
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the rooms' process did not start")
-
-
-async def _cpu_s(http: aiohttp.ClientSession, base_url: str) -> float:
-    async with http.get(f"{base_url}/cpu") as response:
-        cpu_s: float = (await response.json())["cpu_s"]
-        return cpu_s
 
 
 def main() -> None:

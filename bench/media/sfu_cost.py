@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import time
 from collections.abc import Sequence
@@ -20,9 +19,9 @@ from collections.abc import Sequence
 import aiohttp
 import aioice.ice
 from aiohttp import web
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc import RTCSessionDescription
 
+from bench.media.room_peer import RoomPeer, room_cpu_s, wait_until_up
 from bench.media.synthetic import ColorBarTrack
 from deploy.embedded import free_port
 from media.sfu import SfuRoom
@@ -70,46 +69,6 @@ async def serve(port: int) -> None:
     await asyncio.Event().wait()
 
 
-class Peer:
-    """A client of the room: publishes `track` if given, counts the frames it receives."""
-
-    def __init__(self, name: str, track: MediaStreamTrack | None) -> None:
-        self.name = name
-        self.frames = 0
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        if track is None:
-            self.pc.createDataChannel("subscriber")
-        else:
-            self.pc.addTrack(track)
-        self.pc.on("track", lambda received: asyncio.ensure_future(self._count(received)))
-        self._signaling: asyncio.Task[None] | None = None
-
-    async def join(self, http: aiohttp.ClientSession, base_url: str) -> None:
-        socket = await http.ws_connect(f"{base_url}/signal?id={self.name}")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        await socket.send_json({"type": "offer", "sdp": self.pc.localDescription.sdp})
-        self._signaling = asyncio.ensure_future(self._answer_room(socket))
-
-    async def _answer_room(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        async for message in socket:
-            description = RTCSessionDescription(**message.json())
-            await self.pc.setRemoteDescription(description)
-            if description.type == "offer":
-                await self.pc.setLocalDescription(await self.pc.createAnswer())
-                await socket.send_json({"type": "answer", "sdp": self.pc.localDescription.sdp})
-
-    async def _count(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                await track.recv()
-                self.frames += 1
-
-    async def close(self) -> None:
-        if self._signaling is not None:
-            self._signaling.cancel()
-        await self.pc.close()
-
-
 async def measure(subscribers: int, width: int, height: int, fps: int) -> tuple[float, float]:
     """Return the room process's CPU (% of one core) and the subscribers' mean fps."""
     port = free_port()
@@ -117,17 +76,22 @@ async def measure(subscribers: int, width: int, height: int, fps: int) -> tuple[
         sys.executable, "-m", "bench.media.sfu_cost", "--serve", str(port)
     )
     base_url = f"http://127.0.0.1:{port}"
-    peers = [Peer("publisher", ColorBarTrack(120, width=width, height=height, fps=fps))]
-    peers += [Peer(f"subscriber-{n}", None) for n in range(subscribers)]
+    peers = [
+        RoomPeer(
+            f"{base_url}/signal?id=publisher",
+            ColorBarTrack(120, width=width, height=height, fps=fps),
+        )
+    ]
+    peers += [RoomPeer(f"{base_url}/signal?id=subscriber-{n}", None) for n in range(subscribers)]
     try:
         async with aiohttp.ClientSession() as http:
-            await _wait_until_up(http, base_url)
+            await wait_until_up(http, base_url)
             for peer in peers:
-                await peer.join(http, base_url)
+                await peer.join(http)
             await asyncio.sleep(WARM_UP_S)
-            cpu_before, frames_before = await _cpu_s(http, base_url), _frames(peers)
+            cpu_before, frames_before = await room_cpu_s(http, base_url), _frames(peers)
             await asyncio.sleep(WINDOW_S)
-            cpu_after, frames_after = await _cpu_s(http, base_url), _frames(peers)
+            cpu_after, frames_after = await room_cpu_s(http, base_url), _frames(peers)
     finally:
         for peer in peers:
             await peer.close()
@@ -137,23 +101,8 @@ async def measure(subscribers: int, width: int, height: int, fps: int) -> tuple[
     return 100 * (cpu_after - cpu_before) / WINDOW_S, fps_each
 
 
-async def _wait_until_up(http: aiohttp.ClientSession, base_url: str) -> None:
-    for _ in range(100):
-        with contextlib.suppress(aiohttp.ClientConnectionError):
-            await _cpu_s(http, base_url)
-            return
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the room process did not start")
-
-
-async def _cpu_s(http: aiohttp.ClientSession, base_url: str) -> float:
-    async with http.get(f"{base_url}/cpu") as response:
-        cpu_s: float = (await response.json())["cpu_s"]
-        return cpu_s
-
-
-def _frames(peers: Sequence[Peer]) -> int:
-    return sum(peer.frames for peer in peers[1:])
+def _frames(peers: Sequence[RoomPeer]) -> int:
+    return sum(sum(peer.frames.values()) for peer in peers[1:])
 
 
 def main() -> None:
