@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from domain.availability import fits, free_slots, get_availability, utc_windows
 from domain.consults import open_consult
+from domain.db import Conn
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.identity import Role
 from domain.tokens import Principal
@@ -133,10 +134,16 @@ async def get_booking(
 
 
 async def create_booking(
-    conn: asyncpg.Connection, owner_id: UUID, new: NewBooking, *, now: datetime | None = None
+    conn: asyncpg.Connection,
+    owner_id: UUID,
+    new: NewBooking,
+    *,
+    now: datetime | None = None,
+    status: Literal[BookingStatus.requested, BookingStatus.confirmed] = BookingStatus.confirmed,
 ) -> Booking:
     """Book a vet for the owner's pet inside the vet's availability. A video booking opens its
-    consult and chat room in the same transaction. Conflict when the time is taken."""
+    consult and chat room in the same transaction. Conflict when the time is taken. A booking
+    created `requested` holds its time until it is confirmed (once its fee is held) or swept."""
     now = now or datetime.now(UTC)
     if not now <= new.start <= now + MAX_LEAD:
         raise Invalid("start must be in the future and within a year")
@@ -153,7 +160,7 @@ async def create_booking(
             booking_id: UUID = await conn.fetchval(
                 """INSERT INTO bookings
                        (vet_id, owner_id, pet_id, kind, starts_at, ends_at, blocked, status)
-                   VALUES ($1, $2, $3, $4, $5, $6, tstzrange($5, $7, '[)'), 'confirmed')
+                   VALUES ($1, $2, $3, $4, $5, $6, tstzrange($5, $7, '[)'), $8)
                    RETURNING id""",
                 new.vet_id,
                 owner_id,
@@ -162,10 +169,11 @@ async def create_booking(
                 new.start,
                 new.end,
                 new.end + availability.buffer,
+                status.value,
             )
         except asyncpg.ExclusionViolationError as exc:
             raise Conflict("that time is already booked") from exc
-        await _record_status(conn, booking_id, BookingStatus.confirmed, owner_id)
+        await _record_status(conn, booking_id, status, owner_id)
         if new.kind is BookingKind.video:
             await open_consult(
                 conn, booking_id, owner_id, new.vet_id, new.pet_id, f"Consult: {pet_name}"
@@ -178,20 +186,65 @@ async def cancel_booking(conn: asyncpg.Connection, user_id: UUID, booking_id: UU
     return await change_status(conn, user_id, booking_id, BookingStatus.cancelled)
 
 
+async def check_change(
+    conn: asyncpg.Connection,
+    user_id: UUID,
+    booking_id: UUID,
+    status: BookingStatus,
+    *,
+    lock: bool = False,
+) -> None:
+    """Refuse (NotFound, Conflict) a status change the booking's owner or vet may not make now;
+    unlocked, it is a pre-check before calls to Stripe, repeated under the lock after them."""
+    current = await conn.fetchval(
+        "SELECT status FROM bookings WHERE id = $1 AND $2 IN (owner_id, vet_id)"
+        + (" FOR UPDATE" if lock else ""),
+        booking_id,
+        user_id,
+    )
+    if current is None:
+        raise NotFound("no such booking")
+    if not may_transition(BookingStatus(current), status):
+        raise Conflict(f"a {current} booking cannot become {status}")
+
+
 async def change_status(
     conn: asyncpg.Connection, user_id: UUID, booking_id: UUID, status: BookingStatus
 ) -> Booking:
     async with conn.transaction():
-        current = await conn.fetchval(
-            "SELECT status FROM bookings WHERE id = $1 AND $2 IN (owner_id, vet_id) FOR UPDATE",
-            booking_id,
-            user_id,
-        )
-        if current is None:
-            raise NotFound("no such booking")
-        if not may_transition(BookingStatus(current), status):
-            raise Conflict(f"a {current} booking cannot become {status}")
+        await check_change(conn, user_id, booking_id, status, lock=True)
         return await _apply_status(conn, booking_id, status, user_id)
+
+
+async def confirm_requested(conn: Conn, booking_id: UUID, user_id: UUID) -> bool:
+    """Confirm a `requested` booking (its fee is now held); False when it is no longer one."""
+    confirmed = await conn.fetchval(
+        "UPDATE bookings SET status = 'confirmed' WHERE id = $1 AND status = 'requested' "
+        "RETURNING true",
+        booking_id,
+    )
+    if confirmed:
+        await _record_status(conn, booking_id, BookingStatus.confirmed, user_id)
+    return bool(confirmed)
+
+
+async def cancel_stale_requests(conn: asyncpg.Connection, older_than: timedelta) -> int:
+    """Cancel `requested` bookings older than `older_than` whose fee was never held (the API
+    died between booking and Stripe's answer), so no slot stays taken without a payment."""
+    async with conn.transaction():
+        rows = await conn.fetch(
+            """UPDATE bookings SET status = 'cancelled'
+                WHERE id IN (SELECT b.id FROM bookings b
+                              WHERE b.status = 'requested' AND b.created_at < now() - $1::interval
+                                AND NOT EXISTS (SELECT 1 FROM consult_fees f
+                                                 WHERE f.booking_id = b.id)
+                              FOR UPDATE SKIP LOCKED)
+            RETURNING id, owner_id""",
+            older_than,
+        )
+        for row in rows:
+            await _record_status(conn, row["id"], BookingStatus.cancelled, row["owner_id"])
+    return len(rows)
 
 
 async def record_outcome(
@@ -204,24 +257,36 @@ async def record_outcome(
 ) -> Booking:
     """The booking's vet or an admin records how a confirmed booking ended: completed, or (once
     it has started) no_show. Its owner is refused; anyone else does not see it."""
-    now = now or datetime.now(UTC)
-    is_admin = principal.role is Role.admin
     async with conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT status, vet_id, starts_at FROM bookings "
-            "WHERE id = $1 AND ($2 IN (owner_id, vet_id) OR $3) FOR UPDATE",
-            booking_id,
-            principal.user_id,
-            is_admin,
-        )
-        if row is None:
-            raise NotFound("no such booking")
-        if not may_record_outcome(principal, row["vet_id"]):
-            raise Forbidden("only the booking's vet or an admin may record how it ended")
-        refusal = outcome_refusal(BookingStatus(row["status"]), outcome, row["starts_at"], now)
-        if refusal is not None:
-            raise Conflict(refusal)
+        await check_outcome(conn, principal, booking_id, outcome, now=now, lock=True)
         return await _apply_status(conn, booking_id, outcome, principal.user_id, any_booking=True)
+
+
+async def check_outcome(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    booking_id: UUID,
+    outcome: Outcome,
+    *,
+    now: datetime | None = None,
+    lock: bool = False,
+) -> None:
+    """Refuse (NotFound, Forbidden, Conflict) an outcome the principal may not record now."""
+    now = now or datetime.now(UTC)
+    row = await conn.fetchrow(
+        "SELECT status, vet_id, starts_at FROM bookings "
+        "WHERE id = $1 AND ($2 IN (owner_id, vet_id) OR $3)" + (" FOR UPDATE" if lock else ""),
+        booking_id,
+        principal.user_id,
+        principal.role is Role.admin,
+    )
+    if row is None:
+        raise NotFound("no such booking")
+    if not may_record_outcome(principal, row["vet_id"]):
+        raise Forbidden("only the booking's vet or an admin may record how it ended")
+    refusal = outcome_refusal(BookingStatus(row["status"]), outcome, row["starts_at"], now)
+    if refusal is not None:
+        raise Conflict(refusal)
 
 
 async def _apply_status(
@@ -238,7 +303,7 @@ async def _apply_status(
 
 
 async def _record_status(
-    conn: asyncpg.Connection, booking_id: UUID, status: BookingStatus, user_id: UUID
+    conn: Conn, booking_id: UUID, status: BookingStatus, user_id: UUID
 ) -> None:
     await conn.execute(
         "INSERT INTO booking_status_history (booking_id, status, changed_by) VALUES ($1, $2, $3)",

@@ -13,10 +13,11 @@ import stripe
 from stripe.params import PaymentIntentCreateParams
 
 from domain import outbox
-from domain.bookings import Booking, BookingKind
+from domain.bookings import Booking, BookingKind, confirm_requested
 from domain.db import Conn, Db
 from domain.errors import Conflict, Invalid, NotFound
 from domain.payments import Payment, idempotency_key
+from domain.payouts import Destination
 
 # The PaymentIntent states Stripe lets us cancel.
 _CANCELLABLE = frozenset(
@@ -59,10 +60,13 @@ async def hold_consult_fee(
     currency: str,
     *,
     customer: str | None = None,
+    destination: Destination | None = None,
 ) -> Payment:
     """The booking's manual-capture PaymentIntent, created once (a retry finds it stored, and
     Stripe answers a repeated create with the same key by the first PaymentIntent). The owner
-    confirms it with their card (Stripe.js), which authorises the amount without charging it."""
+    confirms it with their card (Stripe.js), which authorises the amount without charging it.
+    With a `destination` it is a Connect destination charge paying the vet. A `requested`
+    booking is confirmed in the transaction that stores the fee."""
     if booking.kind is not BookingKind.video:
         raise Invalid("only a video booking holds a consult fee")
     if amount_minor <= 0:
@@ -78,21 +82,28 @@ async def hold_consult_fee(
     }
     if customer is not None:
         params["customer"] = customer
+    if destination is not None:
+        destination.apply_to(params)
     intent = await client.v1.payment_intents.create_async(
         params, {"idempotency_key": idempotency_key("consult-fee", booking.id)}
     )
     assert intent.client_secret is not None
-    await conn.execute(
-        """INSERT INTO consult_fees
-               (booking_id, payment_intent_id, client_secret, amount_minor, currency, status)
-           VALUES ($1, $2, $3, $4, $5, 'held')
-           ON CONFLICT (booking_id) DO NOTHING""",
-        booking.id,
-        intent.id,
-        intent.client_secret,
-        amount_minor,
-        currency,
-    )
+    async with conn.transaction():
+        await conn.execute(
+            """INSERT INTO consult_fees
+                   (booking_id, payment_intent_id, client_secret, amount_minor, currency, status,
+                    destination, application_fee_minor)
+               VALUES ($1, $2, $3, $4, $5, 'held', $6, $7)
+               ON CONFLICT (booking_id) DO NOTHING""",
+            booking.id,
+            intent.id,
+            intent.client_secret,
+            amount_minor,
+            currency,
+            destination.account_id if destination else None,
+            destination.application_fee_minor if destination else None,
+        )
+        await confirm_requested(conn, booking.id, booking.owner_id)
     return Payment(intent.id, intent.client_secret)
 
 

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     stripe_api_key: str = DEV_SECRET_PREFIX + "stripe-key"
     stripe_api_base: str | None = None
     stripe_webhook_secret: str = DEV_SECRET_PREFIX + "stripe-webhook-secret"
+    # A video consult's fee, held at booking (0: consults are free and nothing is held).
+    consult_fee_minor: int = Field(default=0, ge=0)
+    consult_fee_currency: str = Field(default="eur", pattern=r"^[a-z]{3}$")
+    # The platform's share, in percent, of a destination charge paying a vet's Connect account.
+    platform_fee_percent: float = Field(default=10.0, ge=0, le=100)
+    # The monthly wellness plan's Stripe price (or plan) id; unset: subscribing answers 503.
+    wellness_plan_price_id: str | None = None
+    # An order still unpaid this long after it was placed is cancelled and its stock returned.
+    order_payment_deadline_min: int = Field(default=30, ge=1)
     # Comma-separated, e.g. "turn:turn.example.com:3478?transport=udp,turns:turn.example.com:5349".
     turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     turn_secret: str = DEV_SECRET_PREFIX + "turn-secret"

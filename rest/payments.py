@@ -6,6 +6,7 @@ import stripe
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
+from domain.booking_fees import FeeTerms
 from domain.payments import stripe_client
 from pawhub.settings import Settings
 
@@ -19,5 +20,17 @@ def provide_stripe(state: State) -> stripe.StripeClient:
     return client
 
 
+def provide_fee_terms(state: State) -> FeeTerms:
+    settings: Settings = state.settings
+    return FeeTerms(
+        settings.consult_fee_minor, settings.consult_fee_currency, settings.platform_fee_percent
+    )
+
+
 Stripe = NamedDependency[stripe.StripeClient]
+ConsultFeeTerms = NamedDependency[FeeTerms]
 STRIPE_DEPENDENCIES = {"stripe_api": Provide(provide_stripe, sync_to_thread=False)}
+FEE_DEPENDENCIES = {
+    **STRIPE_DEPENDENCIES,
+    "fee_terms": Provide(provide_fee_terms, sync_to_thread=False),
+}

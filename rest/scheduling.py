@@ -11,14 +11,16 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict
 
-from domain import bookings, consults
+from domain import booking_fees, bookings, consults
 from domain.availability import Availability, get_availability, set_availability
-from domain.bookings import Booking, NewBooking, Slot
+from domain.booking_fees import PaidBooking
+from domain.bookings import NewBooking, Slot
 from domain.consults import Consult
 from domain.errors import NotFound
 from domain.permissions import may_book, may_set_availability
 from rest.auth import SECURED, CurrentPrincipal, Db
 from rest.guards import role_allows
+from rest.payments import FEE_DEPENDENCIES, ConsultFeeTerms, Stripe
 from rest.problems import problem_responses
 
 
@@ -72,58 +74,71 @@ class BookingController(Controller):
     path = "/v1/bookings"
     tags = ["scheduling"]
     security = SECURED
+    dependencies = FEE_DEPENDENCIES
 
     @post(
         summary="Book a vet for one of the caller's pets (409 when the time is taken)",
+        description=(
+            "A video booking with a consult fee (CONSULT_FEE_MINOR > 0) holds it with a "
+            "manual-capture PaymentIntent: `fee.client_secret` is for Stripe.js to authorise "
+            "the owner's card. When Stripe refuses, the booking is cancelled and the answer "
+            "is 502."
+        ),
         guards=[role_allows(may_book, "book consults")],
-        responses=problem_responses(400, 401, 403, 404, 409, 422),
+        responses=problem_responses(400, 401, 403, 404, 409, 422, 502),
     )
     async def create(
-        self, db: Db, principal: CurrentPrincipal, data: JSONBody[NewBooking]
-    ) -> Booking:
-        return await bookings.create_booking(db, principal.user_id, data)
+        self,
+        db: Db,
+        stripe_api: Stripe,
+        fee_terms: ConsultFeeTerms,
+        principal: CurrentPrincipal,
+        data: JSONBody[NewBooking],
+    ) -> PaidBooking:
+        return await booking_fees.book(db, stripe_api, principal.user_id, data, fee_terms)
 
     @get("/{booking_id:uuid}", responses=problem_responses(400, 401, 404))
     async def read(
         self, db: Db, principal: CurrentPrincipal, booking_id: FromPath[UUID]
-    ) -> Booking:
-        return await bookings.get_booking(db, principal.user_id, booking_id)
+    ) -> PaidBooking:
+        return await booking_fees.read(db, principal.user_id, booking_id)
 
     @post(
         "/{booking_id:uuid}/cancel",
         status_code=200,
-        summary="Cancel (owner or vet); the booking and its history stay",
-        responses=problem_responses(400, 401, 404, 409),
+        summary="Cancel (owner or vet), releasing a held fee; the booking and its history stay",
+        responses=problem_responses(400, 401, 404, 409, 502),
     )
     async def cancel(
-        self, db: Db, principal: CurrentPrincipal, booking_id: FromPath[UUID]
-    ) -> Booking:
-        return await bookings.cancel_booking(db, principal.user_id, booking_id)
+        self, db: Db, stripe_api: Stripe, principal: CurrentPrincipal, booking_id: FromPath[UUID]
+    ) -> PaidBooking:
+        return await booking_fees.cancel(db, stripe_api, principal.user_id, booking_id)
 
     @post(
         "/{booking_id:uuid}/complete",
         status_code=200,
-        summary="Mark a confirmed booking completed (its vet or an admin)",
-        responses=problem_responses(400, 401, 403, 404, 409),
+        summary="Mark a confirmed booking completed, capturing its fee (its vet or an admin)",
+        description="409 while the owner has not authorised the consult fee.",
+        responses=problem_responses(400, 401, 403, 404, 409, 502),
     )
     async def complete(
-        self, db: Db, principal: CurrentPrincipal, booking_id: FromPath[UUID]
-    ) -> Booking:
-        return await bookings.record_outcome(
-            db, principal, booking_id, bookings.BookingStatus.completed
+        self, db: Db, stripe_api: Stripe, principal: CurrentPrincipal, booking_id: FromPath[UUID]
+    ) -> PaidBooking:
+        return await booking_fees.record_outcome(
+            db, stripe_api, principal, booking_id, bookings.BookingStatus.completed
         )
 
     @post(
         "/{booking_id:uuid}/no-show",
         status_code=200,
-        summary="Mark a confirmed booking that has started as a no-show (its vet or an admin)",
-        responses=problem_responses(400, 401, 403, 404, 409),
+        summary="Mark a started booking a no-show, releasing its fee (its vet or an admin)",
+        responses=problem_responses(400, 401, 403, 404, 409, 502),
     )
     async def no_show(
-        self, db: Db, principal: CurrentPrincipal, booking_id: FromPath[UUID]
-    ) -> Booking:
-        return await bookings.record_outcome(
-            db, principal, booking_id, bookings.BookingStatus.no_show
+        self, db: Db, stripe_api: Stripe, principal: CurrentPrincipal, booking_id: FromPath[UUID]
+    ) -> PaidBooking:
+        return await booking_fees.record_outcome(
+            db, stripe_api, principal, booking_id, bookings.BookingStatus.no_show
         )
 
 

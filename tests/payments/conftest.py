@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
@@ -19,9 +20,12 @@ import stripe
 
 from deploy.embedded import free_port
 from domain.catalog import NewProduct, NewVariant, Product, ProductKind, create_product
+from domain.identity import Role, User
 from domain.payments import stripe_client
 from pawhub.settings import Settings
 from tests.conftest import serve_api
+from tests.payments.fake_stripe import FakeStripe, serve_fake_stripe
+from tests.rest.conftest import ALWAYS_OPEN, MakeUser, bearer
 
 WEBHOOK_SECRET = "whsec_pawhub_test_secret"
 
@@ -162,3 +166,71 @@ def charge_of(intent: Any) -> str:
     """The PaymentIntent's latest charge id (localstripe expands it into the object)."""
     charge = intent.latest_charge
     return charge if isinstance(charge, str) else str(charge.id)
+
+
+CONSULT_FEE = 4500
+
+
+@pytest.fixture(scope="session")
+async def wellness_plan(stripe_api: stripe.StripeClient) -> str:
+    """The monthly plan at localstripe (which knows plans, not prices)."""
+    plan = await stripe_api.v1.plans.create_async(
+        {"amount": 1900, "currency": "eur", "interval": "month", "product": {"name": "Wellness"}}
+    )
+    return plan.id
+
+
+@pytest.fixture(scope="session")
+def fee_settings(pay_settings: Settings, wellness_plan: str) -> Settings:
+    """Paid consults and the wellness plan on localstripe."""
+    return pay_settings.model_copy(
+        update={"consult_fee_minor": CONSULT_FEE, "wellness_plan_price_id": wellness_plan}
+    )
+
+
+@pytest.fixture(scope="session")
+async def fee_api_url(fee_settings: Settings) -> AsyncIterator[str]:
+    async with serve_api(fee_settings) as url:
+        yield url
+
+
+@pytest.fixture
+async def fee_api(fee_api_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=fee_api_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+async def fake_stripe_api(
+    fee_settings: Settings,
+) -> AsyncIterator[tuple[FakeStripe, httpx.AsyncClient]]:
+    """The API with paid consults, talking to a recording fake of Stripe."""
+    async with serve_fake_stripe() as (fake, stripe_url):
+        settings = fee_settings.model_copy(update={"stripe_api_base": stripe_url})
+        async with serve_api(settings) as url, httpx.AsyncClient(base_url=url, timeout=60) as api:
+            yield fake, api
+
+
+@dataclass(frozen=True)
+class Parties:
+    """An owner with a pet, and a vet open around the clock, each with a token."""
+
+    owner: User
+    owner_token: str
+    vet: User
+    vet_token: str
+    pet_id: str
+
+
+async def consult_parties(api: httpx.AsyncClient, make_user: MakeUser) -> Parties:
+    owner, owner_token = await make_user(Role.owner)
+    vet, vet_token = await make_user(Role.vet)
+    opened = await api.put(
+        f"/v1/vets/{vet.id}/availability", json=ALWAYS_OPEN, headers=bearer(vet_token)
+    )
+    assert opened.status_code == 200, opened.text
+    pet = await api.post(
+        "/v1/pets", json={"name": "Rex", "species": "dog"}, headers=bearer(owner_token)
+    )
+    assert pet.status_code == 201, pet.text
+    return Parties(owner, owner_token, vet, vet_token, pet.json()["id"])

@@ -13,7 +13,6 @@ import pytest
 import stripe
 from aiohttp import web
 
-from deploy.embedded import free_port
 from domain import consult_fees, payments
 from domain.availability import Availability, WeeklyWindow, set_availability
 from domain.bookings import Booking, BookingKind, NewBooking, create_booking
@@ -22,6 +21,7 @@ from domain.errors import Conflict, Invalid
 from domain.identity import Role
 from domain.pets import NewPet, create_pet
 from tests.payments.conftest import pay
+from tests.payments.fake_stripe import serve_local
 from tests.rest.conftest import MakeUser
 
 
@@ -163,12 +163,8 @@ async def fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
     app.router.add_post("/v1/payment_intents/{id}/capture", fake.handle)
     app.router.add_post("/v1/payment_intents/{id}/cancel", fake.handle)
     app.router.add_get("/v1/payment_intents/{id}", fake.retrieve)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield fake, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve_local(app) as url:
+        yield fake, url
 
 
 async def test_every_call_carries_a_key_derived_from_the_booking(

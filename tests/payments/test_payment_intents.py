@@ -13,11 +13,11 @@ import pytest
 import stripe
 from aiohttp import web
 
-from deploy.embedded import free_port
 from domain import orders, payments
 from domain.identity import Role
 from domain.orders import NewOrder, Order, OrderItem
 from tests.payments.conftest import MakeProduct
+from tests.payments.fake_stripe import serve_local
 from tests.rest.conftest import MakeUser
 
 
@@ -78,12 +78,8 @@ async def fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
     fake = FakeStripe()
     app = web.Application()
     app.router.add_post("/v1/payment_intents", fake.create)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield fake, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve_local(app) as url:
+        yield fake, url
 
 
 async def test_every_attempt_carries_the_key_derived_from_the_order(
