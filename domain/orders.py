@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
@@ -85,6 +85,8 @@ class Order(BaseModel):
     id: UUID
     buyer_id: UUID
     pet_id: UUID | None
+    # The vet selling the order's products (paid through Connect), or None: the platform.
+    vet_id: UUID | None
     status: OrderStatus
     total_minor: int
     currency: str
@@ -95,7 +97,8 @@ class Order(BaseModel):
 
 
 _ORDER_COLUMNS = (
-    "id, buyer_id, pet_id, status, total_minor, currency, payment_intent_id, created_at, updated_at"
+    "id, buyer_id, pet_id, vet_id, status, total_minor, currency, payment_intent_id, "
+    "created_at, updated_at"
 )
 
 
@@ -117,7 +120,8 @@ async def create_order(conn: Conn, buyer_id: UUID, new: NewOrder) -> Order:
         wanted[item.variant_id] = wanted.get(item.variant_id, 0) + item.quantity
     async with conn.transaction():
         prices = await conn.fetch(
-            "SELECT id, price_minor, currency FROM product_variants WHERE id = ANY($1::uuid[])",
+            "SELECT v.id, v.price_minor, v.currency, p.vet_id FROM product_variants v "
+            "JOIN products p ON p.id = v.product_id WHERE v.id = ANY($1::uuid[])",
             list(wanted),
         )
         if len(prices) != len(wanted):
@@ -125,15 +129,19 @@ async def create_order(conn: Conn, buyer_id: UUID, new: NewOrder) -> Order:
         currencies = {row["currency"] for row in prices}
         if len(currencies) != 1:
             raise Invalid("an order's items must share one currency")
+        sellers = {row["vet_id"] for row in prices}
+        if len(sellers) != 1:
+            raise Invalid("an order's items must come from one seller")
         await catalog.check_prescriptions(conn, buyer_id, new.pet_id, list(wanted))
         await catalog.release_reservations(conn, buyer_id, sorted(wanted))
         await catalog.take_stock(conn, wanted)
         total = sum(row["price_minor"] * wanted[row["id"]] for row in prices)
         row = await conn.fetchrow(
-            "INSERT INTO orders (buyer_id, pet_id, status, total_minor, currency) "
-            f"VALUES ($1, $2, 'pending_payment', $3, $4) RETURNING {_ORDER_COLUMNS}",
+            "INSERT INTO orders (buyer_id, pet_id, vet_id, status, total_minor, currency) "
+            f"VALUES ($1, $2, $3, 'pending_payment', $4, $5) RETURNING {_ORDER_COLUMNS}",
             buyer_id,
             new.pet_id,
+            sellers.pop(),
             total,
             currencies.pop(),
         )
@@ -161,8 +169,14 @@ async def get_order(conn: Db, buyer_id: UUID, order_id: UUID) -> Order:
 
 async def lock_order(conn: Conn, order_id: UUID) -> Order:
     """The order, locked for update until the caller's transaction ends."""
+    return await find_order(conn, order_id, lock=True)
+
+
+async def find_order(conn: Db, order_id: UUID, *, lock: bool = False) -> Order:
+    """Any buyer's order (for jobs and webhooks, never for a caller's request)."""
     row = await conn.fetchrow(
-        f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id
+        f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+        order_id,
     )
     if row is None:
         raise NotFound("no such order")
@@ -207,6 +221,17 @@ async def set_payment_intent(
         payment_intent_id,
         client_secret,
     )
+
+
+async def unpaid_since(conn: Db, deadline: timedelta, limit: int) -> list[UUID]:
+    """Orders still awaiting payment `deadline` after they were placed, oldest first."""
+    rows = await conn.fetch(
+        "SELECT id FROM orders WHERE status = 'pending_payment' "
+        "AND created_at < now() - $1::interval ORDER BY created_at LIMIT $2",
+        deadline,
+        limit,
+    )
+    return [row["id"] for row in rows]
 
 
 async def order_for_payment_intent(conn: Db, payment_intent_id: str) -> UUID | None:

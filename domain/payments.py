@@ -4,15 +4,21 @@ events delivered late or out of order cannot move an order backwards)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 import stripe
+from stripe.params import PaymentIntentCreateParams
 
 from domain import orders, subscriptions
 from domain.db import Conn
 from domain.orders import Order, OrderStatus
+from domain.payouts import DEFAULT_PLATFORM_FEE_PERCENT, destination_for
+
+log = logging.getLogger(__name__)
 
 HANDLED_EVENTS = frozenset(
     {
@@ -47,21 +53,31 @@ class Payment:
     client_secret: str
 
 
-async def start_payment(conn: Conn, client: stripe.StripeClient, order: Order) -> Payment:
+async def start_payment(
+    conn: Conn,
+    client: stripe.StripeClient,
+    order: Order,
+    *,
+    platform_fee_percent: float = DEFAULT_PLATFORM_FEE_PERCENT,
+) -> Payment:
     """The order's PaymentIntent, created once: a retry finds it stored (and Stripe answers a
-    repeated create with the same idempotency key by the first PaymentIntent)."""
+    repeated create with the same idempotency key by the first PaymentIntent). An order of a
+    vet's products with a connected account is a destination charge paying that vet."""
     stored = await conn.fetchrow(
         "SELECT payment_intent_id, client_secret FROM orders WHERE id = $1", order.id
     )
     if stored is not None and stored["payment_intent_id"]:
         return Payment(stored["payment_intent_id"], stored["client_secret"])
+    params: PaymentIntentCreateParams = {
+        "amount": order.total_minor,
+        "currency": order.currency,
+        "metadata": {"order_id": str(order.id)},
+    }
+    destination = await destination_for(conn, order.vet_id, order.total_minor, platform_fee_percent)
+    if destination is not None:
+        destination.apply_to(params)
     intent = await client.v1.payment_intents.create_async(
-        {
-            "amount": order.total_minor,
-            "currency": order.currency,
-            "metadata": {"order_id": str(order.id)},
-        },
-        {"idempotency_key": idempotency_key("order-payment", order.id)},
+        params, {"idempotency_key": idempotency_key("order-payment", order.id)}
     )
     assert intent.client_secret is not None
     await orders.set_payment_intent(conn, order.id, intent.id, intent.client_secret)
@@ -75,6 +91,14 @@ async def cancel_order(
     so a payment can no longer succeed for a cancelled order."""
     order = await orders.get_order(conn, buyer_id, order_id)
     orders.transition(order.status, OrderStatus.cancelled)
+    await _cancel_intent(client, order)
+    async with conn.transaction():
+        return await orders.move(
+            conn, await orders.lock_order(conn, order_id), OrderStatus.cancelled
+        )
+
+
+async def _cancel_intent(client: stripe.StripeClient, order: Order) -> None:
     if order.payment_intent_id:
         intent = await client.v1.payment_intents.retrieve_async(order.payment_intent_id)
         if intent.status != "canceled":
@@ -82,10 +106,47 @@ async def cancel_order(
                 order.payment_intent_id,
                 options={"idempotency_key": idempotency_key("order-cancel", order.id)},
             )
+
+
+async def expire_unpaid_orders(
+    conn: Conn, client: stripe.StripeClient, deadline: timedelta, batch: int = 20
+) -> int:
+    """Cancel orders still awaiting payment `deadline` after they were placed: the
+    PaymentIntent is cancelled at Stripe first (no lock held meanwhile), then the order, under
+    its lock, if it is still pending, which gives its stock back. An order whose payment went
+    through after all (a webhook still on its way) is moved forward instead. How many expired.
+
+    Replicas may run this together: each step is keyed and re-checked under the order's lock."""
+    expired = 0
+    for order_id in await orders.unpaid_since(conn, deadline, batch):
+        try:
+            expired += await _expire(conn, client, order_id)
+        except stripe.StripeError as exc:  # e.g. the buyer paid just now; next round decides
+            log.warning("could not expire order %s: %s", order_id, exc)
+    return expired
+
+
+async def _expire(conn: Conn, client: stripe.StripeClient, order_id: UUID) -> bool:
+    order = await orders.find_order(conn, order_id)
+    targets = [OrderStatus.cancelled]
+    if order.payment_intent_id:
+        paid = await _payment_state(client, order.payment_intent_id)
+        if paid and OrderStatus.cancelled not in paid:
+            targets = paid
+        else:
+            await _cancel_intent(client, order)
     async with conn.transaction():
-        return await orders.move(
-            conn, await orders.lock_order(conn, order_id), OrderStatus.cancelled
-        )
+        order = await _walk(conn, order_id, targets)
+    return order.status is OrderStatus.cancelled
+
+
+async def _walk(conn: Conn, order_id: UUID, targets: list[OrderStatus]) -> Order:
+    """Move the locked order through `targets`, skipping steps it already took."""
+    order = await orders.lock_order(conn, order_id)
+    for target in targets:
+        if orders.may_transition(order.status, target):
+            order = await orders.move(conn, order, target)
+    return order
 
 
 def _targets(intent_status: str, amount: int, amount_refunded: int) -> list[OrderStatus]:
@@ -141,8 +202,5 @@ async def apply_event(conn: Conn, client: stripe.StripeClient, event: dict[str, 
         )
         if not new or order_id is None:
             return bool(new)
-        order = await orders.lock_order(conn, order_id)
-        for target in targets:
-            if orders.may_transition(order.status, target):
-                order = await orders.move(conn, order, target)
+        await _walk(conn, order_id, targets)
     return True

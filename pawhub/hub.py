@@ -97,7 +97,7 @@ def build_hub_app(settings: Settings) -> web.Application:
         sio.register_namespace(chat)
         sio.register_namespace(moderation)
         sio.register_namespace(rtc)
-        background = (store, fanout, presence, handoff, moderation, rtc)
+        background = (fanout, presence, handoff, moderation, rtc)
         for service in background:
             await service.start()
         yield

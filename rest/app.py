@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from litestar import Litestar, Response, get
@@ -11,6 +12,8 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
+from domain import ehr
+from pawhub.batching import GroupCommit
 from pawhub.resources import check_dependencies, open_pool, open_redis
 from pawhub.settings import Settings
 from rest import auth
@@ -43,6 +46,7 @@ def create_app(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def connections(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await open_pool(database_url)
+        app.state.record_reads = GroupCommit(partial(ehr.list_records, app.state.pool))
         app.state.redis = open_redis(redis_url)
         try:
             yield

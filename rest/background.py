@@ -1,6 +1,8 @@
-"""The API's periodic jobs: expired cart reservations go back to stock, and the outbox's domain
-events are published to Redis. Every replica runs them; their SQL locks (SKIP LOCKED) make
-that safe."""
+"""The API's periodic jobs: expired cart reservations go back to stock, orders unpaid past their
+deadline are cancelled (PaymentIntent cancelled, stock returned), paid bookings whose fee was
+never held are cancelled, and the outbox's domain events are published to Redis. Every replica
+runs them; their SQL locks (SKIP LOCKED, row locks re-checked after each Stripe call) make that
+safe."""
 
 from __future__ import annotations
 
@@ -9,26 +11,45 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 
 from litestar import Litestar
 
+from domain.bookings import cancel_stale_requests
 from domain.catalog import release_expired_reservations
 from domain.outbox import relay
+from domain.payments import expire_unpaid_orders
+from pawhub.settings import Settings
+from rest.payments import provide_stripe
 
 log = logging.getLogger(__name__)
 
 EVERY_S = 5.0
+# Far longer than booking and holding a fee takes; a `requested` booking older is orphaned.
+STALE_REQUEST = timedelta(minutes=10)
+
+
+async def run_jobs_once(app: Litestar, channel: str) -> dict[str, int]:
+    """One round of every job; how much each did."""
+    settings: Settings = app.state.settings
+    deadline = timedelta(minutes=settings.order_payment_deadline_min)
+    async with app.state.pool.acquire() as conn:
+        done = {
+            "reservations released": await release_expired_reservations(conn),
+            "orders expired": await expire_unpaid_orders(conn, provide_stripe(app.state), deadline),
+            "unheld bookings cancelled": await cancel_stale_requests(conn, STALE_REQUEST),
+        }
+        done["events published"] = await relay(conn, app.state.redis, channel)
+    return done
 
 
 async def _run_forever(app: Litestar, channel: str) -> None:
     while True:
         await asyncio.sleep(EVERY_S)
         try:
-            async with app.state.pool.acquire() as conn:
-                released = await release_expired_reservations(conn)
-                published = await relay(conn, app.state.redis, channel)
-            if released or published:
-                log.info("released %d reservations, published %d events", released, published)
+            done = await run_jobs_once(app, channel)
+            if any(done.values()):
+                log.info("periodic jobs: %s", ", ".join(f"{k} {v}" for k, v in done.items()))
         except Exception as exc:  # the next round tries again
             log.warning("periodic jobs failed: %s", exc)
 

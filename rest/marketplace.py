@@ -5,12 +5,14 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, get, post
+from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel
 
 from domain import catalog, orders, payments
 from domain.catalog import NewReservation, Product, Reservation
 from domain.orders import NewOrder, Order
+from pawhub.settings import Settings
 from rest.auth import SECURED, CurrentPrincipal, Db
 from rest.payments import STRIPE_DEPENDENCIES, Stripe
 from rest.problems import problem_responses
@@ -78,10 +80,18 @@ class OrderController(Controller):
         responses=problem_responses(400, 401, 404, 409, 422),
     )
     async def create(
-        self, db: Db, stripe_api: Stripe, principal: CurrentPrincipal, data: JSONBody[NewOrder]
+        self,
+        db: Db,
+        state: State,
+        stripe_api: Stripe,
+        principal: CurrentPrincipal,
+        data: JSONBody[NewOrder],
     ) -> OrderCreated:
         order = await orders.create_order(db, principal.user_id, data)
-        payment = await payments.start_payment(db, stripe_api, order)
+        settings: Settings = state.settings
+        payment = await payments.start_payment(
+            db, stripe_api, order, platform_fee_percent=settings.platform_fee_percent
+        )
         order = await orders.get_order(db, principal.user_id, order.id)
         return OrderCreated(
             order=order,

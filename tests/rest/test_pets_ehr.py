@@ -3,6 +3,7 @@ lock, amendments, no deletion, and the audit trail."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -269,4 +270,58 @@ async def test_every_ehr_access_is_audited_and_the_audit_log_cannot_change(
             record["id"],
         )
         == 2
+    )
+
+
+async def test_concurrent_record_reads_share_statements_yet_each_answers_and_is_audited(
+    http: httpx.AsyncClient,
+    make_user: MakeUser,
+    owner: tuple[User, str],
+    pet: dict[str, Any],
+    booked_vet: tuple[User, str],
+    pool: asyncpg.Pool,
+) -> None:
+    """Reads of several pets by callers who may and may not see them, all at once (they are
+    group-committed): each caller gets its own pet's records or a 404, and the audit log holds
+    exactly the reads that were answered."""
+    for body in (WEIGHT, NOTE):
+        written = await http.post(
+            f"/v1/pets/{pet['id']}/records", json=body, headers=bearer(booked_vet[1])
+        )
+        assert written.status_code == 201
+    other_owner, other_token = await make_user(Role.owner)
+    other_pet = (
+        await http.post(
+            "/v1/pets", json={"name": "Tom", "species": "cat"}, headers=bearer(other_token)
+        )
+    ).json()
+    callers = [
+        (owner[1], pet["id"], 200),
+        (booked_vet[1], pet["id"], 200),
+        (other_token, other_pet["id"], 200),
+        (other_token, pet["id"], 404),
+        (owner[1], other_pet["id"], 404),
+    ] * 8
+    responses = await asyncio.gather(
+        *(
+            http.get(f"/v1/pets/{pet_id}/records", headers=bearer(token))
+            for token, pet_id, _ in callers
+        )
+    )
+    assert [r.status_code for r in responses] == [status for _, _, status in callers]
+    for (_, pet_id, status), response in zip(callers, responses, strict=True):
+        if status == 200:
+            expected = 2 if pet_id == pet["id"] else 0
+            assert [r["pet_id"] for r in response.json()] == [pet_id] * expected
+        else:
+            assert response.headers["content-type"].startswith("application/problem+json")
+
+    audited = await pool.fetch(
+        "SELECT actor_id, target_id FROM audit_log "
+        "WHERE action = 'ehr.records.list' AND target_id = ANY($1::uuid[])",
+        [pet["id"], other_pet["id"]],
+    )
+    assert sorted((str(r["actor_id"]), str(r["target_id"])) for r in audited) == sorted(
+        [(str(owner[0].id), pet["id"]), (str(booked_vet[0].id), pet["id"])] * 8
+        + [(str(other_owner.id), other_pet["id"])] * 8
     )
