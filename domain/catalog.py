@@ -9,12 +9,13 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from asyncpg import Record
+from asyncpg import CheckViolationError, Record, UniqueViolationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from domain.db import Conn, Db
 from domain.errors import Conflict, Invalid, NotFound
 from domain.fields import LongText, ShortText
+from domain.identity import Role
 
 RESERVATION_TTL = timedelta(minutes=15)
 Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
@@ -44,7 +45,9 @@ class NewProduct(BaseModel):
     kind: ProductKind
     description: LongText = ""
     prescription_drug: ShortText | None = None
-    variants: list[NewVariant] = Field(min_length=1)
+    # The vet selling it (paid through Connect); None: the platform sells it.
+    vet_id: UUID | None = None
+    variants: list[NewVariant] = Field(min_length=1, max_length=50)
 
 
 class Variant(BaseModel):
@@ -67,6 +70,7 @@ class Product(BaseModel):
     description: str
     prescription_only: bool
     prescription_drug: str | None
+    vet_id: UUID | None = None
     variants: list[Variant]
 
 
@@ -87,7 +91,7 @@ class NewReservation(BaseModel):
 
 
 _PRODUCT_SELECT = """
-SELECT p.id, p.name, p.kind, p.description, p.prescription_drug,
+SELECT p.id, p.name, p.kind, p.description, p.prescription_drug, p.vet_id,
        p.prescription_drug IS NOT NULL AS prescription_only,
        COALESCE((SELECT json_agg(json_build_object(
                      'id', v.id, 'sku', v.sku, 'name', v.name, 'price_minor', v.price_minor,
@@ -104,30 +108,104 @@ def _product(row: Record) -> Product:
     return Product(**values, variants=variants)
 
 
+class StockLevel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    variant_id: UUID
+    quantity: int
+
+
+class SetStock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quantity: int = Field(ge=0, le=1_000_000)
+
+
+class AdjustStock(BaseModel):
+    """A delivery (positive) or a write-off (negative); stock never goes below zero."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delta: int = Field(ge=-1_000_000, le=1_000_000)
+
+
+def may_manage_catalog(role: Role) -> bool:
+    return role is Role.admin
+
+
 async def create_product(conn: Conn, new: NewProduct) -> Product:
+    """A product with its variants and their opening stock (Conflict on a taken sku)."""
     async with conn.transaction():
+        if new.vet_id is not None:
+            is_vet = await conn.fetchval("SELECT role = 'vet' FROM users WHERE id = $1", new.vet_id)
+            if not is_vet:
+                raise Invalid("vet_id names no vet")
         product_id: UUID = await conn.fetchval(
-            "INSERT INTO products (name, kind, description, prescription_drug) "
-            "VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO products (name, kind, description, prescription_drug, vet_id) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
             new.name,
             new.kind,
             new.description,
             new.prescription_drug,
+            new.vet_id,
         )
         for variant in new.variants:
-            await conn.execute(
-                "WITH v AS (INSERT INTO product_variants "
-                "(product_id, sku, name, price_minor, currency) "
-                "VALUES ($1, $2, $3, $4, $5) RETURNING id) "
-                "INSERT INTO stock (variant_id, quantity) SELECT id, $6 FROM v",
-                product_id,
-                variant.sku,
-                variant.name,
-                variant.price_minor,
-                variant.currency,
-                variant.stock,
-            )
+            await _insert_variant(conn, product_id, variant)
     return await get_product(conn, product_id)
+
+
+async def add_variant(conn: Conn, product_id: UUID, variant: NewVariant) -> Product:
+    async with conn.transaction():
+        if not await conn.fetchval("SELECT true FROM products WHERE id = $1", product_id):
+            raise NotFound("no such product")
+        await _insert_variant(conn, product_id, variant)
+    return await get_product(conn, product_id)
+
+
+async def _insert_variant(conn: Conn, product_id: UUID, variant: NewVariant) -> None:
+    try:
+        await conn.execute(
+            "WITH v AS (INSERT INTO product_variants "
+            "(product_id, sku, name, price_minor, currency) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id) "
+            "INSERT INTO stock (variant_id, quantity) SELECT id, $6 FROM v",
+            product_id,
+            variant.sku,
+            variant.name,
+            variant.price_minor,
+            variant.currency,
+            variant.stock,
+        )
+    except UniqueViolationError as exc:
+        raise Conflict(f"a variant with sku {variant.sku!r} exists") from exc
+
+
+async def set_stock(conn: Db, variant_id: UUID, quantity: int) -> StockLevel:
+    """Set a variant's stock to a counted quantity (units reserved or ordered stay out)."""
+    row = await conn.fetchrow(
+        "UPDATE stock SET quantity = $2 WHERE variant_id = $1 RETURNING variant_id, quantity",
+        variant_id,
+        quantity,
+    )
+    if row is None:
+        raise NotFound("no such product variant")
+    return StockLevel(**dict(row))
+
+
+async def adjust_stock(conn: Db, variant_id: UUID, delta: int) -> StockLevel:
+    """Add `delta` units under the row's lock; Conflict when it would go below zero."""
+    try:
+        row = await conn.fetchrow(
+            "UPDATE stock SET quantity = quantity + $2 WHERE variant_id = $1 "
+            "RETURNING variant_id, quantity",
+            variant_id,
+            delta,
+        )
+    except CheckViolationError as exc:
+        raise Conflict("not enough stock to take that many away") from exc
+    if row is None:
+        raise NotFound("no such product variant")
+    return StockLevel(**dict(row))
 
 
 async def get_product(conn: Db, product_id: UUID) -> Product:
