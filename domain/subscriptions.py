@@ -33,6 +33,7 @@ class Subscription:
     id: str
     customer_id: str
     user_id: UUID | None
+    pet_id: UUID | None
     status: str
     plan_id: str | None
     current_period_end: datetime | None
@@ -75,14 +76,18 @@ def subscription_of_invoice(invoice: dict[str, Any]) -> str | None:
     return _id(invoice.get("subscription")) or _id(parent.get("subscription"))
 
 
-async def _owner(client: stripe.StripeClient, customer_id: str) -> UUID | None:
-    """Our user, when the Stripe customer's metadata names one (`user_id`)."""
-    customer = (await client.v1.customers.retrieve_async(customer_id)).to_dict()
-    raw = (customer.get("metadata") or {}).get("user_id")
+def _uuid_in(metadata: Any, key: str) -> UUID | None:
+    raw = (metadata or {}).get(key)
     try:
         return UUID(str(raw)) if raw else None
     except ValueError:
         return None
+
+
+async def _owner(client: stripe.StripeClient, customer_id: str) -> UUID | None:
+    """Our user, when the Stripe customer's metadata names one (`user_id`)."""
+    customer = (await client.v1.customers.retrieve_async(customer_id)).to_dict()
+    return _uuid_in(customer.get("metadata"), "user_id")
 
 
 async def _retrieve(client: stripe.StripeClient, sub_id: str) -> dict[str, Any] | None:
@@ -94,18 +99,22 @@ async def _retrieve(client: stripe.StripeClient, sub_id: str) -> dict[str, Any] 
         raise
 
 
-async def _mirror(conn: Conn, client: stripe.StripeClient, sub: dict[str, Any]) -> None:
+async def mirror(conn: Conn, client: stripe.StripeClient, sub: dict[str, Any]) -> None:
+    """Overwrite our row of the subscription with Stripe's state `sub` (call under
+    `lock_subscription`). A wellness plan we created names its pet in the metadata."""
     customer_id = _id(sub.get("customer"))
     assert customer_id is not None
     user_id = await _owner(client, customer_id)
     await conn.execute(
         """INSERT INTO subscriptions
                (id, customer_id, user_id, status, plan_id, current_period_end,
-                cancel_at_period_end)
-           VALUES ($1, $2, (SELECT id FROM users WHERE id = $3), $4, $5, $6, $7)
+                cancel_at_period_end, pet_id)
+           VALUES ($1, $2, (SELECT id FROM users WHERE id = $3), $4, $5, $6, $7,
+                   (SELECT id FROM pets WHERE id = $8 AND owner_id = $3))
            ON CONFLICT (id) DO UPDATE SET
                customer_id = EXCLUDED.customer_id,
                user_id = COALESCE(EXCLUDED.user_id, subscriptions.user_id),
+               pet_id = COALESCE(EXCLUDED.pet_id, subscriptions.pet_id),
                status = EXCLUDED.status,
                plan_id = EXCLUDED.plan_id,
                current_period_end = EXCLUDED.current_period_end,
@@ -118,6 +127,14 @@ async def _mirror(conn: Conn, client: stripe.StripeClient, sub: dict[str, Any]) 
         plan_of(sub),
         period_end_of(sub),
         bool(sub.get("cancel_at_period_end")),
+        _uuid_in(sub.get("metadata"), "pet_id"),
+    )
+
+
+async def lock_subscription(conn: Conn, sub_id: str) -> None:
+    """Serialise writes of one subscription's row until the caller's transaction ends."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"stripe-sub:{sub_id}"
     )
 
 
@@ -168,22 +185,24 @@ async def apply_event(conn: Conn, client: stripe.StripeClient, event: dict[str, 
             return bool(new)
         # One subscription's events are applied one at a time, each from Stripe's state read
         # under the lock, so a slower delivery cannot write an older state over a newer one.
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"stripe-sub:{sub_id}"
-        )
+        await lock_subscription(conn, sub_id)
         current = await _retrieve(client, sub_id)
         if current is not None:
-            await _mirror(conn, client, current)
+            await mirror(conn, client, current)
         if event["type"] in INVOICE_EVENTS:
             await _record_invoice(conn, client, sub_id, event)
     return True
 
 
+_COLUMNS = (
+    "id, customer_id, user_id, pet_id, status, plan_id, current_period_end, "
+    "cancel_at_period_end, last_invoice_id, last_invoice_status"
+)
+
+
 async def get_subscription(db: Db, sub_id: str) -> Subscription | None:
     row = await db.fetchrow(
-        """SELECT id, customer_id, user_id, status, plan_id, current_period_end,
-                  cancel_at_period_end, last_invoice_id, last_invoice_status
-             FROM subscriptions WHERE id = $1""",
+        f"SELECT {_COLUMNS} FROM subscriptions WHERE id = $1",
         sub_id,
     )
     return Subscription(**dict(row)) if row is not None else None
@@ -191,9 +210,7 @@ async def get_subscription(db: Db, sub_id: str) -> Subscription | None:
 
 async def subscriptions_of(db: Db, user_id: UUID) -> list[Subscription]:
     rows = await db.fetch(
-        """SELECT id, customer_id, user_id, status, plan_id, current_period_end,
-                  cancel_at_period_end, last_invoice_id, last_invoice_status
-             FROM subscriptions WHERE user_id = $1 ORDER BY id""",
+        f"SELECT {_COLUMNS} FROM subscriptions WHERE user_id = $1 ORDER BY id",
         user_id,
     )
     return [Subscription(**dict(row)) for row in rows]

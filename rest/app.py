@@ -17,6 +17,7 @@ from pawhub.batching import GroupCommit
 from pawhub.resources import check_dependencies, open_pool, open_redis
 from pawhub.settings import Settings
 from rest import auth
+from rest.admin_catalog import CatalogAdminController
 from rest.attachments import AttachmentController, object_storage
 from rest.background import periodic_jobs
 from rest.conversations import ConversationController
@@ -24,10 +25,12 @@ from rest.identity import AuthController, create_staff, me
 from rest.livekit_webhooks import livekit_webhook
 from rest.marketplace import CartController, OrderController, ProductController
 from rest.moderation import ModerationController
+from rest.payouts import PayoutAccountController
 from rest.pets import PetController, RecordController
 from rest.problems import exception_handlers
 from rest.scheduling import BookingController, ConsultController, VetController
 from rest.stripe_webhooks import stripe_webhook
+from rest.wellness import WellnessPlanController
 
 
 @get("/healthz", tags=["ops"], summary="Liveness and dependency health")
@@ -72,6 +75,9 @@ def create_app(settings: Settings) -> Litestar:
             ProductController,
             CartController,
             OrderController,
+            CatalogAdminController,
+            PayoutAccountController,
+            WellnessPlanController,
             stripe_webhook,
         ],
         dependencies=auth.dependencies,
