@@ -9,7 +9,12 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from asyncpg import CheckViolationError, Record, UniqueViolationError
+from asyncpg import (
+    CheckViolationError,
+    NumericValueOutOfRangeError,
+    Record,
+    UniqueViolationError,
+)
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from domain.db import Conn, Db
@@ -18,6 +23,8 @@ from domain.fields import LongText, ShortText
 from domain.identity import Role
 
 RESERVATION_TTL = timedelta(minutes=15)
+MAX_PRICE_MINOR = 10_000_000
+MAX_STOCK = 1_000_000
 Currency = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
 Quantity = Annotated[int, Field(ge=1, le=1000)]
 
@@ -33,9 +40,9 @@ class NewVariant(BaseModel):
 
     sku: ShortText
     name: ShortText
-    price_minor: int = Field(gt=0)
+    price_minor: int = Field(gt=0, le=MAX_PRICE_MINOR)
     currency: Currency
-    stock: int = Field(default=0, ge=0)
+    stock: int = Field(default=0, ge=0, le=MAX_STOCK)
 
 
 class NewProduct(BaseModel):
@@ -118,7 +125,7 @@ class StockLevel(BaseModel):
 class SetStock(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    quantity: int = Field(ge=0, le=1_000_000)
+    quantity: int = Field(ge=0, le=MAX_STOCK)
 
 
 class AdjustStock(BaseModel):
@@ -126,7 +133,7 @@ class AdjustStock(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    delta: int = Field(ge=-1_000_000, le=1_000_000)
+    delta: int = Field(ge=-MAX_STOCK, le=MAX_STOCK)
 
 
 def may_manage_catalog(role: Role) -> bool:
@@ -203,6 +210,8 @@ async def adjust_stock(conn: Db, variant_id: UUID, delta: int) -> StockLevel:
         )
     except CheckViolationError as exc:
         raise Conflict("not enough stock to take that many away") from exc
+    except NumericValueOutOfRangeError as exc:
+        raise Conflict("that much stock does not fit") from exc
     if row is None:
         raise NotFound("no such product variant")
     return StockLevel(**dict(row))

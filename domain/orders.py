@@ -25,6 +25,7 @@ class OrderStatus(StrEnum):
     partially_refunded = "partially_refunded"
 
 
+MAX_TOTAL_MINOR = 2**31 - 1  # the column is an integer
 _REFUNDS = {OrderStatus.refunded, OrderStatus.partially_refunded}
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.pending_payment: frozenset({OrderStatus.paid, OrderStatus.cancelled}),
@@ -136,6 +137,8 @@ async def create_order(conn: Conn, buyer_id: UUID, new: NewOrder) -> Order:
         await catalog.release_reservations(conn, buyer_id, sorted(wanted))
         await catalog.take_stock(conn, wanted)
         total = sum(row["price_minor"] * wanted[row["id"]] for row in prices)
+        if total > MAX_TOTAL_MINOR:
+            raise Invalid("an order's total is too large; split it")
         row = await conn.fetchrow(
             "INSERT INTO orders (buyer_id, pet_id, vet_id, status, total_minor, currency) "
             f"VALUES ($1, $2, $3, 'pending_payment', $4, $5) RETURNING {_ORDER_COLUMNS}",

@@ -9,11 +9,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 from uuid import UUID
 
+from asyncpg import UniqueViolationError
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from stripe.params import PaymentIntentCreateParams
 
 from domain.db import Db
-from domain.errors import NotFound
+from domain.errors import Conflict, NotFound
 from domain.identity import Role
 
 DEFAULT_PLATFORM_FEE_PERCENT = 10.0
@@ -53,13 +54,16 @@ async def set_payout_account(db: Db, vet_id: UUID, account: PayoutAccount) -> Pa
     is_vet = await db.fetchval("SELECT role = 'vet' FROM users WHERE id = $1", vet_id)
     if not is_vet:
         raise NotFound("no such vet")
-    await db.execute(
-        """INSERT INTO vet_payout_accounts (vet_id, stripe_account_id) VALUES ($1, $2)
-           ON CONFLICT (vet_id) DO UPDATE
-               SET stripe_account_id = EXCLUDED.stripe_account_id, updated_at = now()""",
-        vet_id,
-        account.stripe_account_id,
-    )
+    try:
+        await db.execute(
+            """INSERT INTO vet_payout_accounts (vet_id, stripe_account_id) VALUES ($1, $2)
+               ON CONFLICT (vet_id) DO UPDATE
+                   SET stripe_account_id = EXCLUDED.stripe_account_id, updated_at = now()""",
+            vet_id,
+            account.stripe_account_id,
+        )
+    except UniqueViolationError as exc:
+        raise Conflict("that account already pays another vet") from exc
     return account
 
 

@@ -84,17 +84,21 @@ async def _first_invoice_secret(client: stripe.StripeClient, sub: dict[str, Any]
     return intent.client_secret
 
 
+async def check_pet(db: Db, owner_id: UUID, pet_id: UUID) -> None:
+    """NotFound unless the pet is the owner's."""
+    if not await db.fetchval(
+        "SELECT true FROM pets WHERE id = $1 AND owner_id = $2", pet_id, owner_id
+    ):
+        raise NotFound("no such pet")
+
+
 async def subscribe(
     conn: Conn, client: stripe.StripeClient, owner_id: UUID, new: NewPlan, price_id: str
 ) -> PlanSubscription:
     """Subscribe the owner's pet (NotFound for anyone else's) to the monthly plan; Conflict
     while the pet has a live plan. The create call's idempotency key is derived from the pet
     and how many plans it had, so a retried or doubled request makes one subscription."""
-    owned = await conn.fetchval(
-        "SELECT true FROM pets WHERE id = $1 AND owner_id = $2", new.pet_id, owner_id
-    )
-    if not owned:
-        raise NotFound("no such pet")
+    await check_pet(conn, owner_id, new.pet_id)
     counts = await conn.fetchrow(
         "SELECT count(*) AS every, count(*) FILTER (WHERE status <> ALL($2::text[])) AS live "
         "FROM subscriptions WHERE pet_id = $1",

@@ -25,7 +25,7 @@ class PayoutAccountController(Controller):
     @put(
         summary="Set a vet's Stripe Connect account id, acct_... (admins only)",
         guards=[role_allows(payouts.may_manage_payouts, "set payout accounts")],
-        responses=problem_responses(400, 401, 403, 404),
+        responses=problem_responses(400, 401, 403, 404, 409),
     )
     async def set_account(
         self, db: Db, vet_id: FromPath[UUID], data: JSONBody[PayoutAccount]

@@ -43,6 +43,7 @@ class WellnessPlanController(Controller):
         data: JSONBody[NewPlan],
     ) -> PlanSubscription:
         settings: Settings = state.settings
+        await wellness_plans.check_pet(db, principal.user_id, data.pet_id)
         if not settings.wellness_plan_price_id:
             raise ServiceUnavailableException("no wellness plan is configured")
         return await wellness_plans.subscribe(

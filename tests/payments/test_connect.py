@@ -40,6 +40,11 @@ async def test_an_admin_sets_a_vets_connect_account(
     assert (await api.get(path, headers=bearer(vet_token))).json() == account
     assert (await api.get(path, headers=bearer(admin))).json() == account
     assert (await api.get(path, headers=bearer(other_vet))).status_code == 404
+    another, _ = await make_user(Role.vet)
+    taken = await api.put(
+        f"/v1/vets/{another.id}/payout-account", json=account, headers=bearer(admin)
+    )
+    assert taken.status_code == 409
 
 
 async def _connect(api: httpx.AsyncClient, admin: str, vet_id: object) -> str:

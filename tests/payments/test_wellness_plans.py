@@ -137,3 +137,13 @@ async def test_without_any_card_localstripe_refuses_and_nothing_is_stored(
     assert refused.status_code == 502
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert (await fee_api.get("/v1/wellness-plans", headers=bearer(token))).json() == []
+
+
+async def test_without_a_configured_plan_subscribing_is_503(
+    api: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    _, token = await make_user(Role.owner)
+    pet_id = await _pet(api, token)
+    response = await api.post("/v1/wellness-plans", json={"pet_id": pet_id}, headers=bearer(token))
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
