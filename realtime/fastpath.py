@@ -1,56 +1,26 @@
-"""The broadcast fast path: each event is encoded once, framed once as a WebSocket text frame,
-and written straight to every recipient's socket.
+"""The broadcast fast path: each event is encoded once, framed once as a WebSocket frame, and
+written straight to every recipient's socket.
 
 python-socketio's manager starts a task per recipient, and engine.io then queues the packet for
 a per-socket writer task that frames it again; at tens of thousands of deliveries per second
-that machinery, not Python, is the limit. Here a recipient whose socket has nothing queued and
-no unsent bytes gets the prebuilt frame written to its transport directly, which keeps its
-packets in order (anything queued or buffered is older and goes first); any other recipient
-(polling, upgrading, backed up) gets the packet put on engine.io's queue, without a task.
+that machinery, not Python, is the limit. Here the frames of one event-loop tick are collected
+per recipient and written at the end of the tick, all of a recipient's frames in one write
+(`realtime.engine.DirectQueue`): when the hub falls behind, a tick carries several messages and
+each recipient costs one system call for all of them instead of one each, so the hub catches
+up instead of queueing. A recipient still on long-polling gets the packets queued, in order.
 Emits that expect acknowledgements take python-socketio's own path.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 from typing import Any
 
 import socketio
-from aiohttp.web import WebSocketResponse
 from engineio import packet as eio_packet
-from engineio.async_drivers.aiohttp import WebSocket as EngineIoWebSocket
 from socketio import packet as sio_packet
 
-log = logging.getLogger(__name__)
-
-
-def text_frame(payload: bytes) -> bytes:
-    """An unmasked, final WebSocket text frame (RFC 6455 5.2), as a server sends it."""
-    length = len(payload)
-    if length < 126:
-        header = bytes((0x81, length))
-    elif length < 1 << 16:
-        header = bytes((0x81, 126)) + length.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + length.to_bytes(8, "big")
-    return header + payload
-
-
-class RecordingWebSocket(EngineIoWebSocket):  # type: ignore[misc]
-    """engine.io's aiohttp WebSocket, remembered on its engine.io socket, and uncompressed
-    (per-message deflate would cost a zlib pass per recipient; Node's socket.io disables it)."""
-
-    async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
-        request = environ["aiohttp.request"]
-        self._sock = WebSocketResponse(
-            max_msg_size=self.server.max_http_buffer_size, compress=False
-        )
-        await self._sock.prepare(request)
-        self.environ = environ
-        # The handler is the engine.io socket's bound `_websocket_handler`.
-        self.handler.__self__.pawhub_websocket = self._sock
-        await self.handler(self)
-        return self._sock
+from realtime.engine import packet_frame
 
 
 class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
@@ -61,6 +31,8 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self._rooms_of: dict[tuple[str, str], set[str | None]] = {}
+        # This tick's deliveries, per engine.io socket in emit order: (frame, packet).
+        self._pending: dict[Any, list[tuple[bytes, eio_packet.Packet]]] = {}
 
     def basic_enter_room(
         self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None
@@ -124,32 +96,33 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
             )
             return
         queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-        frame = text_frame(queued.encode().encode())
+        delivery = (packet_frame(queued), queued)
         skipped = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         sockets = self.server.eio.sockets
+        pending = self._pending
+        if not pending:
+            asyncio.get_running_loop().call_soon(self._flush)
         for sid, eio_sid in self.get_participants(namespace, to or room):
             if sid in skipped:
                 continue
             socket = sockets.get(eio_sid)
             if socket is None or socket.closed or socket.closing:
                 continue
-            if not _write_now(socket, frame):
-                socket.queue.put_nowait(queued)
+            deliveries = pending.get(socket)
+            if deliveries is None:
+                pending[socket] = [delivery]
+            else:
+                deliveries.append(delivery)
 
-
-def _write_now(socket: Any, frame: bytes) -> bool:
-    """Write `frame` to the socket's transport if nothing is ahead of it; True if written."""
-    websocket: WebSocketResponse | None = getattr(socket, "pawhub_websocket", None)
-    if websocket is None or not socket.upgraded or not socket.queue.empty():
-        return False
-    writer = websocket._writer
-    transport = writer.transport if writer is not None else None
-    if transport is None or transport.is_closing() or transport.get_write_buffer_size():
-        return False
-    transport.write(frame)
-    return True
-
-
-def install(server: socketio.AsyncServer) -> None:
-    """Give the server the fast path's WebSocket driver (its manager is set at construction)."""
-    server.eio._async["websocket"] = RecordingWebSocket
+    def _flush(self) -> None:
+        """Write this tick's deliveries: one write per recipient for all of its frames."""
+        pending, self._pending = self._pending, {}
+        for socket, deliveries in pending.items():
+            if socket.closed or socket.closing:
+                continue
+            frames = (
+                deliveries[0][0]
+                if len(deliveries) == 1
+                else b"".join(frame for frame, _ in deliveries)
+            )
+            socket.queue.write_frames(frames, (packet for _, packet in deliveries))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import socketio
 from aiohttp import web
 
-from realtime.fastpath import BroadcastManager, install
+from realtime.engine import HubSocketServer
+from realtime.fastpath import BroadcastManager
 from realtime.namespace import AuthenticatedNamespace
 
 
 def create_socket_server(*, jwt_secret: str) -> socketio.AsyncServer:
-    server = socketio.AsyncServer(
+    server = HubSocketServer(
         async_mode="aiohttp",
         client_manager=BroadcastManager(),
         cors_allowed_origins="*",
@@ -20,7 +21,6 @@ def create_socket_server(*, jwt_secret: str) -> socketio.AsyncServer:
     )
     # python-socketio always accepts the default namespace; make it authenticate too.
     server.register_namespace(AuthenticatedNamespace("/", jwt_secret=jwt_secret))
-    install(server)
     return server
 
 

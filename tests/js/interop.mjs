@@ -41,6 +41,10 @@ say("recovered", {
 
 await nextLine(); // one more message, live this time
 while (!received.some((m) => m.body === "live")) await new Promise((r) => setTimeout(r, 20));
-say("live", { seqs: received.map((m) => m.seq) });
+// The client started on long-polling; by now it has upgraded to websocket.
+for (let i = 0; i < 100 && socket.io.engine.transport.name !== "websocket"; i++) {
+  await new Promise((r) => setTimeout(r, 20));
+}
+say("live", { seqs: received.map((m) => m.seq), transport: socket.io.engine.transport.name });
 socket.disconnect();
 process.exit(0);

@@ -60,7 +60,7 @@ async def test_the_official_js_client_connects_sends_reconnects_and_recovers(
         }
         await bob.call("send", {"room": str(room_id), "client_id": "live", "body": "live"})
         js.stdin.write(b"go\n")
-        assert await step("live") == {"seqs": [1, 5]}
+        assert await step("live") == {"seqs": [1, 5], "transport": "websocket"}
         assert await asyncio.wait_for(js.wait(), 10) == 0
     finally:
         if js.returncode is None:

@@ -1,0 +1,229 @@
+"""A lean Engine.IO websocket transport under python-socketio.
+
+engine.io gives each websocket connection a packet queue, a writer task parked on it under
+`wait_for`, and a reader that wraps every receive in a fresh task, also under `wait_for`: three
+tasks, their timers and a queue per idle connection, most of the ~36 KB a connection cost.
+Here a connection is just its request's task reading the websocket, and sending is writing:
+once a socket speaks websocket, its queue writes each packet straight to the transport as a
+WebSocket frame, in the order packets are sent, and holds nothing. Until then (long-polling,
+the browsers' first transport) the queue is an ordinary queue for engine.io's polling path.
+
+A client that does not read (its unsent bytes pass `SLOW_CONSUMER_BYTES`) is disconnected
+rather than buffered without bound; it reconnects and recovers what it missed by seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import engineio
+import socketio
+from aiohttp import WSMsgType
+from aiohttp.web import WebSocketResponse
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
+
+log = logging.getLogger(__name__)
+
+SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
+_TEXT, _BINARY = 0x1, 0x2
+_closing: set[asyncio.Task[Any]] = set()  # websocket close handshakes under way
+
+
+def frame(payload: bytes, opcode: int = _TEXT) -> bytes:
+    """An unmasked, final WebSocket frame (RFC 6455 5.2), as a server sends it."""
+    length = len(payload)
+    first = 0x80 | opcode
+    if length < 126:
+        header = bytes((first, length))
+    elif length < 1 << 16:
+        header = bytes((first, 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((first, 127)) + length.to_bytes(8, "big")
+    return header + payload
+
+
+def packet_frame(packet: eio_packet.Packet) -> bytes:
+    encoded = packet.encode()
+    if isinstance(encoded, str):
+        return frame(encoded.encode())
+    return frame(encoded, _BINARY)
+
+
+class DirectQueue:
+    """engine.io's per-socket packet queue (`asyncio.Queue`'s methods that engine.io uses),
+    which becomes a direct writer once its socket is attached to a websocket."""
+
+    __slots__ = ("_drained", "_getter", "_packets", "_websocket")
+
+    def __init__(self) -> None:
+        self._packets: deque[eio_packet.Packet | None] = deque()
+        self._getter: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._websocket: WebSocketResponse | None = None
+
+    # writing
+
+    def attach(self, websocket: WebSocketResponse) -> None:
+        """From now on, write packets to `websocket`; first whatever waited for it."""
+        self._websocket = websocket
+        while self._packets:
+            self._write(packet_frame(packet) if (packet := self._packets.popleft()) else b"")
+        self._wake_drained()
+
+    @property
+    def attached(self) -> bool:
+        return self._websocket is not None
+
+    def write_frames(self, frames: bytes, packets: Iterable[eio_packet.Packet]) -> None:
+        """Send prebuilt frames if attached (one write), else queue their packets."""
+        if self._websocket is not None:
+            self._write(frames)
+        else:
+            for packet in packets:
+                self.put_nowait(packet)
+
+    def _write(self, frames: bytes) -> None:
+        websocket = self._websocket
+        assert websocket is not None
+        transport = websocket._writer.transport if websocket._writer is not None else None
+        if transport is None or transport.is_closing():
+            return
+        if frames:
+            transport.write(frames)
+        if transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
+            log.warning(
+                "disconnecting a client that stopped reading (%d bytes unsent)",
+                transport.get_write_buffer_size(),
+            )
+            transport.abort()
+
+    def _close_websocket(self) -> None:
+        assert self._websocket is not None
+        task = asyncio.ensure_future(self._websocket.close())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    # asyncio.Queue's interface, as engine.io uses it
+
+    def put_nowait(self, packet: eio_packet.Packet | None) -> None:
+        if self._websocket is None:
+            self._packets.append(packet)
+            if self._getter is not None and not self._getter.done():
+                self._getter.set_result(None)
+        elif packet is None:  # engine.io's "stop writing"
+            self._close_websocket()
+        else:
+            self._write(packet_frame(packet))
+            if packet.packet_type == eio_packet.CLOSE:
+                self._close_websocket()
+
+    async def put(self, packet: eio_packet.Packet | None) -> None:
+        self.put_nowait(packet)
+
+    def get_nowait(self) -> eio_packet.Packet | None:
+        if not self._packets:
+            raise asyncio.QueueEmpty
+        packet = self._packets.popleft()
+        if not self._packets:
+            self._wake_drained()
+        return packet
+
+    async def get(self) -> eio_packet.Packet | None:
+        while not self._packets:
+            self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await self._getter
+            finally:
+                self._getter = None
+        return self.get_nowait()
+
+    def empty(self) -> bool:
+        return not self._packets
+
+    def qsize(self) -> int:
+        return len(self._packets)
+
+    def task_done(self) -> None:
+        """Nothing to count: a packet taken is a packet handled."""
+
+    async def join(self) -> None:
+        """Wait until every queued packet has been taken (or written)."""
+        while self._packets:
+            if self._drained is None:
+                self._drained = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drained)
+
+    def _wake_drained(self) -> None:
+        if self._drained is not None:
+            if not self._drained.done():
+                self._drained.set_result(None)
+            self._drained = None
+
+
+class LeanWebSocket:
+    """engine.io's websocket driver (`server._async["websocket"]`): runs the connection in
+    the request's own task, with no writer task and no per-receive task."""
+
+    def __init__(self, handler: Any, server: engineio.AsyncServer) -> None:
+        self.socket = handler.__self__  # `handler` is the engine.io socket's bound method
+        self.server = server
+
+    async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+        # Uncompressed: per-message deflate would cost a zlib pass per recipient (and Node's
+        # socket.io disables it too).
+        websocket = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+        await websocket.prepare(environ["aiohttp.request"])
+        socket = self.socket
+        if socket.connected and not await self._upgrade(websocket):
+            return websocket
+        socket.connected = socket.upgraded = True
+        socket.queue.attach(websocket)
+        async for message in websocket:  # ends on close, error, or an oversized message
+            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                break
+            try:
+                await socket.receive(eio_packet.Packet(encoded_packet=message.data))
+            except eio_exceptions.UnknownPacketError:
+                continue
+            except eio_exceptions.SocketIsClosedError:
+                break
+            except Exception:
+                log.exception("engine.io receive failed")
+        await socket.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        return websocket
+
+    async def _upgrade(self, websocket: WebSocketResponse) -> bool:
+        """Engine.IO's upgrade from long-polling: "2probe" -> "3probe", then "5"."""
+        socket = self.socket
+        socket.upgrading = True  # engine.io answers pending polls with NOOPs meanwhile
+        try:
+            probe = await websocket.receive()
+            if probe.type is not WSMsgType.TEXT or probe.data != "2probe":
+                return False
+            await websocket.send_str(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+            socket.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends the open poll
+            upgrade = await websocket.receive()
+            return upgrade.type is WSMsgType.TEXT and upgrade.data == "5"
+        finally:
+            socket.upgrading = False
+
+
+class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    def create_queue(self, *args: Any, **kwargs: Any) -> DirectQueue:
+        return DirectQueue()
+
+
+class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio on the lean transport."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.eio._async["websocket"] = LeanWebSocket
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return LeanEngineServer
