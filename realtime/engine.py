@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -26,12 +27,16 @@ from aiohttp import WSMsgType
 from aiohttp.web import WebSocketResponse
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
+from engineio.async_socket import AsyncSocket
 
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
 _TEXT, _BINARY = 0x1, 0x2
 _closing: set[asyncio.Task[Any]] = set()  # websocket close handshakes under way
+_NOTHING_QUEUED: deque[Any] = deque(maxlen=0)  # shared by every queue that never queued
+# What python-socketio keeps of a websocket's upgrade request once it is connected.
+_KEPT_ENVIRON = ("REMOTE_ADDR", "HTTP_USER_AGENT", "HTTP_X_FORWARDED_FOR", "QUERY_STRING")
 
 
 def frame(payload: bytes, opcode: int = _TEXT) -> bytes:
@@ -61,7 +66,8 @@ class DirectQueue:
     __slots__ = ("_drained", "_getter", "_packets", "_websocket")
 
     def __init__(self) -> None:
-        self._packets: deque[eio_packet.Packet | None] = deque()
+        # Only a socket on long-polling (or one not yet attached) queues anything.
+        self._packets: deque[eio_packet.Packet | None] = _NOTHING_QUEUED
         self._getter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
         self._websocket: WebSocketResponse | None = None
@@ -71,8 +77,10 @@ class DirectQueue:
     def attach(self, websocket: WebSocketResponse) -> None:
         """From now on, write packets to `websocket`; first whatever waited for it."""
         self._websocket = websocket
-        while self._packets:
-            self._write(packet_frame(packet) if (packet := self._packets.popleft()) else b"")
+        for packet in self._packets:
+            if packet is not None:
+                self._write(packet_frame(packet))
+        self._packets = _NOTHING_QUEUED
         self._wake_drained()
 
     @property
@@ -112,6 +120,8 @@ class DirectQueue:
 
     def put_nowait(self, packet: eio_packet.Packet | None) -> None:
         if self._websocket is None:
+            if self._packets is _NOTHING_QUEUED:
+                self._packets = deque()
             self._packets.append(packet)
             if self._getter is not None and not self._getter.done():
                 self._getter.set_result(None)
@@ -178,6 +188,11 @@ class LeanWebSocket:
         # socket.io disables it too).
         websocket = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
         await websocket.prepare(environ["aiohttp.request"])
+        # The same dict is python-socketio's record of the connection: keep only what a
+        # handler might read, not the parsed request and every header.
+        kept = {key: environ[key] for key in _KEPT_ENVIRON if key in environ}
+        environ.clear()
+        environ.update(kept)
         socket = self.socket
         if socket.connected and not await self._upgrade(websocket):
             return websocket
@@ -216,6 +231,20 @@ class LeanWebSocket:
 class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def create_queue(self, *args: Any, **kwargs: Any) -> DirectQueue:
         return DirectQueue()
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        # engine.io parks a task per socket sleeping until its next ping; a timer does.
+        if getattr(target, "__func__", None) is AsyncSocket._send_ping:
+            asyncio.get_running_loop().call_later(self.ping_interval, _ping, target.__self__)
+            return None
+        return super().start_background_task(target, *args, **kwargs)
+
+
+def _ping(socket: AsyncSocket) -> None:
+    """`AsyncSocket._send_ping`, after its sleep (the queue sends without waiting)."""
+    if not socket.closing and not socket.closed:
+        socket.last_ping = time.time()
+        socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
 
 
 class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
