@@ -9,6 +9,7 @@ aimed at "you" or at a vet, persistent or sexual attention to staff, doxxing.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from moderation.labels import Label
 
@@ -179,16 +180,27 @@ _HARASSMENT = re.compile(
 )
 
 
-def abuse_scores(normalized: str) -> dict[str, float]:
-    """Rule scores for insult, threat, harassment and sexual harassment of normalised text.
+ALL_RULE_LABELS = (Label.INSULT, Label.THREAT, Label.HARASSMENT, Label.SEXUAL)
+_PATTERNS: dict[str, re.Pattern[str]] = {Label.INSULT: _INSULT, Label.THREAT: _THREAT}
+
+
+def abuse_scores(normalized: str, labels: Collection[str] = ALL_RULE_LABELS) -> dict[str, float]:
+    """Rule scores for insult, threat, harassment and sexual harassment of normalised text
+    (only `labels`, when the caller needs fewer: the send path's screen asks for threats).
 
     Directed sexual content is harassment too, so it raises both labels.
     """
-    sexual = RULE_CONFIDENCE if _SEXUAL.search(normalized) else 0.0
-    harassment = RULE_CONFIDENCE if _HARASSMENT.search(normalized) else 0.0
-    return {
-        Label.INSULT: RULE_CONFIDENCE if _INSULT.search(normalized) else 0.0,
-        Label.THREAT: RULE_CONFIDENCE if _THREAT.search(normalized) else 0.0,
-        Label.HARASSMENT: max(harassment, sexual),
-        Label.SEXUAL: sexual,
-    }
+    scores: dict[str, float] = {}
+    sexual: float | None = None
+    for label in labels:
+        if label in _PATTERNS:
+            scores[label] = RULE_CONFIDENCE if _PATTERNS[label].search(normalized) else 0.0
+            continue
+        if sexual is None:
+            sexual = RULE_CONFIDENCE if _SEXUAL.search(normalized) else 0.0
+        if label == Label.SEXUAL:
+            scores[label] = sexual
+        elif label == Label.HARASSMENT:
+            harassment = RULE_CONFIDENCE if _HARASSMENT.search(normalized) else 0.0
+            scores[label] = max(harassment, sexual)
+    return scores

@@ -21,7 +21,8 @@ class PreSendScreen:
     def __call__(self, body: str) -> ScreenedBody:
         masked = mask_card_numbers(body)
         if self._thresholds.block_labels:
-            grave = blocking_labels(abuse_scores(normalize(masked)), self._thresholds)
+            scores = abuse_scores(normalize(masked), self._thresholds.block_labels)
+            grave = blocking_labels(scores, self._thresholds)
             if grave:
                 return ScreenedBody(masked, f"not sent: it reads as {', '.join(sorted(grave))}")
         return ScreenedBody(masked)
