@@ -40,6 +40,9 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, namespace: str, *, jwt_secret: str) -> None:
         super().__init__(namespace)
         self._jwt_secret = jwt_secret
+        # Who each connection is: read on every event, so kept here rather than in
+        # python-socketio's session (two coroutine calls and a dict copy a read).
+        self._principals: dict[str, Principal] = {}
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -50,16 +53,18 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise SocketRefused("unauthorized") from exc
         if principal.role not in self.allowed_roles:
             raise SocketRefused("forbidden")
-        await self.save_session(sid, {"principal": principal})
+        self._principals[sid] = principal
 
     async def principal(self, sid: str) -> Principal:
-        session = await self.get_session(sid)
-        principal: Principal = session["principal"]
-        return principal
+        return self._principals[sid]
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in _LIFECYCLE:
-            return await super().trigger_event(event, *args)
+            try:
+                return await super().trigger_event(event, *args)
+            finally:
+                if event == "disconnect":
+                    self._principals.pop(args[0], None)
         sid, payloads = args[0], args[1:]
         try:
             if event not in self._handlers:
