@@ -83,10 +83,6 @@ class DirectQueue:
         self._packets = _NOTHING_QUEUED
         self._wake_drained()
 
-    @property
-    def attached(self) -> bool:
-        return self._websocket is not None
-
     def write_frames(self, frames: bytes, packets: Iterable[eio_packet.Packet]) -> None:
         """Send prebuilt frames if attached (one write), else queue their packets."""
         if self._websocket is not None:
