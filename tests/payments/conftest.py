@@ -113,6 +113,21 @@ def make_product(pool: asyncpg.Pool) -> MakeProduct:
     return make
 
 
+async def place_order(
+    api: httpx.AsyncClient, token: str, variant_id: object, quantity: int = 1
+) -> dict[str, Any]:
+    """Order `quantity` of a variant as the holder of `token`; the 201 body
+    (`order`, `payment_intent_id`, `client_secret`)."""
+    created = await api.post(
+        "/v1/orders",
+        json={"items": [{"variant_id": str(variant_id), "quantity": quantity}]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
 async def stock_of(pool: asyncpg.Pool, product: Product) -> int:
     quantity: int = await pool.fetchval(
         "SELECT quantity FROM stock WHERE variant_id = $1", product.variants[0].id

@@ -12,7 +12,7 @@ import stripe
 
 from domain.identity import Role
 from domain.payouts import platform_fee
-from tests.payments.conftest import CONSULT_FEE, consult_parties
+from tests.payments.conftest import CONSULT_FEE, consult_parties, place_order
 from tests.payments.fake_stripe import FakeStripe
 from tests.rest.conftest import MakeUser, bearer, book, tomorrow_at
 
@@ -95,12 +95,7 @@ async def test_an_order_of_a_vets_products_pays_the_vet(
     )
     vets_variant = vets.json()["variants"][0]["id"]
     for variant_id in (vets_variant, platform.json()["variants"][0]["id"]):
-        ordered = await api.post(
-            "/v1/orders",
-            json={"items": [{"variant_id": variant_id, "quantity": 3}]},
-            headers=bearer(buyer),
-        )
-        assert ordered.status_code == 201, ordered.text
+        await place_order(api, buyer, variant_id, 3)
     to_vet, to_platform = fake.to("/v1/payment_intents")
     assert to_vet.form["amount"] == "3702"
     assert to_vet.form["transfer_data[destination]"] == account

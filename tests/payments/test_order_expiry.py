@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -17,8 +16,8 @@ import stripe
 from domain import orders, payments
 from domain.identity import Role
 from domain.orders import NewOrder, OrderItem, OrderStatus
-from tests.payments.conftest import MakeProduct, pay, stock_of
-from tests.rest.conftest import MakeUser, bearer
+from tests.payments.conftest import MakeProduct, pay, place_order, stock_of
+from tests.rest.conftest import MakeUser
 
 
 async def _backdate(pool: asyncpg.Pool, order_id: object, minutes: int = 31) -> None:
@@ -45,18 +44,8 @@ async def test_the_api_job_cancels_an_order_unpaid_past_its_deadline(
 ) -> None:
     _, token = await make_user(Role.owner)
     product = await make_product(stock=3)
-    created = await api.post(
-        "/v1/orders",
-        json={"items": [{"variant_id": str(product.variants[0].id), "quantity": 2}]},
-        headers=bearer(token),
-    )
-    assert created.status_code == 201, created.text
-    body: dict[str, Any] = created.json()
-    fresh = await api.post(
-        "/v1/orders",
-        json={"items": [{"variant_id": str(product.variants[0].id), "quantity": 1}]},
-        headers=bearer(token),
-    )
+    body = await place_order(api, token, product.variants[0].id, 2)
+    fresh = await place_order(api, token, product.variants[0].id, 1)
     assert await stock_of(pool, product) == 0
     await _backdate(pool, body["order"]["id"])
 
@@ -67,7 +56,7 @@ async def test_the_api_job_cancels_an_order_unpaid_past_its_deadline(
     assert await stock_of(pool, product) == 2
     intent = await stripe_api.v1.payment_intents.retrieve_async(body["payment_intent_id"])
     assert intent.status == "canceled"
-    assert await _status(pool, fresh.json()["order"]["id"]) == "pending_payment"
+    assert await _status(pool, fresh["order"]["id"]) == "pending_payment"
 
 
 async def test_expiry_moves_a_late_paid_order_forward_and_cancels_one_never_started(

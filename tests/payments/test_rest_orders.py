@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 import httpx
 import stripe
 
 from domain.identity import Role
-from tests.payments.conftest import MakeProduct, deliver, pay, stock_of, stripe_event
+from tests.payments.conftest import MakeProduct, deliver, pay, place_order, stock_of, stripe_event
 from tests.rest.conftest import MakeUser, bearer
 
 
@@ -42,14 +40,7 @@ async def test_order_is_paid_through_stripe_and_only_its_buyer_sees_it(
     _, token = await make_user(Role.owner)
     _, stranger = await make_user(Role.owner)
     product = await make_product(stock=4, price_minor=1000)
-    variant_id = str(product.variants[0].id)
-    created = await api.post(
-        "/v1/orders",
-        json={"items": [{"variant_id": variant_id, "quantity": 3}]},
-        headers=bearer(token),
-    )
-    assert created.status_code == 201, created.text
-    body: dict[str, Any] = created.json()
+    body = await place_order(api, token, product.variants[0].id, 3)
     order = body["order"]
     assert order["status"] == "pending_payment"
     assert order["total_minor"] == 3000
@@ -80,19 +71,14 @@ async def test_cancel_gives_stock_back_and_cancels_the_payment_intent(
 ) -> None:
     _, token = await make_user(Role.owner)
     product = await make_product(stock=2)
-    created = await api.post(
-        "/v1/orders",
-        json={"items": [{"variant_id": str(product.variants[0].id), "quantity": 2}]},
-        headers=bearer(token),
-    )
-    assert created.status_code == 201
+    created = await place_order(api, token, product.variants[0].id, 2)
     assert await stock_of(pool, product) == 0
-    order_id = created.json()["order"]["id"]
+    order_id = created["order"]["id"]
     cancelled = await api.post(f"/v1/orders/{order_id}/cancel", headers=bearer(token))
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
     assert await stock_of(pool, product) == 2
-    intent = await stripe_api.v1.payment_intents.retrieve_async(created.json()["payment_intent_id"])
+    intent = await stripe_api.v1.payment_intents.retrieve_async(created["payment_intent_id"])
     assert intent.status == "canceled"
 
 
@@ -118,12 +104,7 @@ async def test_short_stock_is_409_and_reservation_counts_for_its_holder(
     assert refused.status_code == 409
     listed = await api.get("/v1/cart/reservations", headers=bearer(holder))
     assert [r["id"] for r in listed.json()] == [held.json()["id"]]
-    bought = await api.post(
-        "/v1/orders",
-        json={"items": [{"variant_id": variant_id, "quantity": 2}]},
-        headers=bearer(holder),
-    )
-    assert bought.status_code == 201, bought.text
+    await place_order(api, holder, variant_id, 2)
     assert await stock_of(pool, product) == 0
     assert (await api.get("/v1/cart/reservations", headers=bearer(holder))).json() == []
 

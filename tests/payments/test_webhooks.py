@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import time
-from typing import Any
-from uuid import UUID
 
 import asyncpg
 import httpx
 import stripe
 
 from domain.identity import Role
-from tests.payments.conftest import MakeProduct, charge_of, deliver, pay, stock_of, stripe_event
+from tests.payments.conftest import (
+    MakeProduct,
+    charge_of,
+    deliver,
+    pay,
+    place_order,
+    stock_of,
+    stripe_event,
+)
 from tests.rest.conftest import MakeUser, bearer
-
-
-async def _order(
-    api: httpx.AsyncClient, token: str, variant_id: UUID, quantity: int
-) -> dict[str, Any]:
-    created = await api.post(
-        "/v1/orders",
-        json={"items": [{"variant_id": str(variant_id), "quantity": quantity}]},
-        headers=bearer(token),
-    )
-    assert created.status_code == 201, created.text
-    body: dict[str, Any] = created.json()
-    return body
 
 
 async def _status(api: httpx.AsyncClient, token: str, order_id: str) -> str:
@@ -63,7 +56,7 @@ async def test_the_same_event_five_times_has_one_effect(
 ) -> None:
     _, token = await make_user(Role.owner)
     product = await make_product(stock=5)
-    created = await _order(api, token, product.variants[0].id, 2)
+    created = await place_order(api, token, product.variants[0].id, 2)
     intent = await pay(stripe_api, created["payment_intent_id"])
     event = stripe_event("payment_intent.succeeded", {"id": intent.id})
     answers = [(await deliver(api, event)).json()["applied"] for _ in range(5)]
@@ -82,7 +75,7 @@ async def test_refund_moves_the_order_to_refunded_and_restocks_once(
 ) -> None:
     _, token = await make_user(Role.owner)
     product = await make_product(stock=5, price_minor=1000)
-    created = await _order(api, token, product.variants[0].id, 2)
+    created = await place_order(api, token, product.variants[0].id, 2)
     order_id = created["order"]["id"]
     intent = await pay(stripe_api, created["payment_intent_id"])
     await deliver(api, stripe_event("payment_intent.succeeded", {"id": intent.id}))
@@ -113,7 +106,7 @@ async def test_out_of_order_events_reach_the_right_final_state(
     """The refund's event arrives before the payment's, and a stale failure arrives last."""
     _, token = await make_user(Role.owner)
     product = await make_product(stock=4)
-    created = await _order(api, token, product.variants[0].id, 1)
+    created = await place_order(api, token, product.variants[0].id, 1)
     order_id = created["order"]["id"]
     intent = await pay(stripe_api, created["payment_intent_id"])
     assert intent.status == "succeeded"
@@ -139,7 +132,7 @@ async def test_a_declined_payment_leaves_the_order_awaiting_payment(
 ) -> None:
     _, token = await make_user(Role.owner)
     product = await make_product(stock=2)
-    created = await _order(api, token, product.variants[0].id, 1)
+    created = await place_order(api, token, product.variants[0].id, 1)
     failed = await pay(stripe_api, created["payment_intent_id"], card="4000000000000341")
     assert failed.status == "requires_payment_method"
     event = stripe_event("payment_intent.payment_failed", {"id": failed.id})
@@ -157,7 +150,7 @@ async def test_a_canceled_payment_intent_cancels_the_order(
 ) -> None:
     _, token = await make_user(Role.owner)
     product = await make_product(stock=3)
-    created = await _order(api, token, product.variants[0].id, 3)
+    created = await place_order(api, token, product.variants[0].id, 3)
     assert await stock_of(pool, product) == 0
     intent = await stripe_api.v1.payment_intents.cancel_async(created["payment_intent_id"])
     assert (
