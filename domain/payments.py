@@ -194,13 +194,8 @@ async def apply_event(conn: Conn, client: stripe.StripeClient, event: dict[str, 
     order_id = await orders.order_for_payment_intent(conn, intent_id) if intent_id else None
     targets = await _payment_state(client, intent_id) if intent_id and order_id else []
     async with conn.transaction():
-        new = await conn.fetchval(
-            "INSERT INTO stripe_events (id, type) VALUES ($1, $2) "
-            "ON CONFLICT (id) DO NOTHING RETURNING true",
-            event["id"],
-            event["type"],
-        )
+        new = await subscriptions.record_event_once(conn, event)
         if not new or order_id is None:
-            return bool(new)
+            return new
         await _walk(conn, order_id, targets)
     return True

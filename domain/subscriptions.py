@@ -164,6 +164,17 @@ async def _record_invoice(
     )
 
 
+async def record_event_once(conn: Conn, event: dict[str, Any]) -> bool:
+    """Store a Stripe event by id; True the first time only (webhooks are applied once)."""
+    new: bool | None = await conn.fetchval(
+        "INSERT INTO stripe_events (id, type) VALUES ($1, $2) "
+        "ON CONFLICT (id) DO NOTHING RETURNING true",
+        event["id"],
+        event["type"],
+    )
+    return bool(new)
+
+
 async def apply_event(conn: Conn, client: stripe.StripeClient, event: dict[str, Any]) -> bool:
     """Apply a verified subscription or invoice event once; False when seen before."""
     obj: dict[str, Any] = event["data"]["object"]
@@ -175,14 +186,9 @@ async def apply_event(conn: Conn, client: stripe.StripeClient, event: dict[str, 
             invoice = (await client.v1.invoices.retrieve_async(str(obj["id"]))).to_dict()
             sub_id = subscription_of_invoice(invoice)
     async with conn.transaction():
-        new = await conn.fetchval(
-            "INSERT INTO stripe_events (id, type) VALUES ($1, $2) "
-            "ON CONFLICT (id) DO NOTHING RETURNING true",
-            event["id"],
-            event["type"],
-        )
+        new = await record_event_once(conn, event)
         if not new or sub_id is None:  # an invoice outside any subscription is not ours
-            return bool(new)
+            return new
         # One subscription's events are applied one at a time, each from Stripe's state read
         # under the lock, so a slower delivery cannot write an older state over a newer one.
         await lock_subscription(conn, sub_id)
