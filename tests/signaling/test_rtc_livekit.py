@@ -7,31 +7,15 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from aiohttp import web
 from livekit import api
 
 from bench.media.consults import make_video_consult
 from bench.media.rtc_client import RtcClient
-from deploy.embedded import free_port
 from pawhub.settings import Settings
 from signaling.modes import SFU_MAX_PARTICIPANTS
 from tests.conftest import start_hub
-from tests.media.test_livekit import API_KEY, API_SECRET, SERVICE, FakeRoomService, room_service
+from tests.media.test_livekit import API_KEY, API_SECRET, FakeRoomService
 from tests.signaling.rtc_client import join
-
-
-@pytest.fixture
-async def livekit_server() -> AsyncIterator[FakeRoomService]:
-    port = free_port()
-    service = FakeRoomService(f"ws://127.0.0.1:{port}")
-    app = web.Application()
-    app[SERVICE] = service
-    app.router.add_post("/twirp/livekit.RoomService/{method}", room_service)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield service
-    await runner.cleanup()
 
 
 @pytest.fixture
