@@ -37,7 +37,8 @@ from uuid import uuid4
 import asyncpg
 
 from bench.media.consults import make_video_consult
-from bench.media.join_peers import Ticket, Timing, run_batch, use_loopback_only, worker_ready
+from bench.media.join_peers import Ticket, Timing, run_batch, worker_ready
+from bench.media.room_peer import use_loopback_only
 from deploy.embedded import free_port
 from pawhub.resources import migrate_database
 from pawhub.settings import Settings

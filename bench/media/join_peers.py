@@ -11,8 +11,6 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import aioice.ice
-
 from bench.media.consults import VideoConsult
 from bench.media.rtc_client import MediaPeer, RtcClient
 
@@ -41,11 +39,6 @@ class Ticket:
         return cls(
             consult.id, consult.vet.id, consult.vet.token, consult.owner.id, consult.owner.token
         )
-
-
-def use_loopback_only() -> None:
-    """Gather host candidates on 127.0.0.1 alone (aioice skips loopback by default)."""
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 
 async def _until_first_frame(peer: MediaPeer) -> None:

@@ -1,15 +1,20 @@
-"""What the SFU benchmarks share: an aiortc peer that negotiates with a room served over a
-WebSocket by the benchmark's room process, and the room process's CPU probe."""
+"""What the SFU benchmarks share: the room process (SfuRooms signaled over loopback
+WebSockets, with a CPU probe), and an aiortc peer that negotiates with one of its rooms."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 
 import aiohttp
+import aioice.ice
+from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+
+from media.sfu import SfuRoom
 
 
 class RoomPeer:
@@ -67,3 +72,48 @@ async def room_cpu_s(http: aiohttp.ClientSession, base_url: str) -> float:
     async with http.get(f"{base_url}/cpu") as response:
         cpu_s: float = (await response.json())["cpu_s"]
         return cpu_s
+
+
+def use_loopback_only() -> None:
+    """Gather host candidates on 127.0.0.1 alone (aioice skips loopback by default)."""
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+async def serve_rooms(port: int) -> None:
+    """The rooms' process: `/signal?room=..&id=..` carries one participant's descriptions."""
+    rooms: dict[str, SfuRoom] = {}
+    sockets: dict[tuple[str, str], web.WebSocketResponse] = {}
+
+    def room_of(name: str) -> SfuRoom:
+        if name not in rooms:
+
+            async def send_offer(participant_id: str, offer: RTCSessionDescription) -> None:
+                await sockets[(name, participant_id)].send_json({"type": "offer", "sdp": offer.sdp})
+
+            rooms[name] = SfuRoom(send_offer)
+        return rooms[name]
+
+    async def signal(request: web.Request) -> web.WebSocketResponse:
+        name, participant_id = request.query["room"], request.query["id"]
+        room = room_of(name)
+        socket = sockets[(name, participant_id)] = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for message in socket:
+            description = RTCSessionDescription(**message.json())
+            if description.type == "offer":
+                answer = await room.handle_offer(participant_id, description)
+                await socket.send_json({"type": "answer", "sdp": answer.sdp})
+            else:
+                await room.handle_answer(participant_id, description)
+        return socket
+
+    async def cpu(_: web.Request) -> web.Response:
+        return web.json_response({"cpu_s": time.process_time()})
+
+    app = web.Application()
+    app.router.add_get("/signal", signal)
+    app.router.add_get("/cpu", cpu)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()

@@ -28,60 +28,23 @@ from typing import Any
 
 import aiohttp
 import av
-from aiohttp import web
-from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc import MediaStreamTrack
 
-from bench.media.room_peer import RoomPeer, room_cpu_s, wait_until_up
-from bench.media.sfu_cost import use_loopback_only
+from bench.media.room_peer import (
+    RoomPeer,
+    room_cpu_s,
+    serve_rooms,
+    use_loopback_only,
+    wait_until_up,
+)
 from bench.media.synthetic import ColorBarTrack
 from deploy.embedded import free_port
-from media.sfu import SfuRoom
 
 PARTICIPANTS = 3
 TARGET_FPS = 15.0
 WARM_UP_S = 6.0
 WINDOW_S = 10.0
 LOOP_S = 2  # the pre-encoded loop: one keyframe, then delta frames
-
-
-async def serve(port: int) -> None:
-    """The rooms' process: `/signal?room=..&id=..` carries one participant's descriptions."""
-    rooms: dict[str, SfuRoom] = {}
-    sockets: dict[tuple[str, str], web.WebSocketResponse] = {}
-
-    def room_of(name: str) -> SfuRoom:
-        if name not in rooms:
-
-            async def send_offer(participant_id: str, offer: RTCSessionDescription) -> None:
-                await sockets[(name, participant_id)].send_json({"type": "offer", "sdp": offer.sdp})
-
-            rooms[name] = SfuRoom(send_offer)
-        return rooms[name]
-
-    async def signal(request: web.Request) -> web.WebSocketResponse:
-        name, participant_id = request.query["room"], request.query["id"]
-        room = room_of(name)
-        socket = sockets[(name, participant_id)] = web.WebSocketResponse()
-        await socket.prepare(request)
-        async for message in socket:
-            description = RTCSessionDescription(**message.json())
-            if description.type == "offer":
-                answer = await room.handle_offer(participant_id, description)
-                await socket.send_json({"type": "answer", "sdp": answer.sdp})
-            else:
-                await room.handle_answer(participant_id, description)
-        return socket
-
-    async def cpu(_: web.Request) -> web.Response:
-        return web.json_response({"cpu_s": time.process_time()})
-
-    app = web.Application()
-    app.router.add_get("/signal", signal)
-    app.router.add_get("/cpu", cpu)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await asyncio.Event().wait()
 
 
 def encode_loop(width: int, height: int, fps: int) -> list[bytes]:
@@ -194,7 +157,7 @@ def main() -> None:
     use_loopback_only()
     if args.serve:
         os.sched_setaffinity(0, {args.room_cpu})
-        asyncio.run(serve(args.serve))
+        asyncio.run(serve_rooms(args.serve))
         return
     others = os.sched_getaffinity(0) - {args.room_cpu}
     if others:

@@ -13,60 +13,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from collections.abc import Sequence
 
 import aiohttp
-import aioice.ice
-from aiohttp import web
-from aiortc import RTCSessionDescription
 
-from bench.media.room_peer import RoomPeer, room_cpu_s, wait_until_up
+from bench.media.room_peer import (
+    RoomPeer,
+    room_cpu_s,
+    serve_rooms,
+    use_loopback_only,
+    wait_until_up,
+)
 from bench.media.synthetic import ColorBarTrack
 from deploy.embedded import free_port
-from media.sfu import SfuRoom
 
 WARM_UP_S = 3.0
 WINDOW_S = 10.0
-
-
-def use_loopback_only() -> None:
-    """Gather host candidates on 127.0.0.1 alone (aioice skips loopback by default)."""
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-
-
-async def serve(port: int) -> None:
-    """The room's process: a websocket per participant carries descriptions both ways."""
-    sockets: dict[str, web.WebSocketResponse] = {}
-
-    async def send_offer(participant_id: str, offer: RTCSessionDescription) -> None:
-        await sockets[participant_id].send_json({"type": "offer", "sdp": offer.sdp})
-
-    room = SfuRoom(send_offer)
-
-    async def signal(request: web.Request) -> web.WebSocketResponse:
-        participant_id = request.query["id"]
-        socket = sockets[participant_id] = web.WebSocketResponse()
-        await socket.prepare(request)
-        async for message in socket:
-            description = RTCSessionDescription(**message.json())
-            if description.type == "offer":
-                answer = await room.handle_offer(participant_id, description)
-                await socket.send_json({"type": "answer", "sdp": answer.sdp})
-            else:
-                await room.handle_answer(participant_id, description)
-        return socket
-
-    async def cpu(_: web.Request) -> web.Response:
-        return web.json_response({"cpu_s": time.process_time()})
-
-    app = web.Application()
-    app.router.add_get("/signal", signal)
-    app.router.add_get("/cpu", cpu)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await asyncio.Event().wait()
 
 
 async def measure(subscribers: int, width: int, height: int, fps: int) -> tuple[float, float]:
@@ -78,11 +40,13 @@ async def measure(subscribers: int, width: int, height: int, fps: int) -> tuple[
     base_url = f"http://127.0.0.1:{port}"
     peers = [
         RoomPeer(
-            f"{base_url}/signal?id=publisher",
+            f"{base_url}/signal?room=cost&id=publisher",
             ColorBarTrack(120, width=width, height=height, fps=fps),
         )
     ]
-    peers += [RoomPeer(f"{base_url}/signal?id=subscriber-{n}", None) for n in range(subscribers)]
+    peers += [
+        RoomPeer(f"{base_url}/signal?room=cost&id=subscriber-{n}", None) for n in range(subscribers)
+    ]
     try:
         async with aiohttp.ClientSession() as http:
             await wait_until_up(http, base_url)
@@ -115,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     use_loopback_only()
     if args.serve:
-        asyncio.run(serve(args.serve))
+        asyncio.run(serve_rooms(args.serve))
         return
     print(f"{args.width}x{args.height} at {args.fps} fps, one publisher, VP8")
     print("subscribers  room CPU (% of a core)  fps per subscriber")
