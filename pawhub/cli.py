@@ -89,14 +89,17 @@ def hub(host: str, port: int) -> None:
     import uvloop
     from aiohttp import web
 
+    from pawhub.heap import settle_after_startup
     from pawhub.hub import build_hub_app
 
     settings = _settings("hub")
     _require(settings, "database_url", "redis_url")
     asyncio.run(ensure_reachable(settings.database_url or ""))
     logging.getLogger("pawhub.hub").info("hub listening on http://%s:%d", host, port)
+    app = build_hub_app(settings)
+    app.on_startup.append(settle_after_startup)  # after the services (cleanup_ctx) are up
     web.run_app(
-        build_hub_app(settings),
+        app,
         host=host,
         port=port,
         print=None,
@@ -113,13 +116,16 @@ def api(host: str, port: int) -> None:
     """Run the REST API alone (one replica)."""
     import uvicorn
 
+    from pawhub.heap import settle_after_startup
     from rest.app import create_app
 
     settings = _settings("api")
     _require(settings, "database_url", "redis_url")
     asyncio.run(ensure_reachable(settings.database_url or ""))
+    app = create_app(settings)
+    app.on_startup.append(settle_after_startup)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         loop="uvloop",

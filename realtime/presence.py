@@ -24,6 +24,46 @@ log = logging.getLogger(__name__)
 LEASE_S = 20.0
 RENEW_EVERY_S = 5.0
 REAP_EVERY_S = 5.0
+_CHUNK = 500  # rooms (reaping) or leases (renewing) per script call
+
+# Scripts name their keys from the prefix and room ids they are given: presence needs a
+# single Redis (or one hash slot), as the rooms set spans every room.
+_RENEW = """
+local rooms, prefix, replica, expiry = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+for i = 4, #ARGV, 2 do
+  redis.call('ZADD', prefix .. ':presence:' .. ARGV[i], expiry, ARGV[i + 1] .. '|' .. replica)
+  redis.call('SADD', rooms, ARGV[i])
+end
+"""
+
+# Removes the expired leases of the given rooms; returns room, user pairs whose last lease it
+# removed, so exactly one reaper announces each departure.
+_REAP = """
+local rooms, prefix, now, gone = KEYS[1], ARGV[1], ARGV[2], {}
+for i = 3, #ARGV do
+  local key = prefix .. ':presence:' .. ARGV[i]
+  local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now)
+  if #expired > 0 then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    local live = {}
+    for _, lease in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+      live[string.match(lease, '^[^|]*')] = true
+    end
+    for _, lease in ipairs(expired) do
+      local user = string.match(lease, '^[^|]*')
+      if not live[user] then
+        live[user] = true
+        table.insert(gone, ARGV[i])
+        table.insert(gone, user)
+      end
+    end
+  end
+  if redis.call('ZCARD', key) == 0 then
+    redis.call('SREM', rooms, ARGV[i])
+  end
+end
+return gone
+"""
 
 WentOffline = Callable[[UUID, UUID], Awaitable[None]]
 
@@ -47,6 +87,8 @@ class Presence:
         # room -> user -> this replica's connections of that user in that room
         self._local: dict[UUID, dict[UUID, set[str]]] = defaultdict(lambda: defaultdict(set))
         self._tasks: list[asyncio.Task[None]] = []
+        self._renew_script = redis.register_script(_RENEW)
+        self._reap_script = redis.register_script(_REAP)
 
     def _room_key(self, room: UUID) -> str:
         return f"{self._prefix}:presence:{room}"
@@ -124,17 +166,21 @@ class Presence:
     async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(RENEW_EVERY_S)
-            if not self._local:
-                continue
             try:
-                expiry = time.time() + LEASE_S
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for room, user in self._local_pairs():
-                        pipe.zadd(self._room_key(room), {self._lease(user): expiry})
-                        pipe.sadd(self._rooms_key, str(room))
-                    await pipe.execute()
+                await self._renew()
             except Exception as exc:
                 log.warning("presence renewal failed: %s", exc)
+
+    async def _renew(self) -> None:
+        # One script call per chunk: thousands of leases in one pipeline cost the event loop
+        # ~100 ms of command packing at once, which every client saw as latency.
+        pairs = self._local_pairs()
+        expiry = time.time() + LEASE_S
+        for start in range(0, len(pairs), _CHUNK):
+            chunk = [str(part) for pair in pairs[start : start + _CHUNK] for part in pair]
+            await self._renew_script(
+                keys=[self._rooms_key], args=[self._prefix, self._replica_id, expiry, *chunk]
+            )
 
     async def _reap_forever(self) -> None:
         while True:
@@ -145,16 +191,13 @@ class Presence:
                 log.warning("presence reaping failed: %s", exc)
 
     async def _reap(self) -> None:
-        now = time.time()
-        for raw_room in await self._redis.smembers(self._rooms_key):
-            room = UUID(_text(raw_room))
-            key = self._room_key(room)
-            for lease in await self._redis.zrangebyscore(key, "-inf", now):
-                if await self._redis.zrem(key, _text(lease)) != 1:
-                    continue  # another replica reaped it
-                user = _user_of(lease)
-                here = user in self._local.get(room, ())
-                if not here and not await self._has_live_lease(room, user):
+        rooms = [_text(room) for room in await self._redis.smembers(self._rooms_key)]
+        for start in range(0, len(rooms), _CHUNK):
+            gone = await self._reap_script(
+                keys=[self._rooms_key],
+                args=[self._prefix, time.time(), *rooms[start : start + _CHUNK]],
+            )
+            for raw_room, raw_user in zip(gone[::2], gone[1::2], strict=True):
+                room, user = UUID(_text(raw_room)), UUID(_text(raw_user))
+                if user not in self._local.get(room, ()):
                     await self._went_offline(room, user)
-            if await self._redis.zcard(key) == 0:
-                await self._redis.srem(self._rooms_key, str(room))

@@ -11,6 +11,7 @@ import sys
 import uvicorn
 from litestar import Litestar, get
 
+from pawhub.heap import settle_after_startup
 from pawhub.settings import Settings
 from rest.app import create_app
 
@@ -24,6 +25,7 @@ def app() -> Litestar:
     """Each worker process builds its own app (and its own database pool)."""
     application = create_app(Settings())
     application.register(plain)
+    application.on_startup.append(settle_after_startup)  # as `pawhub api` does
     return application
 
 
