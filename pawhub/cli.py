@@ -86,11 +86,9 @@ def up(host: str, hub_port: int, api_port: int) -> None:
 @_one_line_errors
 def hub(host: str, port: int) -> None:
     """Run the realtime hub alone (one replica)."""
-    import uvloop
-    from aiohttp import web
-
     from pawhub.heap import settle_after_startup
     from pawhub.hub import build_hub_app
+    from realtime.server import run
 
     settings = _settings("hub")
     _require(settings, "database_url", "redis_url")
@@ -98,14 +96,7 @@ def hub(host: str, port: int) -> None:
     logging.getLogger("pawhub.hub").info("hub listening on http://%s:%d", host, port)
     app = build_hub_app(settings)
     app.on_startup.append(settle_after_startup)  # after the services (cleanup_ctx) are up
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        print=None,
-        loop=uvloop.new_event_loop(),
-        shutdown_timeout=10,
-    )
+    run(app, host, port)
 
 
 @main.command()

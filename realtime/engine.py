@@ -18,7 +18,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import engineio
@@ -29,54 +30,38 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 
+from realtime.frames import packet_frame
+from realtime.websocket import RAW_CONNECTION, WebSocketConnection
+
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
-_TEXT, _BINARY = 0x1, 0x2
 _closing: set[asyncio.Task[Any]] = set()  # websocket close handshakes under way
 _NOTHING_QUEUED: deque[Any] = deque(maxlen=0)  # shared by every queue that never queued
 # What python-socketio keeps of a websocket's upgrade request once it is connected.
 _KEPT_ENVIRON = ("REMOTE_ADDR", "HTTP_USER_AGENT", "HTTP_X_FORWARDED_FOR", "QUERY_STRING")
 
 
-def frame(payload: bytes, opcode: int = _TEXT) -> bytes:
-    """An unmasked, final WebSocket frame (RFC 6455 5.2), as a server sends it."""
-    length = len(payload)
-    first = 0x80 | opcode
-    if length < 126:
-        header = bytes((first, length))
-    elif length < 1 << 16:
-        header = bytes((first, 126)) + length.to_bytes(2, "big")
-    else:
-        header = bytes((first, 127)) + length.to_bytes(8, "big")
-    return header + payload
-
-
-def packet_frame(packet: eio_packet.Packet) -> bytes:
-    encoded = packet.encode()
-    if isinstance(encoded, str):
-        return frame(encoded.encode())
-    return frame(encoded, _BINARY)
-
-
 class DirectQueue:
     """engine.io's per-socket packet queue (`asyncio.Queue`'s methods that engine.io uses),
     which becomes a direct writer once its socket is attached to a websocket."""
 
-    __slots__ = ("_drained", "_getter", "_packets", "_websocket")
+    __slots__ = ("_close", "_drained", "_getter", "_packets", "_transport")
 
     def __init__(self) -> None:
         # Only a socket on long-polling (or one not yet attached) queues anything.
         self._packets: deque[eio_packet.Packet | None] = _NOTHING_QUEUED
         self._getter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
-        self._websocket: WebSocketResponse | None = None
+        self._transport: asyncio.WriteTransport | None = None
+        self._close: Callable[[], None] | None = None
 
     # writing
 
-    def attach(self, websocket: WebSocketResponse) -> None:
-        """From now on, write packets to `websocket`; first whatever waited for it."""
-        self._websocket = websocket
+    def attach(self, transport: asyncio.WriteTransport, close: Callable[[], None]) -> None:
+        """From now on, write packets as WebSocket frames to `transport` (a websocket's,
+        after its upgrade), first whatever waited; `close` ends the websocket."""
+        self._transport, self._close = transport, close
         for packet in self._packets:
             if packet is not None:
                 self._write(packet_frame(packet))
@@ -85,17 +70,16 @@ class DirectQueue:
 
     def write_frames(self, frames: bytes, packets: Iterable[eio_packet.Packet]) -> None:
         """Send prebuilt frames if attached (one write), else queue their packets."""
-        if self._websocket is not None:
+        if self._transport is not None:
             self._write(frames)
         else:
             for packet in packets:
                 self.put_nowait(packet)
 
     def _write(self, frames: bytes) -> None:
-        websocket = self._websocket
-        assert websocket is not None
-        transport = websocket._writer.transport if websocket._writer is not None else None
-        if transport is None or transport.is_closing():
+        transport = self._transport
+        assert transport is not None
+        if transport.is_closing():
             return
         if frames:
             transport.write(frames)
@@ -106,27 +90,21 @@ class DirectQueue:
             )
             transport.abort()
 
-    def _close_websocket(self) -> None:
-        assert self._websocket is not None
-        task = asyncio.ensure_future(self._websocket.close())
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
-
     # asyncio.Queue's interface, as engine.io uses it
 
     def put_nowait(self, packet: eio_packet.Packet | None) -> None:
-        if self._websocket is None:
+        if self._close is None:
             if self._packets is _NOTHING_QUEUED:
                 self._packets = deque()
             self._packets.append(packet)
             if self._getter is not None and not self._getter.done():
                 self._getter.set_result(None)
         elif packet is None:  # engine.io's "stop writing"
-            self._close_websocket()
+            self._close()
         else:
             self._write(packet_frame(packet))
             if packet.packet_type == eio_packet.CLOSE:
-                self._close_websocket()
+                self._close()
 
     async def put(self, packet: eio_packet.Packet | None) -> None:
         self.put_nowait(packet)
@@ -179,21 +157,31 @@ class LeanWebSocket:
         self.socket = handler.__self__  # `handler` is the engine.io socket's bound method
         self.server = server
 
-    async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
-        # Uncompressed: per-message deflate would cost a zlib pass per recipient (and Node's
-        # socket.io disables it too).
-        websocket = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
-        await websocket.prepare(environ["aiohttp.request"])
+    async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse | None:
         # The same dict is python-socketio's record of the connection: keep only what a
         # handler might read, not the parsed request and every header.
         kept = {key: environ[key] for key in _KEPT_ENVIRON if key in environ}
+        socket = self.socket
+        raw: WebSocketConnection | None = environ.get(RAW_CONNECTION)
+        if raw is not None:  # served below aiohttp (realtime.websocket): it reads; we attach
+            key = environ["HTTP_SEC_WEBSOCKET_KEY"]
+            environ.clear()
+            environ.update(kept)
+            if raw.accept(key, socket):
+                socket.connected = socket.upgraded = True
+                socket.queue.attach(raw.transport, raw.close)
+            return None
+        # Uncompressed: per-message deflate would cost a zlib pass per recipient (and Node's
+        # socket.io disables it too).
+        websocket = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+        request = environ["aiohttp.request"]
+        await websocket.prepare(request)
         environ.clear()
         environ.update(kept)
-        socket = self.socket
         if socket.connected and not await self._upgrade(websocket):
             return websocket
         socket.connected = socket.upgraded = True
-        socket.queue.attach(websocket)
+        socket.queue.attach(request.transport, partial(_close_later, websocket))
         async for message in websocket:  # ends on close, error, or an oversized message
             if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
@@ -224,6 +212,28 @@ class LeanWebSocket:
             socket.upgrading = False
 
 
+def _translate(aiohttp_translate: Callable[[Any], dict[str, Any]], request: Any) -> dict[str, Any]:
+    return request if isinstance(request, dict) else aiohttp_translate(request)
+
+
+def _respond(
+    aiohttp_respond: Callable[..., Any],
+    status: str,
+    headers: list[tuple[str, str]],
+    payload: bytes,
+    environ: dict[str, Any],
+) -> Any:
+    if RAW_CONNECTION in environ:
+        return status, payload
+    return aiohttp_respond(status, headers, payload, environ)
+
+
+def _close_later(websocket: WebSocketResponse) -> None:
+    task = asyncio.ensure_future(websocket.close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
 class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
     def create_queue(self, *args: Any, **kwargs: Any) -> DirectQueue:
         return DirectQueue()
@@ -244,11 +254,20 @@ def _ping(socket: AsyncSocket) -> None:
 
 
 class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio on the lean transport."""
+    """python-socketio on the lean transport. `eio.handle_request` also takes the environ of
+    a websocket served below aiohttp (`realtime.websocket`), whose refusals it returns as
+    `(status, body)` rather than an aiohttp response."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.eio._async["websocket"] = LeanWebSocket
+        self.websockets: set[WebSocketConnection] = set()  # those served below aiohttp
+        driver = self.eio._async
+        self.eio._async = {
+            **driver,
+            "websocket": LeanWebSocket,
+            "translate_request": partial(_translate, driver["translate_request"]),
+            "make_response": partial(_respond, driver["make_response"]),
+        }
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return LeanEngineServer

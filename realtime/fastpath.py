@@ -20,7 +20,7 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from realtime.engine import packet_frame
+from realtime.frames import packet_frame
 
 
 class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]

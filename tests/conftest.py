@@ -25,6 +25,7 @@ from domain.users import create_user
 from pawhub.hub import build_hub_app
 from pawhub.resources import migrate_database
 from pawhub.settings import Settings
+from realtime.server import HubSite
 from rest.app import create_app
 from tests.recording_client import ChatClient
 
@@ -92,7 +93,7 @@ async def start_hub(settings: Settings) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(build_hub_app(settings))
     await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await HubSite(runner, "127.0.0.1", port).start()
     return runner, f"http://127.0.0.1:{port}"
 
 
