@@ -3,10 +3,12 @@
 engine.io gives each websocket connection a packet queue, a writer task parked on it under
 `wait_for`, and a reader that wraps every receive in a fresh task, also under `wait_for`: three
 tasks, their timers and a queue per idle connection, most of the ~36 KB a connection cost.
-Here a connection is just its request's task reading the websocket, and sending is writing:
-once a socket speaks websocket, its queue writes each packet straight to the transport as a
-WebSocket frame, in the order packets are sent, and holds nothing. Until then (long-polling,
-the browsers' first transport) the queue is an ordinary queue for engine.io's polling path.
+Here sending is writing: once a socket speaks websocket, its queue writes each packet straight
+to the transport as a WebSocket frame, in the order packets are sent, and holds nothing. Until
+then (long-polling, the browsers' first transport) the queue is an ordinary queue for
+engine.io's polling path. Reading is done by `realtime.websocket` for a client that connects
+with a websocket (no task at all while it is idle), or by aiohttp, in the request's own task,
+for a long-polling client that upgrades.
 
 A client that does not read (its unsent bytes pass `SLOW_CONSUMER_BYTES`) is disconnected
 rather than buffered without bound; it reconnects and recovers what it missed by seq.
@@ -170,6 +172,10 @@ class LeanWebSocket:
             if raw.accept(key, socket):
                 socket.connected = socket.upgraded = True
                 socket.queue.attach(raw.transport, raw.close)
+            else:  # the client left while it was being connected
+                await socket.close(
+                    wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE
+                )
             return None
         # Uncompressed: per-message deflate would cost a zlib pass per recipient (and Node's
         # socket.io disables it too).

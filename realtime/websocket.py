@@ -74,6 +74,11 @@ def _unmask(mask: bytes, payload: bytes) -> bytes:
     )
 
 
+def _may_be_sent(code: int) -> bool:
+    """Close codes an endpoint may put in a close frame (RFC 6455 7.4)."""
+    return (1000 <= code <= 1014 and code not in (1004, 1005, 1006)) or 3000 <= code < 5000
+
+
 class _ProtocolError(Exception):
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
@@ -135,8 +140,9 @@ class WebSocketConnection(asyncio.Protocol):
         """Send a close frame and close once it is out (engine.io's close, shutdown, errors)."""
         if not self._closing:
             self._closing = True
-            self.transport.write(close_frame(code, reason))
-            self.transport.close()
+            if not self.transport.is_closing():
+                self.transport.write(close_frame(code, reason))
+                self.transport.close()
 
     # asyncio.Protocol
 
@@ -205,7 +211,9 @@ class WebSocketConnection(asyncio.Protocol):
             pass
         elif opcode == CLOSE:
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
-            self.close(code if 1000 <= code < 5000 else _PROTOCOL_ERROR)
+            if len(payload) == 1 or not _may_be_sent(code):
+                raise _ProtocolError(_PROTOCOL_ERROR, f"invalid close frame (code {code})")
+            self.close(code)
         elif opcode in (TEXT, BINARY):
             if self._fragments:
                 raise _ProtocolError(_PROTOCOL_ERROR, "a new message inside a fragmented one")

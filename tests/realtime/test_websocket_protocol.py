@@ -518,6 +518,16 @@ def reserved_opcode(room: str) -> bytes:
     return client_frame(b"hello", 0x3)
 
 
+def reserved_close_code(room: str) -> bytes:
+    """1005 means "no code" and must never be sent in a close frame (RFC 6455 7.4.1)."""
+    return client_frame(close_payload(1005, ""), CLOSE)
+
+
+def fragmented_ping(room: str) -> bytes:
+    """Control frames must not be fragmented (RFC 6455 5.5)."""
+    return client_frame(b"ping", PING, fin=False)
+
+
 @pytest.mark.parametrize(
     ("bad_frame", "code"),
     [
@@ -526,6 +536,8 @@ def reserved_opcode(room: str) -> bytes:
         pytest.param(too_big_in_fragments, MESSAGE_TOO_BIG, id="too-big-in-fragments-1009"),
         pytest.param(invalid_utf8, INVALID_PAYLOAD, id="invalid-utf8-1007"),
         pytest.param(reserved_opcode, PROTOCOL_ERROR, id="reserved-opcode-1002"),
+        pytest.param(reserved_close_code, PROTOCOL_ERROR, id="reserved-close-code-1002"),
+        pytest.param(fragmented_ping, PROTOCOL_ERROR, id="fragmented-ping-1002"),
     ],
 )
 async def test_a_protocol_error_closes_with_its_code_and_nobody_else_notices(
