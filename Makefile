@@ -20,22 +20,27 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Debian packages the tests drive as real peers (coturn for TURN).
+# Debian packages the tests drive as real peers (coturn for TURN, nginx as the hubs' load
+# balancer with deploy/nginx/nginx.conf, janus as the SFU with deploy/janus, chromium for the
+# pages through Playwright).
 system-deps:
-	@command -v turnserver >/dev/null || { apt-get update -qq && apt-get install -y -qq coturn >/dev/null; }
+	@command -v turnserver >/dev/null && command -v nginx >/dev/null && command -v janus >/dev/null && command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq coturn nginx janus chromium >/dev/null; }
 
-# The official socket.io JavaScript client, for the interoperability tests.
+# The official socket.io JavaScript client (interoperability tests) and axe-core (the pages'
+# accessibility check).
 js-deps:
-	@test -d tests/js/node_modules/socket.io-client || npm ci --prefix tests/js --no-audit --no-fund
+	@test -d tests/js/node_modules/socket.io-client -a -d tests/js/node_modules/axe-core || npm ci --prefix tests/js --no-audit --no-fund
 
 unit: $(STAMP) system-deps js-deps
 	$(BIN)/pytest
 
 test: lint unit
 
-# The standard load scenarios, each against pawhub and the Node reference in one run.
+# The standard load scenarios, each against pawhub and the Node reference in one run, then a
+# legitimate room's acks while one client floods the hub.
 bench: $(STAMP)
 	for s in fanout consults capacity; do $(BIN)/pawhub bench chat --scenario $$s --compare || exit 1; done
+	$(BIN)/pawhub bench flood
 
 # The long fault-injection suite: replica kills and Redis restarts under traffic (two rounds
 # run inside `make test`).

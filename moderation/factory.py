@@ -10,7 +10,8 @@ from moderation.classifier import Classifier
 def load_classifier(
     detoxify_checkpoint: str | Path | None, detoxify_config_dir: str | Path | None = None
 ) -> Classifier:
-    """Detoxify when a checkpoint is configured (`DETOXIFY_CHECKPOINT`), else the shipped model.
+    """Detoxify when a checkpoint is configured (`DETOXIFY_CHECKPOINT`), else the shipped
+    learned model (`moderation.learned_model`).
 
     Call it inside the worker process (e.g. as a process pool initializer): loading takes
     a moment, and Detoxify pulls in torch.
@@ -19,6 +20,6 @@ def load_classifier(
         from moderation.detoxify_model import DetoxifyClassifier
 
         return DetoxifyClassifier(detoxify_checkpoint, detoxify_config_dir)
-    from moderation.default_model import VetProfanityClassifier
+    from moderation.learned_model import LearnedClassifier
 
-    return VetProfanityClassifier()
+    return LearnedClassifier()

@@ -40,6 +40,7 @@ _WHITESPACE = re.compile(r"\s{2,}")
 _LEET_TOKEN = re.compile(
     r"(?<![\w@$!'*])[\w@$!'*]*?(?:[a-z'][0134578@$!]|[0134578@$!][a-z'])[\w@$!'*]*"
 )
+_LEET_CHARS = frozenset("0134578@$!")
 _ELONGATED = re.compile(r"(?<![a-z])[a-z]*([a-z])\1\1[a-z]*")
 _RUN_OF_THREE = re.compile(r"([a-z])\1{2,}")
 
@@ -55,28 +56,37 @@ def _canonical(word: str) -> Callable[[re.Match[str]], str]:
     return lambda match: word + (match.group("suffix") or "")
 
 
-_OBSCENITIES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+# Each pattern with the substrings one of which any match contains: a text holding none of them
+# skips the pattern's pass (most messages hold no obscenity; each pass costs a scan).
+_OBSCENITIES: tuple[
+    tuple[re.Pattern[str], Callable[[re.Match[str]], str], tuple[str, ...]], ...
+] = (
     (
         re.compile(
             r"\b(?P<prefix>mother)?(?:f[uvoa*#]*c*k+|ph+u+c*k+|fcuk|fuq)"
             r"(?P<suffix>ing|in|er|ers|ed|s|face|wit|tard|head|you|u|off)?(?![\w*])"
         ),
         _fuck,
+        ("k", "fuq"),
     ),
-    (re.compile(r"\b(?:f[-*]|eff)(?:ing|in)\b"), lambda _: "fucking"),
+    (re.compile(r"\b(?:f[-*]|eff)(?:ing|in)\b"), lambda _: "fucking", ("f-", "f*", "eff")),
     (
         re.compile(r"\bsh(?:[iy*]+t|\*+)(?P<suffix>s|ty|head|hole|ting|ter|e)?(?![\w*])"),
         _canonical("shit"),
+        ("sh",),
     ),
-    (re.compile(r"\bc[u*]+n+t(?P<suffix>s)?(?![\w*])"), _canonical("cunt")),
-    (re.compile(r"\bb[i*]+t*ch(?P<suffix>es|y|ing)?(?![\w*])"), _canonical("bitch")),
-    (re.compile(r"\ba[s*]{2,}h[o*]le(?P<suffix>s)?(?![\w*])"), _canonical("asshole")),
-    (re.compile(r"\bd[i*]ck(?P<suffix>head|heads|s)?(?![\w*])"), _canonical("dick")),
-    (re.compile(r"\bstfu\b"), lambda _: "shut the fuck up"),
-    (re.compile(r"\bgtfo\b"), lambda _: "get the fuck out"),
-    (re.compile(r"\bkys\b"), lambda _: "kill yourself"),
-    (re.compile(r"\bu\b"), lambda _: "you"),
-    (re.compile(r"\bur\b"), lambda _: "your"),
+    (re.compile(r"\bc[u*]+n+t(?P<suffix>s)?(?![\w*])"), _canonical("cunt"), ("cu", "c*")),
+    (re.compile(r"\bb[i*]+t*ch(?P<suffix>es|y|ing)?(?![\w*])"), _canonical("bitch"), ("ch",)),
+    (
+        re.compile(r"\ba[s*]{2,}h[o*]le(?P<suffix>s)?(?![\w*])"),
+        _canonical("asshole"),
+        ("le",),
+    ),
+    (re.compile(r"\bd[i*]ck(?P<suffix>head|heads|s)?(?![\w*])"), _canonical("dick"), ("ck",)),
+    (re.compile(r"\bstfu\b"), lambda _: "shut the fuck up", ("stfu",)),
+    (re.compile(r"\bgtfo\b"), lambda _: "get the fuck out", ("gtfo",)),
+    (re.compile(r"\bkys\b"), lambda _: "kill yourself", ("kys",)),
+    (re.compile(r"\bu(?P<r>r?)\b"), lambda match: "your" if match.group("r") else "you", ("u",)),
 )
 
 
@@ -101,12 +111,19 @@ def _squeeze(word: str, known_words: Container[str]) -> str:
 
 
 def normalize(text: str, known_words: Container[str] = frozenset()) -> str:
-    """The text as a word model should read it; `known_words` guides squeezing repeats."""
+    """The text as a word model should read it; `known_words` guides squeezing repeats.
+
+    Each pass runs only when the text holds what its pattern needs (the send path screens
+    every message, so the passes that cannot match are skipped)."""
     text = fold(text)
     text = _SPACED_LETTERS.sub(lambda match: _SEPARATORS.sub("", match.group()), text)
-    text = _WHITESPACE.sub(" ", text)  # "f u c k  y o u" joins into two words, one space apart
-    text = _LEET_TOKEN.sub(_unleet, text)
-    text = _ELONGATED.sub(lambda match: _squeeze(match.group(), known_words), text)
-    for pattern, replace in _OBSCENITIES:
-        text = pattern.sub(replace, text)
+    if "  " in text or not text.isprintable():  # \s{2,} needs two spaces or other whitespace
+        text = _WHITESPACE.sub(" ", text)  # "f u c k  y o u" joins into two words
+    if not _LEET_CHARS.isdisjoint(text):
+        text = _LEET_TOKEN.sub(_unleet, text)
+    if _RUN_OF_THREE.search(text):
+        text = _ELONGATED.sub(lambda match: _squeeze(match.group(), known_words), text)
+    for pattern, replace, needs in _OBSCENITIES:
+        if any(needle in text for needle in needs):
+            text = pattern.sub(replace, text)
     return text

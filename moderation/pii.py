@@ -23,10 +23,10 @@ _EMAIL = re.compile(
     r"|(?<![\w.+-])[\w.+-]+\s+(?:at|\(at\)|\[at\])\s+[\w-]+\s+(?:dot|\(dot\)|\[dot\])\s+[a-z]{2,6}\b",
     re.IGNORECASE,
 )
-# Groups of digits joined by single spaces, dots or dashes, optionally +country and (area).
-_PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]?\d{1,5}){1,5}(?![\w])"
-)
+# Runs of digits joined by single spaces, dots or dashes, optionally +country and (area).
+# Possessive runs and no look-ahead keep it linear: a digit run is read once, never split
+# every possible way (the old `\d{1,5}(?:[ .-]?\d{1,5}){1,5}(?!\w)` took 0.3 s on 4 KB).
+_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d++(?:[ .-]\d++)*+")
 _PHONE_DIGITS = range(9, 14)  # longer runs are cards, microchips or references
 _CARD = re.compile(r"(?<![\d*])\d(?:[ -]?\d){12,18}(?![\d*])")
 _MASKED_CARD = re.compile(r"(?:\*[ -]?){9,15}(?:\d[ -]?){3}\d\b")
@@ -87,6 +87,14 @@ def find_pii(text: str) -> set[PiiKind]:
         kinds.add(PiiKind.EMAIL)
     if find_card_numbers(text) or _MASKED_CARD.search(text):
         kinds.add(PiiKind.CARD)
-    if any(len(_digits(match.group())) in _PHONE_DIGITS for match in _PHONE.finditer(text)):
+    if any(_is_phone_number(text, match) for match in _PHONE.finditer(text)):
         kinds.add(PiiKind.PHONE)
     return kinds
+
+
+def _is_phone_number(text: str, match: re.Match[str]) -> bool:
+    """A phone-shaped run of digits that ends a word ("0770 090 0123x" is a reference)."""
+    end = match.end()
+    if end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        return False
+    return len(_digits(match.group())) in _PHONE_DIGITS

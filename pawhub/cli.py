@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from deploy.embedded import EmbeddedServerError
+from domain.chat.moderation import EVIDENCE_RETENTION
 from moderation.cli import moderation
 from pawhub.logs import configure_logging
 from pawhub.resources import (
@@ -71,13 +72,19 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--hub-port", default=8080, show_default=True)
 @click.option("--api-port", default=8000, show_default=True)
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="in development, seed a demo clinic (owner, vet, moderator, a consult starting now)",
+)
 @_one_line_errors
-def up(host: str, hub_port: int, api_port: int) -> None:
+def up(host: str, hub_port: int, api_port: int, demo: bool) -> None:
     """Start everything: embedded services where no URL is set, migrations, hub and API."""
     from pawhub.supervisor import Supervisor
 
     settings = _settings("up")
-    sys.exit(Supervisor(settings, host, hub_port, api_port).run())
+    sys.exit(Supervisor(settings, host, hub_port, api_port, demo=demo).run())
 
 
 @main.command()
@@ -96,7 +103,14 @@ def hub(host: str, port: int) -> None:
     logging.getLogger("pawhub.hub").info("hub listening on http://%s:%d", host, port)
     app = build_hub_app(settings)
     app.on_startup.append(settle_after_startup)  # after the services (cleanup_ctx) are up
-    run(app, host, port)
+    status = run(
+        app,
+        host,
+        port,
+        drain_notice_s=settings.hub_drain_notice_s,
+        max_connections_per_ip=settings.max_connections_per_ip,
+    )
+    sys.exit(status)
 
 
 @main.command()
@@ -107,8 +121,8 @@ def api(host: str, port: int) -> None:
     """Run the REST API alone (one replica)."""
     import uvicorn
 
+    from pawhub.api import create_app
     from pawhub.heap import settle_after_startup
-    from rest.app import create_app
 
     settings = _settings("api")
     _require(settings, "database_url", "redis_url")
@@ -123,6 +137,7 @@ def api(host: str, port: int) -> None:
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=10,
+        proxy_headers=False,  # uvicorn trusts loopback's X-Forwarded-For; TRUSTED_PROXIES decides
     )
 
 
@@ -152,7 +167,7 @@ def users_create(email: str, password: str, name: str, role: str) -> None:
     from pydantic import ValidationError
 
     from domain.identity import NewUser
-    from domain.users import EmailTaken, create_user
+    from domain.identity.users import EmailTaken, create_user
 
     settings = _settings("cli")
     _require(settings, "database_url")
@@ -211,18 +226,76 @@ def moderation_worker(
     )
 
 
+@moderation.command("purge")
+@click.option(
+    "--retention-days",
+    type=click.IntRange(min=0),
+    default=EVIDENCE_RETENTION.days,
+    show_default=True,
+    help="days that replaced text and closed flags' evidence are kept",
+)
+@_one_line_errors
+def moderation_purge(retention_days: int) -> None:
+    """Forget chat text kept for moderators past its retention (workers do this hourly)."""
+    from datetime import timedelta
+
+    from pawhub.worker import purge_kept_text
+
+    settings = _settings("worker")
+    _require(settings, "database_url")
+    purged = asyncio.run(purge_kept_text(settings, timedelta(days=retention_days)))
+    click.echo(
+        f"purged the evidence of {purged.evidence} closed flags"
+        f" and {purged.replaced_bodies} replaced message bodies"
+    )
+
+
+@main.group()
+def recordings() -> None:
+    """Manage consult recordings."""
+
+
+@recordings.command("purge")
+@_one_line_errors
+def recordings_purge() -> None:
+    """Delete recordings' media past RECORDING_RETENTION_DAYS, leaving tombstone rows
+    (recordings under legal hold are kept)."""
+    from datetime import timedelta
+
+    from pawhub.resources import open_pool, open_s3
+    from recordings.retention import purge_expired
+
+    settings = _settings("cli")
+    _require(settings, "database_url")
+
+    async def purge() -> int:
+        pool = await open_pool(settings.database_url or "", min_size=1, max_size=2)
+        try:
+            async with open_s3(settings) as s3:
+                retention = timedelta(days=settings.recording_retention_days)
+                return await purge_expired(pool, s3, settings.s3_bucket, retention)
+        finally:
+            await pool.close()
+
+    click.echo(f"purged {asyncio.run(purge())} recordings")
+
+
 class _BenchCommands(click.Group):
     """Loads the load tester (and its plotting) only when a bench command runs."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return ["chat"]
+        return ["chat", "flood"]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name != "chat":
-            return None
-        from bench.chat.cli import chat
+        if cmd_name == "chat":
+            from bench.chat.cli import chat
 
-        return chat
+            return chat
+        if cmd_name == "flood":
+            from bench.flood.cli import flood
+
+            return flood
+        return None
 
 
 @main.group(cls=_BenchCommands)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -10,26 +12,44 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from media.livekit import LiveKitBridge
+from integrations.livekit import LiveKitBridge
 from moderation.namespace import ModerationNamespace
 from moderation.screening import PreSendScreen
-from pawhub.resources import check_dependencies, open_pool, open_redis
+from pawhub.resources import check_dependencies, open_pool, open_redis, open_s3
 from pawhub.settings import Settings
+from pawhub.web import add_pages
 from pawhub.worker import thresholds_of
 from realtime.chat import ChatNamespace
+from realtime.drain import draining_response
 from realtime.fanout import RoomFanout
 from realtime.group_commit import GroupCommitStore
 from realtime.handoff import ModerationHandoff
+from realtime.limits import SocketLimits
+from realtime.membership import MembershipWatch
 from realtime.presence import Presence
 from realtime.rate_limit import SendRateLimiter
-from realtime.server import create_socket_server, mount
+from realtime.server import SOCKET_SERVER, create_socket_server, mount
+from recordings.studio import Studio
+from signaling.bus import ReplicaBus
+from signaling.calls import Calls
+from signaling.leases import ReplicaLeases
+from signaling.lobby import Lobby
 from signaling.namespace import RtcNamespace
+from signaling.recording import RecordingControl
+from signaling.replica import RtcReplica
+from signaling.roster import Roster
+from signaling.service import CallService
+from signaling.sfu_host import SfuHost
+from signaling.sfu_router import SfuRouter
+from signaling.turn import TurnServers
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 
 
 async def healthz(request: web.Request) -> web.Response:
+    if request.app[SOCKET_SERVER].drain.reported:  # SIGTERM: the balancer stops sending here
+        return draining_response()
     checks = await check_dependencies(request.app[POOL], request.app[REDIS])
     healthy = all(result == "ok" for result in checks.values())
     body = {"status": "ok" if healthy else "unavailable", "checks": checks}
@@ -49,7 +69,68 @@ def _livekit_bridge(settings: Settings) -> LiveKitBridge | None:
     return None
 
 
-def build_hub_app(settings: Settings) -> web.Application:
+def _rtc(
+    settings: Settings,
+    emit: Callable[..., Awaitable[None]],
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    replica_id: str,
+    livekit: LiveKitBridge | None,
+    studio: Studio | None,
+) -> tuple[RtcNamespace, RtcReplica]:
+    """The `/rtc` namespace and this replica's background part of it, sharing one call state."""
+    prefix = settings.redis_namespace
+
+    async def emit_here(sid: str, name: str, data: dict[str, Any]) -> None:
+        await emit(name, data, to=sid, namespace="/rtc")
+
+    calls = Calls(redis, prefix, settings.rtc_reconnect_grace_s)
+    bus = ReplicaBus(redis, prefix, replica_id, emit_here, lambda command: router.run(command))
+    sfu = SfuHost(redis, prefix, replica_id, lambda *event: router.deliver(*event), studio)
+    router = SfuRouter(calls, sfu, bus)
+    recording = RecordingControl(pool, calls, bus, router)
+    roster = Roster(calls, bus, router, recording)
+    service = CallService(
+        pool=pool,
+        calls=calls,
+        bus=bus,
+        roster=roster,
+        lobby=Lobby(calls, bus, roster, livekit),
+        sfu=router,
+        recording=recording,
+        turn=TurnServers(tuple(settings.turn_urls), settings.turn_secret),
+        livekit_configured=livekit is not None,
+    )
+    leases = ReplicaLeases(redis, prefix, replica_id, settings.rtc_replica_lease_s)
+    replica = RtcReplica(
+        calls=calls,
+        leases=leases,
+        bus=bus,
+        sfu=sfu,
+        roster=roster,
+        service=service,
+        recording=recording,
+    )
+    return RtcNamespace(jwt_secret=settings.jwt_secret, service=service), replica
+
+
+async def _studio(settings: Settings, pool: asyncpg.Pool, exits: AsyncExitStack) -> Studio:
+    """Recording media's way to S3, open until `exits` closes."""
+    s3 = await exits.enter_async_context(open_s3(settings))
+    studio = Studio(
+        pool,
+        s3,
+        settings.s3_bucket,
+        settings.recording_buffer_dir,
+        settings.recording_buffer_max_bytes,
+    )
+    studio.start()
+    exits.push_async_callback(studio.stop)
+    return studio
+
+
+def build_hub_app(settings: Settings, *, limits: SocketLimits | None = None) -> web.Application:
+    """The hub's app; `limits` replaces the default event budgets and session grace."""
     if not (settings.database_url and settings.redis_url):
         raise ValueError("the hub needs DATABASE_URL and REDIS_URL")
     database_url, redis_url = settings.database_url, settings.redis_url
@@ -60,6 +141,7 @@ def build_hub_app(settings: Settings) -> web.Application:
     mount(sio, app)
 
     async def services(app: web.Application) -> AsyncIterator[None]:
+        exits = AsyncExitStack()
         pool = app[POOL] = await open_pool(database_url)
         redis = app[REDIS] = open_redis(redis_url)
         fanout = RoomFanout(sio, pool, redis, f"{prefix}:chat:fanout", replica_id)
@@ -84,25 +166,22 @@ def build_hub_app(settings: Settings) -> web.Application:
             jwt_secret=settings.jwt_secret, pool=pool, redis=redis, prefix=prefix, fanout=fanout
         )
         livekit = _livekit_bridge(settings)
-        rtc = RtcNamespace(
-            jwt_secret=settings.jwt_secret,
-            pool=pool,
-            redis=redis,
-            prefix=prefix,
-            replica_id=replica_id,
-            turn_urls=settings.turn_urls,
-            turn_secret=settings.turn_secret,
-            livekit=livekit,
-        )
+        studio = await _studio(settings, pool, exits) if settings.has_s3 else None
+        rtc, rtc_replica = _rtc(settings, sio.emit, pool, redis, replica_id, livekit, studio)
         sio.register_namespace(chat)
         sio.register_namespace(moderation)
         sio.register_namespace(rtc)
-        background = (fanout, presence, handoff, moderation, rtc)
+        if limits is not None:
+            for namespace in sio.namespace_handlers.values():
+                namespace.limit(limits)
+        membership = MembershipWatch(pool, redis, prefix, fanout)
+        background = (fanout, membership, presence, handoff, moderation, rtc_replica)
         for service in background:
             await service.start()
         yield
         for service in reversed(background):
             await service.stop()
+        await exits.aclose()  # the studio and its S3 client, after the rooms it records
         if livekit is not None:
             await livekit.aclose()
         await redis.aclose()
@@ -111,4 +190,5 @@ def build_hub_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(services)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    add_pages(app, settings.public_api_url)
     return app

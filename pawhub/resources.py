@@ -1,11 +1,17 @@
-"""Connections both services hold: the PostgreSQL pool and the Redis client, and their health."""
+"""Connections the services hold: the PostgreSQL pool, the Redis client, their health, and the
+S3 client."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import aioboto3
 import asyncpg
 import redis.asyncio as aioredis
+from aiobotocore.config import AioConfig
+
+from pawhub.settings import Settings
 
 _CHECK_TIMEOUT_S = 2.0
 
@@ -35,6 +41,36 @@ def open_redis(redis_url: str) -> aioredis.Redis:
         socket_connect_timeout=2,
         health_check_interval=10,
         retry_on_timeout=False,
+    )
+
+
+# Credentials any S3 stand-in accepts: the embedded store checks none.
+_DEV_CREDENTIALS = {"aws_access_key_id": "pawhub-dev", "aws_secret_access_key": "pawhub-dev"}
+
+
+def open_s3(settings: Settings) -> Any:
+    """An aioboto3 S3 client (an async context manager) for the settings' endpoint: short
+    timeouts and few retries, so an unreachable S3 fails fast."""
+    credentials: dict[str, str | None] = {
+        "aws_access_key_id": settings.s3_access_key_id,
+        "aws_secret_access_key": settings.s3_secret_access_key,
+    }
+    if settings.s3_endpoint_url and not settings.s3_access_key_id and not settings.is_production:
+        credentials = {**_DEV_CREDENTIALS}
+    config = AioConfig(
+        signature_version="s3v4",
+        connect_timeout=2,
+        read_timeout=10,
+        retries={"max_attempts": 2, "mode": "standard"},
+        # Path-style URLs work with any endpoint (moto, MinIO, an IP address).
+        s3={"addressing_style": "path" if settings.s3_endpoint_url else "auto"},
+    )
+    return aioboto3.Session().client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        config=config,
+        **credentials,
     )
 
 

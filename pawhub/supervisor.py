@@ -26,6 +26,7 @@ from deploy.embedded import (
     spawn,
     stop_process,
 )
+from pawhub.demo import DemoClinic, DemoUnavailable, seed_demo, welcome
 from pawhub.resources import migrate_database
 from pawhub.settings import Settings
 
@@ -44,6 +45,7 @@ class Supervisor:
     host: str
     hub_port: int
     api_port: int
+    demo: bool = True
     embedded: list[EmbeddedServer] = field(default_factory=list)
 
     def run(self) -> int:
@@ -58,6 +60,8 @@ class Supervisor:
             env.update(self._start_embedded())
             applied = asyncio.run(migrate_database(env["DATABASE_URL"]))
             log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
+            env.update(self._pages_environment())
+            clinic = self._seed_demo(env["DATABASE_URL"])
             python = [sys.executable, "-m", "pawhub"]
             apps = [
                 (name, spawn(python + argv, log_path=None, env=env))
@@ -75,6 +79,8 @@ class Supervisor:
                 self.host,
                 self.api_port,
             )
+            if clinic is not None:
+                print(welcome(clinic, self._url(self.hub_port)), flush=True)
             return self._watch(apps)
         except StopRequested as stop:
             log.info("%s received, stopping", stop)
@@ -101,6 +107,31 @@ class Supervisor:
             urls[variable] = server.url
             log.info("embedded %s at %s (data in %s)", server.name, server.url, data_dir)
         return urls
+
+    def _url(self, port: int) -> str:
+        return f"http://{self.host}:{port}"
+
+    def _pages_environment(self) -> dict[str, str]:
+        """The pages under the hub's /app/ call the API: unless configured, tell the hub where
+        the API is and let the API answer the hub's origin."""
+        configured = self.settings.model_fields_set
+        env = {}
+        if "public_api_url" not in configured:
+            env["PUBLIC_API_URL"] = self._url(self.api_port)
+        if "cors_allowed_origins" not in configured:
+            hub = self._url(self.hub_port)
+            env["CORS_ALLOWED_ORIGINS"] = f"{hub},http://localhost:{self.hub_port}"
+        return env
+
+    def _seed_demo(self, database_url: str) -> DemoClinic | None:
+        """The demo clinic, in development only and unless --no-demo."""
+        if not self.demo or self.settings.is_production:
+            return None
+        try:
+            return asyncio.run(seed_demo(database_url))
+        except DemoUnavailable as exc:
+            log.warning("%s", exc)
+            return None
 
     def _wait_healthy(self, apps: Apps, timeout: float = 90) -> None:
         pending = {name: port for name, port in (("hub", self.hub_port), ("api", self.api_port))}

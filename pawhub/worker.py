@@ -1,4 +1,5 @@
-"""Composition root of a moderation scoring worker (`pawhub moderation worker`)."""
+"""Composition root of a moderation scoring worker (`pawhub moderation worker`) and of
+`pawhub moderation purge`."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import asyncio
 import os
 import signal
 import socket
+from datetime import timedelta
 from functools import partial
 
+from domain.chat.moderation import Purged, purge_evidence
 from moderation.factory import load_classifier
 from moderation.pipeline import ScoringWorker
 from moderation.thresholds import Thresholds
@@ -53,4 +56,13 @@ async def run_worker(
         await worker.run(stop)
     finally:
         await redis.aclose()
+        await pool.close()
+
+
+async def purge_kept_text(settings: Settings, retention: timedelta) -> Purged:
+    assert settings.database_url
+    pool = await open_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        return await purge_evidence(pool, retention)
+    finally:
         await pool.close()

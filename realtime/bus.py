@@ -11,11 +11,12 @@ instead of hanging forever.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
+
+from realtime.background import BackgroundTask
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +38,13 @@ class Subscription:
         self._on_subscribed = on_subscribed
         self._on_lost = on_lost
         self.subscribed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._listener = BackgroundTask(f"subscribe {channel}", self._listen_forever)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen_forever(), name=f"subscribe {self.channel}")
+        self._listener.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._listener.stop()
 
     async def _handle(self, data: bytes) -> None:
         try:
@@ -56,7 +54,9 @@ class Subscription:
 
     async def _listen_forever(self) -> None:
         backoff = 0.1
-        while True:
+        task = asyncio.current_task()
+        assert task is not None
+        while not task.cancelling():
             try:
                 async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.channel)
@@ -65,10 +65,13 @@ class Subscription:
                     log.info("subscribed to %s", self.channel)
                     if self._on_subscribed is not None:
                         await self._on_subscribed()
-                    while True:
+                    # Python 3.11's wait_for, inside redis-py, may swallow the cancellation
+                    # that stops this loop (see realtime.background): ask after each read.
+                    while not task.cancelling():
                         publication = await pubsub.get_message(timeout=1.0)
                         if publication is not None:
                             await self._handle(publication["data"])
+                raise asyncio.CancelledError
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -79,3 +82,4 @@ class Subscription:
                 self.subscribed.clear()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
+        raise asyncio.CancelledError

@@ -10,24 +10,12 @@ from uuid import UUID
 import asyncpg
 from pydantic import Field
 
-from domain.conversations import is_member
-from domain.messages import (
-    MAX_BODY_CHARS,
-    MAX_HISTORY_PAGE,
-    MessageNotFound,
-    Muted,
-    NewMessage,
-    NotAMember,
-    NotYourMessage,
-    RoomMissing,
-    edit_message,
-    history,
-    mark_read,
-    redact_message,
-)
-from domain.moderation import report_message
-from domain.tokens import Principal
-from realtime.fanout import RoomFanout, RoomNotFound
+from domain.chat.edits import edit_message, redact_message
+from domain.chat.flags import report_message
+from domain.chat.messages import MAX_HISTORY_PAGE, NewMessage, history, mark_read
+from domain.chat.posting import check_member, checked_body
+from domain.identity.tokens import Principal
+from realtime.fanout import RoomFanout
 from realtime.group_commit import GroupCommitStore
 from realtime.handoff import ModerationHandoff
 from realtime.metrics import MESSAGES_STORED
@@ -89,14 +77,6 @@ class ScreenedBody(NamedTuple):
 Screen = Callable[[str], ScreenedBody]
 
 
-def _checked_body(body: str) -> str:
-    if len(body) > MAX_BODY_CHARS:
-        raise EventError(ErrorCode.too_large, f"body is over {MAX_BODY_CHARS} characters")
-    if not body.strip():
-        raise EventError(ErrorCode.invalid, "body is empty")
-    return body
-
-
 class ChatNamespace(AuthenticatedNamespace):
     def __init__(
         self,
@@ -122,24 +102,14 @@ class ChatNamespace(AuthenticatedNamespace):
     async def _member(self, sid: str, room: UUID) -> Principal:
         """The caller, once shown to be a member of `room` (joined here, or per PostgreSQL)."""
         principal = await self.principal(sid)
-        if room in self._fanout.local_rooms(sid) or await is_member(
-            self._pool, room, principal.user_id
-        ):
-            return principal
-        exists = await self._pool.fetchval("SELECT 1 FROM conversations WHERE id = $1", room)
-        if exists is None:
-            raise EventError(ErrorCode.not_found, "no such room")
-        raise EventError(ErrorCode.forbidden, "you are not a member of this room")
+        if room not in self._fanout.local_rooms(sid):
+            await check_member(self._pool, room, principal.user_id)
+        return principal
 
     @event("join", JoinPayload)
     async def join(self, sid: str, payload: JoinPayload) -> Ack:
         principal = await self._member(sid, payload.room)
-        try:
-            joined = await self._fanout.join(
-                payload.room, sid, principal.user_id, payload.since_seq
-            )
-        except RoomNotFound as exc:
-            raise EventError(ErrorCode.not_found, "no such room") from exc
+        joined = await self._fanout.join(payload.room, sid, principal.user_id, payload.since_seq)
         await self._presence.arrive(payload.room, principal.user_id, sid)
         await self._fanout.publish(
             payload.room,
@@ -181,27 +151,22 @@ class ChatNamespace(AuthenticatedNamespace):
         for room in self._fanout.local_rooms(sid):
             await self._leave(sid, room, principal)
 
-    @event("send", SendPayload)
-    async def send(self, sid: str, payload: SendPayload) -> Ack:
-        screened = self._screen(_checked_body(payload.body))
+    def _screened(self, body: str) -> str:
+        """The body as it may be stored (the pre-send screen), or the refusal: send and edit."""
+        screened = self._screen(checked_body(body))
         if screened.refusal is not None:
             raise EventError(ErrorCode.forbidden, screened.refusal)
-        body = screened.body
+        return screened.body
+
+    @event("send", SendPayload)
+    async def send(self, sid: str, payload: SendPayload) -> Ack:
+        body = self._screened(payload.body)
         principal = await self.principal(sid)
         if not await self._limiter.allow(principal.user_id):
             raise EventError(ErrorCode.rate_limited, "too many messages; slow down")
-        try:
-            message, is_new = await self._store.store(
-                NewMessage(payload.room, principal, payload.client_id, body)
-            )
-        except RoomMissing as exc:
-            raise EventError(ErrorCode.not_found, "no such room") from exc
-        except NotAMember as exc:
-            raise EventError(ErrorCode.forbidden, "you are not a member of this room") from exc
-        except Muted as exc:
-            raise EventError(
-                ErrorCode.forbidden, f"a moderator muted you here until {exc.until.isoformat()}"
-            ) from exc
+        message, is_new = await self._store.store(
+            NewMessage(payload.room, principal, payload.client_id, body)
+        )
         wire = message.wire()
         if is_new:
             MESSAGES_STORED.inc()
@@ -219,35 +184,23 @@ class ChatNamespace(AuthenticatedNamespace):
 
     @event("edit", EditPayload)
     async def edit(self, sid: str, payload: EditPayload) -> Ack:
-        body = _checked_body(payload.body)
-        principal = await self._member(sid, payload.room)
-        try:
-            message = await edit_message(
-                self._pool, payload.room, payload.id, principal.user_id, body
-            )
-        except MessageNotFound as exc:
-            raise EventError(ErrorCode.not_found, "no such message") from exc
-        except NotYourMessage as exc:
-            raise EventError(ErrorCode.forbidden, "only the sender edits a message") from exc
+        """An edit is held to everything a send is: the screen, the posting rules, scoring."""
+        body = self._screened(payload.body)
+        principal = await self.principal(sid)
+        message = await edit_message(self._pool, payload.room, payload.id, principal.user_id, body)
         wire = message.wire()
         await self._fanout.publish(
             payload.room,
             "message_edited",
             {key: wire[key] for key in ("room", "id", "seq", "body", "edited_at")},
         )
+        self._handoff.submit(message)
         return ok(message=wire)
 
     @event("delete", DeletePayload)
     async def delete(self, sid: str, payload: DeletePayload) -> Ack:
         principal = await self._member(sid, payload.room)
-        try:
-            message = await redact_message(self._pool, payload.room, payload.id, principal)
-        except MessageNotFound as exc:
-            raise EventError(ErrorCode.not_found, "no such message") from exc
-        except NotYourMessage as exc:
-            raise EventError(
-                ErrorCode.forbidden, "only the sender or a moderator deletes a message"
-            ) from exc
+        message = await redact_message(self._pool, payload.room, payload.id, principal)
         await self._fanout.publish(
             payload.room,
             "message_deleted",
@@ -279,6 +232,7 @@ class ChatNamespace(AuthenticatedNamespace):
     @event("read", ReadPayload)
     async def read(self, sid: str, payload: ReadPayload) -> Ack:
         principal = await self._member(sid, payload.room)
+        # NotAMember when they left since `_member` looked
         seq = await mark_read(self._pool, payload.room, principal.user_id, payload.seq)
         await self._fanout.publish(
             payload.room,
@@ -295,11 +249,8 @@ class ChatNamespace(AuthenticatedNamespace):
     @event("report", ReportPayload)
     async def report(self, sid: str, payload: ReportPayload) -> Ack:
         principal = await self._member(sid, payload.room)
-        try:
-            flag = await report_message(
-                self._pool, payload.room, payload.id, principal.user_id, payload.reason
-            )
-        except MessageNotFound as exc:
-            raise EventError(ErrorCode.not_found, "no such message") from exc
+        flag = await report_message(
+            self._pool, payload.room, payload.id, principal.user_id, payload.reason
+        )
         await self._handoff.announce_flag(flag.wire())
         return ok(flag_id=str(flag.id))

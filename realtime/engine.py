@@ -18,27 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
 import engineio
-import socketio
-from aiohttp import WSMsgType
+from aiohttp import WSCloseCode, WSMsgType
 from aiohttp.web import WebSocketResponse
-from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
-from engineio.async_socket import AsyncSocket
 
+from realtime import _socketio as internals
 from realtime.frames import packet_frame
-from realtime.websocket import RAW_CONNECTION, WebSocketConnection
+from realtime.websocket import RAW_CONNECTION, WebSocketConnection, keep_running
 
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
-_closing: set[asyncio.Task[Any]] = set()  # websocket close handshakes under way
+
+_NOT_ENGINE_IO = b"not an Engine.IO packet"
 _NOTHING_QUEUED: deque[Any] = deque(maxlen=0)  # shared by every queue that never queued
 # What python-socketio keeps of a websocket's upgrade request once it is connected.
 _KEPT_ENVIRON = ("REMOTE_ADDR", "HTTP_USER_AGENT", "HTTP_X_FORWARDED_FOR", "QUERY_STRING")
@@ -152,11 +150,11 @@ class DirectQueue:
 
 
 class LeanWebSocket:
-    """engine.io's websocket driver (`server._async["websocket"]`): runs the connection in
-    the request's own task, with no writer task and no per-receive task."""
+    """engine.io's websocket driver (`replace_drivers`): runs the connection in the request's
+    own task, with no writer task and no per-receive task."""
 
     def __init__(self, handler: Any, server: engineio.AsyncServer) -> None:
-        self.socket = handler.__self__  # `handler` is the engine.io socket's bound method
+        self.socket = internals.socket_of(handler)
         self.server = server
 
     async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse | None:
@@ -170,12 +168,10 @@ class LeanWebSocket:
             environ.clear()
             environ.update(kept)
             if raw.accept(key, socket):
-                socket.connected = socket.upgraded = True
-                socket.queue.attach(raw.transport, raw.close)
+                internals.mark_websocket(socket)
+                internals.queue_of(socket).attach(raw.transport, raw.close)
             else:  # the client left while it was being connected
-                await socket.close(
-                    wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE
-                )
+                await internals.close_socket(socket)
             return None
         # Uncompressed: per-message deflate would cost a zlib pass per recipient (and Node's
         # socket.io disables it too).
@@ -184,38 +180,36 @@ class LeanWebSocket:
         await websocket.prepare(request)
         environ.clear()
         environ.update(kept)
-        if socket.connected and not await self._upgrade(websocket):
+        polling = internals.state(socket) is internals.EngineState.POLLING
+        if polling and not await self._upgrade(websocket):
             return websocket
-        socket.connected = socket.upgraded = True
-        socket.queue.attach(request.transport, partial(_close_later, websocket))
+        internals.mark_websocket(socket)
+        internals.queue_of(socket).attach(request.transport, partial(_close_later, websocket))
         async for message in websocket:  # ends on close, error, or an oversized message
             if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
             try:
-                await socket.receive(eio_packet.Packet(encoded_packet=message.data))
-            except eio_exceptions.UnknownPacketError:
-                continue
-            except eio_exceptions.SocketIsClosedError:
+                if not await internals.receive(socket, message.data):
+                    break
+            except internals.NotEngineIO as error:
+                log.info("closing a websocket: not an Engine.IO packet (%s)", error)
+                await websocket.close(code=WSCloseCode.UNSUPPORTED_DATA, message=_NOT_ENGINE_IO)
                 break
-            except Exception:
-                log.exception("engine.io receive failed")
-        await socket.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        await internals.close_socket(socket)
         return websocket
 
     async def _upgrade(self, websocket: WebSocketResponse) -> bool:
         """Engine.IO's upgrade from long-polling: "2probe" -> "3probe", then "5"."""
         socket = self.socket
-        socket.upgrading = True  # engine.io answers pending polls with NOOPs meanwhile
-        try:
+        with internals.upgrading(socket):
             probe = await websocket.receive()
             if probe.type is not WSMsgType.TEXT or probe.data != "2probe":
                 return False
             await websocket.send_str(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
-            socket.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))  # ends the open poll
+            # Ends the open poll.
+            internals.queue_of(socket).put_nowait(eio_packet.Packet(eio_packet.NOOP))
             upgrade = await websocket.receive()
             return upgrade.type is WSMsgType.TEXT and upgrade.data == "5"
-        finally:
-            socket.upgrading = False
 
 
 def _translate(aiohttp_translate: Callable[[Any], dict[str, Any]], request: Any) -> dict[str, Any]:
@@ -235,9 +229,7 @@ def _respond(
 
 
 def _close_later(websocket: WebSocketResponse) -> None:
-    task = asyncio.ensure_future(websocket.close())
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
+    keep_running(websocket.close())
 
 
 class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
@@ -246,34 +238,16 @@ class LeanEngineServer(engineio.AsyncServer):  # type: ignore[misc]
 
     def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
         # engine.io parks a task per socket sleeping until its next ping; a timer does.
-        if getattr(target, "__func__", None) is AsyncSocket._send_ping:
-            asyncio.get_running_loop().call_later(self.ping_interval, _ping, target.__self__)
+        socket = internals.pinged_socket(target)
+        if socket is not None:
+            asyncio.get_running_loop().call_later(self.ping_interval, internals.send_ping, socket)
             return None
         return super().start_background_task(target, *args, **kwargs)
 
 
-def _ping(socket: AsyncSocket) -> None:
-    """`AsyncSocket._send_ping`, after its sleep (the queue sends without waiting)."""
-    if not socket.closing and not socket.closed:
-        socket.last_ping = time.time()
-        socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
-
-
-class HubSocketServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio on the lean transport. `eio.handle_request` also takes the environ of
-    a websocket served below aiohttp (`realtime.websocket`), whose refusals it returns as
-    `(status, body)` rather than an aiohttp response."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.websockets: set[WebSocketConnection] = set()  # those served below aiohttp
-        driver = self.eio._async
-        self.eio._async = {
-            **driver,
-            "websocket": LeanWebSocket,
-            "translate_request": partial(_translate, driver["translate_request"]),
-            "make_response": partial(_respond, driver["make_response"]),
-        }
-
-    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
-        return LeanEngineServer
+def use_lean_transport(eio: engineio.AsyncServer) -> None:
+    """Serve `eio`'s websockets with `LeanWebSocket`; its `handle_request` also takes the
+    environ of a websocket served below aiohttp, and returns its refusals as (status, body)."""
+    internals.replace_drivers(
+        eio, websocket=LeanWebSocket, translate_request=_translate, make_response=_respond
+    )

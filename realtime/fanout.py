@@ -1,29 +1,30 @@
-"""Room fan-out: deliver a room's events to its members on this replica and carry them to every
-other replica over Redis pub/sub.
+"""Room fan-out: deliver a room's events to its members on this replica and carry them to the
+other replicas hosting the room over Redis pub/sub, on the room's own channel.
 
 PostgreSQL is the source of truth and Redis only the bus, so a lost or late publication costs
-latency, never a message: each replica keeps, per local room, the seq it delivered last (its
-cursor). A message at or below the cursor is a repeat and is dropped. A message past the
-cursor's successor waits briefly in the room's reorder buffer, since concurrent sends finish
-out of order; if the gap is still open after `_GAP_WAIT_S` (a publication lost, or sent while
-Redis was down), the missing messages are read from PostgreSQL and delivered first. After every
-(re)subscription, and every few seconds as a safety net, local rooms are compared with
-PostgreSQL and caught up.
+latency, never a message: each replica delivers the messages of the rooms it hosts in seq
+order, each once, catching up from PostgreSQL where a publication went missing
+(`realtime.delivery`). What travels is a `realtime.publication.Publication`, sent through a
+`realtime.outbox.Outbox` (a Redis outage never delays an acknowledgement) to the room's channel
+(`realtime.room_channels`), which a replica listens to while it hosts the room: while a
+connection here is a member or a watcher of it. So a replica receives the traffic of its own
+rooms, and the number of channels it listens to is bounded by its connections (each joins at
+most MAX_ROOMS_PER_CONNECTION rooms and watches at most MAX_WATCHED_PER_CONNECTION).
 
-Publications go through a bounded queue drained by one task in pipelined batches, so a Redis
-outage never delays an acknowledgement. The subscription itself is a `realtime.bus.Subscription`.
+A room is opened here by subscribing to its channel, waiting for Redis to confirm it, and only
+then reading its newest seq from PostgreSQL as the cursor: a message stored after that read is
+published after the subscription, so it arrives; one stored before it is at or below the cursor,
+so it comes from PostgreSQL (`missed`). Nothing falls between.
 
-Moderators may watch a room read-only from the `/moderation` namespace: watchers get the room's
-messages, edits and deletions, and nothing else.
+A room may also be watched read-only, by the namespace that registers `on_watched` (moderators
+do): watchers get the room's messages, edits and deletions, and nothing else.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -31,37 +32,29 @@ import asyncpg
 import redis.asyncio as aioredis
 import socketio
 
-from domain.messages import MAX_MISSED, Message, last_seq, messages_after
-from realtime.bus import Subscription
-from realtime.metrics import FANOUT_CAUGHT_UP, FANOUT_PUBLISH_FAILURES, FANOUT_SUBSCRIBED
+from domain.chat.errors import RoomNotFound
+from domain.chat.messages import MAX_MISSED, Message, last_seq, messages_after
+from realtime.delivery import HostedRoom, OrderedDelivery
+from realtime.metrics import FANOUT_RECEIVED
+from realtime.outbox import Outbox
+from realtime.protocol import ErrorCode, EventError
+from realtime.publication import Kind, Publication, header
+from realtime.room_channels import RoomChannels
+from realtime.room_cursor import RoomCursor
 
 log = logging.getLogger(__name__)
 
-_RESYNC_EVERY_S = 5.0
-_GAP_WAIT_S = 0.25
-_PUBLISH_QUEUE = 20_000
-_PUBLISH_BATCH = 500
 WATCHED_EVENTS = frozenset({"message", "message_edited", "message_deleted"})
-WATCH_NAMESPACE = "/moderation"
+# A web client joins every conversation it lists; a moderator watches a handful of rooms.
+MAX_ROOMS_PER_CONNECTION = 500
+MAX_WATCHED_PER_CONNECTION = 100
 
+_applied = FANOUT_RECEIVED.labels("applied")
+_own = FANOUT_RECEIVED.labels("own")
+_not_hosted = FANOUT_RECEIVED.labels("not_hosted")
 
-def watch_room(room: UUID) -> str:
-    """The Socket.IO room, in the moderation namespace, of a chat room's watchers."""
-    return f"watch:{room}"
-
-
-@dataclass
-class _LocalRoom:
-    cursor: int
-    members: dict[str, UUID] = field(default_factory=dict)  # sid -> user
-    watchers: set[str] = field(default_factory=set)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    early: dict[int, dict[str, Any]] = field(default_factory=dict)  # seq -> message, past a gap
-    gap_timer: asyncio.TimerHandle | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not self.members and not self.watchers
+# Hands a watched room's event (room, event, data) to its watchers.
+WatchedEvent = Callable[[UUID, str, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -69,6 +62,12 @@ class JoinResult:
     last_seq: int
     missed: list[Message]
     has_more: bool
+
+
+def _check_room_bound(index: dict[str, set[UUID]], sid: str, room: UUID, bound: int) -> None:
+    rooms = index.get(sid, set())
+    if room not in rooms and len(rooms) >= bound:
+        raise EventError(ErrorCode.too_large, f"at most {bound} rooms per connection; leave one")
 
 
 def _forget(index: dict[str, set[UUID]], sid: str, room: UUID) -> None:
@@ -79,10 +78,6 @@ def _forget(index: dict[str, set[UUID]], sid: str, room: UUID) -> None:
             del index[sid]
 
 
-class RoomNotFound(Exception):
-    """The room does not exist."""
-
-
 class RoomFanout:
     """One per replica, for `/chat`. `start()` it with the app, `stop()` it on shutdown."""
 
@@ -91,60 +86,79 @@ class RoomFanout:
         sio: socketio.AsyncServer,
         pool: asyncpg.Pool,
         redis: aioredis.Redis,
-        channel: str,
+        channel_prefix: str,
         replica_id: str,
     ) -> None:
+        """Room R's channel is `<channel_prefix>:R`."""
         self._sio = sio
         self._pool = pool
-        self._redis = redis
-        self._replica_id = replica_id
+        self.replica_id = replica_id
         self._replica_bytes = replica_id.encode()
-        self._rooms: dict[UUID, _LocalRoom] = {}
+        self._rooms: dict[UUID, HostedRoom] = {}
+        self._delivery = OrderedDelivery(pool, self._rooms, self._emit)
         self._joined: dict[str, set[UUID]] = {}  # sid -> rooms it is a member of here
         self._watching: dict[str, set[UUID]] = {}  # sid -> rooms it watches here
-        self._outbox: asyncio.Queue[str] = asyncio.Queue(_PUBLISH_QUEUE)
-        self._subscription = Subscription(
-            redis, channel, self._receive, on_subscribed=self._subscribed, on_lost=self._lost
+        self._to_watchers: WatchedEvent | None = None
+        self.channels = RoomChannels(
+            redis, channel_prefix, replica_id, self._receive, self._resubscribed
         )
-        self._tasks: list[asyncio.Task[None]] = []
-        self._gap_tasks: set[asyncio.Task[None]] = set()
+        self._outbox = Outbox(redis, self.channels)
+
+    def on_watched(self, to_watchers: WatchedEvent) -> None:
+        """Hand each watched room's messages, edits and deletions to `to_watchers`."""
+        self._to_watchers = to_watchers
 
     async def start(self) -> None:
-        await self._subscription.start()
-        self._tasks = [
-            asyncio.create_task(self._publish_forever(), name="fanout-publish"),
-            asyncio.create_task(self._resync_forever(), name="fanout-resync"),
-        ]
+        await self.channels.start()
+        self._outbox.start()
+        self._delivery.start()
 
     async def stop(self) -> None:
-        await self._subscription.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.channels.stop()
+        await self._outbox.stop()
+        await self._delivery.stop()
 
-    # local rooms
+    # hosted rooms
 
-    async def _locked_room(self, room: UUID) -> _LocalRoom:
-        """The room's local state with its lock held; the caller releases it."""
-        while True:
-            local = self._rooms.get(room)
-            if local is None:
-                newest = await last_seq(self._pool, room)
-                if newest is None:
-                    raise RoomNotFound(str(room))
-                local = self._rooms.setdefault(room, _LocalRoom(cursor=newest))
-            await local.lock.acquire()
-            if self._rooms.get(room) is local:
-                return local
-            local.lock.release()  # emptied and dropped while we waited: start over
+    async def _arrive(self, room: UUID) -> HostedRoom:
+        """The room's hosted state, opened, with its lock held and this arrival counted in
+        it (so it stays hosted); the caller adds its member or watcher, then `_arrived`."""
+        hosted = self._rooms.get(room)
+        if hosted is None:
+            hosted = self._rooms[room] = HostedRoom()
+        hosted.arriving += 1
+        try:
+            await hosted.lock.acquire()
+            try:
+                if not hosted.opened:
+                    await self._open(room, hosted)
+            except BaseException:
+                hosted.lock.release()
+                raise
+        except BaseException:
+            await self._arrived(room, hosted, locked=False)
+            raise
+        return hosted
 
-    def _drop_if_empty(self, room: UUID, local: _LocalRoom) -> None:
-        if local.empty and self._rooms.get(room) is local:
+    async def _open(self, room: UUID, hosted: HostedRoom) -> None:
+        await self.channels.subscribe(room)  # confirmed by Redis (or caught up once it is)
+        newest = await last_seq(self._pool, room)
+        if newest is None:
+            raise RoomNotFound()
+        hosted.cursor = RoomCursor(newest)
+        hosted.opened = True
+
+    async def _arrived(self, room: UUID, hosted: HostedRoom, *, locked: bool = True) -> None:
+        hosted.arriving -= 1
+        if locked:
+            hosted.lock.release()
+        await self._drop_if_empty(room, hosted)
+
+    async def _drop_if_empty(self, room: UUID, hosted: HostedRoom) -> None:
+        if hosted.empty and self._rooms.get(room) is hosted:
             del self._rooms[room]
-            if local.gap_timer is not None:
-                local.gap_timer.cancel()
+            hosted.stop_gap_timer()
+            await self.channels.unsubscribe(room)
 
     async def join(self, room: UUID, sid: str, user: UUID, since_seq: int | None) -> JoinResult:
         """Put `sid` in the room and return what it missed after `since_seq`.
@@ -152,47 +166,61 @@ class RoomFanout:
         Under the room's lock, so no live delivery interleaves: everything at or below the
         cursor comes in `missed`, everything after it arrives live, each exactly once.
         """
-        local = await self._locked_room(room)
+        _check_room_bound(self._joined, sid, room, MAX_ROOMS_PER_CONNECTION)
+        hosted = await self._arrive(room)
         try:
-            await self._sio.enter_room(sid, str(room), namespace="/chat")
-            local.members[sid] = user
+            # Again, and counted at once: the connection's other joins may have landed.
+            _check_room_bound(self._joined, sid, room, MAX_ROOMS_PER_CONNECTION)
             self._joined.setdefault(sid, set()).add(room)
+            await self._sio.enter_room(sid, str(room), namespace="/chat")
+            hosted.members[sid] = user
             missed: list[Message] = []
-            if since_seq is not None and since_seq < local.cursor:
+            cursor = hosted.cursor.seq
+            if since_seq is not None and since_seq < cursor:
                 missed = await messages_after(
-                    self._pool, room, since_seq, local.cursor, limit=MAX_MISSED + 1
+                    self._pool, room, since_seq, cursor, limit=MAX_MISSED + 1
                 )
-            return JoinResult(local.cursor, missed[:MAX_MISSED], len(missed) > MAX_MISSED)
+            return JoinResult(cursor, missed[:MAX_MISSED], len(missed) > MAX_MISSED)
         finally:
-            local.lock.release()
+            await self._arrived(room, hosted)
 
     async def leave(self, room: UUID, sid: str) -> None:
         await self._sio.leave_room(sid, str(room), namespace="/chat")
         _forget(self._joined, sid, room)
-        local = self._rooms.get(room)
-        if local is not None:
-            local.members.pop(sid, None)
-            self._drop_if_empty(room, local)
+        hosted = self._rooms.get(room)
+        if hosted is not None:
+            hosted.members.pop(sid, None)
+            await self._drop_if_empty(room, hosted)
 
     async def watch(self, room: UUID, sid: str) -> None:
-        local = await self._locked_room(room)
+        """Host the room here while `sid` (of the namespace that registered `on_watched`)
+        watches it."""
+        _check_room_bound(self._watching, sid, room, MAX_WATCHED_PER_CONNECTION)
+        hosted = await self._arrive(room)
         try:
-            await self._sio.enter_room(sid, watch_room(room), namespace=WATCH_NAMESPACE)
-            local.watchers.add(sid)
+            _check_room_bound(self._watching, sid, room, MAX_WATCHED_PER_CONNECTION)
+            hosted.watchers.add(sid)
             self._watching.setdefault(sid, set()).add(room)
         finally:
-            local.lock.release()
+            await self._arrived(room, hosted)
 
     async def unwatch(self, room: UUID, sid: str) -> None:
-        await self._sio.leave_room(sid, watch_room(room), namespace=WATCH_NAMESPACE)
         _forget(self._watching, sid, room)
-        local = self._rooms.get(room)
-        if local is not None:
-            local.watchers.discard(sid)
-            self._drop_if_empty(room, local)
+        hosted = self._rooms.get(room)
+        if hosted is not None:
+            hosted.watchers.discard(sid)
+            await self._drop_if_empty(room, hosted)
 
     def local_rooms(self, sid: str) -> list[UUID]:
         return list(self._joined.get(sid, ()))
+
+    def local_members(self) -> dict[UUID, set[UUID]]:
+        """The users with a connection joined here, per room."""
+        return {
+            room: set(hosted.members.values())
+            for room, hosted in self._rooms.items()
+            if hosted.members
+        }
 
     def watched_rooms(self, sid: str) -> list[UUID]:
         return list(self._watching.get(sid, ()))
@@ -202,26 +230,27 @@ class RoomFanout:
     async def publish_message(self, room: UUID, seq: int, data: dict[str, Any]) -> None:
         """Deliver a stored message (`data` is its wire form) here, in seq order, and send it
         to the other replicas."""
-        await self._deliver(room, seq, data)
-        self._enqueue({"r": str(room), "s": seq, "e": "message", "d": data})
+        await self._delivery.deliver(room, seq, data)
+        self._enqueue(Publication(room, Kind.message, "message", data, seq=seq))
 
     async def publish(
         self, room: UUID, event: str, data: dict[str, Any], skip_sid: str | None = None
     ) -> None:
         """Emit an event without a seq (edits, deletions, typing, receipts, presence)."""
         await self._emit(room, event, data, skip_sid)
-        self._enqueue({"r": str(room), "e": event, "d": data})
+        self._enqueue(Publication(room, Kind.event, event, data))
 
     async def evict(self, room: UUID, user: UUID, reason: str) -> None:
         """Take a (banned) user's connections out of the room on every replica."""
-        await self._evict_here(room, user, reason)
-        self._enqueue({"r": str(room), "e": "removed", "u": str(user), "d": {"reason": reason}})
+        await self.evict_here(room, user, reason)
+        self._enqueue(Publication(room, Kind.removal, "removed", {"reason": reason}, user=user))
 
-    async def _evict_here(self, room: UUID, user: UUID, reason: str) -> None:
-        local = self._rooms.get(room)
-        if local is None:
+    async def evict_here(self, room: UUID, user: UUID, reason: str) -> None:
+        """Take a user's connections out of the room on this replica only."""
+        hosted = self._rooms.get(room)
+        if hosted is None:
             return
-        for sid in [sid for sid, member in local.members.items() if member == user]:
+        for sid in [sid for sid, member in hosted.members.items() if member == user]:
             await self._sio.emit(
                 "removed", {"room": str(room), "reason": reason}, to=sid, namespace="/chat"
             )
@@ -231,133 +260,34 @@ class RoomFanout:
         self, room: UUID, event: str, data: dict[str, Any], skip_sid: str | None = None
     ) -> None:
         await self._sio.emit(event, data, room=str(room), skip_sid=skip_sid, namespace="/chat")
-        local = self._rooms.get(room)
-        if event in WATCHED_EVENTS and local is not None and local.watchers:
-            await self._sio.emit(event, data, room=watch_room(room), namespace=WATCH_NAMESPACE)
-
-    # delivery
-
-    async def _deliver(self, room: UUID, seq: int, data: dict[str, Any]) -> None:
-        local = self._rooms.get(room)
-        if local is None:
-            return
-        async with local.lock:
-            if seq <= local.cursor:
-                return
-            if seq > local.cursor + 1:
-                local.early[seq] = data
-                if local.gap_timer is None:
-                    local.gap_timer = asyncio.get_running_loop().call_later(
-                        _GAP_WAIT_S, self._close_gap_later, room
-                    )
-                return
-            await self._emit(room, "message", data)
-            local.cursor = seq
-            await self._release_early(room, local)
-
-    async def _release_early(self, room: UUID, local: _LocalRoom) -> None:
-        """Deliver buffered messages that follow the cursor without a gap."""
-        for seq in [seq for seq in local.early if seq <= local.cursor]:
-            del local.early[seq]
-        while (data := local.early.pop(local.cursor + 1, None)) is not None:
-            await self._emit(room, "message", data)
-            local.cursor += 1
-        if not local.early and local.gap_timer is not None:
-            local.gap_timer.cancel()
-            local.gap_timer = None
-
-    def _close_gap_later(self, room: UUID) -> None:
-        local = self._rooms.get(room)
-        if local is not None:
-            local.gap_timer = None
-            self._gap_tasks.add(task := asyncio.create_task(self._close_gap(room, local)))
-            task.add_done_callback(self._gap_tasks.discard)
-
-    async def _close_gap(self, room: UUID, local: _LocalRoom) -> None:
-        """The gap outlived the reorder wait: read what is missing from PostgreSQL."""
-        try:
-            async with local.lock:
-                if local.early:
-                    await self._catch_up(room, local, min(local.early) - 1)
-        except Exception as exc:  # the periodic resync tries again
-            log.warning("fan-out could not close a gap in %s: %s", room, exc)
-
-    async def _catch_up(self, room: UUID, local: _LocalRoom, up_to: int) -> None:
-        """Deliver, from PostgreSQL, every message after the cursor up to `up_to`, then
-        whatever waited in the reorder buffer behind them."""
-        while local.cursor < up_to:
-            batch = await messages_after(self._pool, room, local.cursor, up_to)
-            if not batch:
-                break
-            for message in batch:
-                await self._emit(room, "message", message.wire())
-                local.cursor = message.seq
-                FANOUT_CAUGHT_UP.inc()
-        await self._release_early(room, local)
-
-    async def _resync(self) -> None:
-        if not self._rooms:
-            return
-        rows = await self._pool.fetch(
-            "SELECT id, last_seq FROM conversations WHERE id = ANY($1)", list(self._rooms)
-        )
-        for row in rows:
-            local = self._rooms.get(row["id"])
-            if local is not None and row["last_seq"] > local.cursor:
-                async with local.lock:
-                    await self._catch_up(row["id"], local, row["last_seq"])
-
-    async def _resync_forever(self) -> None:
-        while True:
-            await asyncio.sleep(_RESYNC_EVERY_S)
-            try:
-                await self._resync()
-            except Exception as exc:
-                log.warning("fan-out resync failed: %s", exc)
+        hosted = self._rooms.get(room)
+        to_watchers = self._to_watchers
+        if event in WATCHED_EVENTS and hosted is not None and hosted.watchers and to_watchers:
+            await to_watchers(room, event, data)
 
     # Redis
 
-    def _enqueue(self, publication: dict[str, Any]) -> None:
-        # "<replica>|<room>|<json>": receivers skip their own and foreign rooms unparsed.
-        header = f"{self._replica_id}|{publication['r']}|"
-        try:
-            self._outbox.put_nowait(header + json.dumps(publication, separators=(",", ":")))
-        except asyncio.QueueFull:
-            log.warning("fan-out queue full; a publication is dropped (messages are resynced)")
+    def _enqueue(self, publication: Publication) -> None:
+        self._outbox.put(publication.room, publication.encode(self.replica_id))
 
-    async def _publish_forever(self) -> None:
-        while True:
-            batch = [await self._outbox.get()]
-            while len(batch) < _PUBLISH_BATCH and not self._outbox.empty():
-                batch.append(self._outbox.get_nowait())
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for publication in batch:
-                        pipe.publish(self._subscription.channel, publication)
-                    await pipe.execute()
-            except Exception as exc:  # Redis down: other replicas catch up from PostgreSQL
-                log.warning("fan-out publish failed (%d dropped): %s", len(batch), exc)
-                FANOUT_PUBLISH_FAILURES.inc(len(batch))
-                await asyncio.sleep(0.5)
-
-    async def _subscribed(self) -> None:
-        FANOUT_SUBSCRIBED.set(1)
-        await self._resync()
-
-    def _lost(self) -> None:
-        FANOUT_SUBSCRIBED.set(0)
+    def _resubscribed(self, _room: UUID) -> None:
+        self._delivery.resync_soon()
 
     async def _receive(self, raw: bytes) -> None:
-        origin, room_id, body = raw.split(b"|", 2)
+        origin, room_id, body = header(raw)
         if origin == self._replica_bytes:
+            _own.inc()
             return
         room = UUID(room_id.decode())
         if room not in self._rooms:
+            _not_hosted.inc()
             return
-        publication = json.loads(body)
-        if "s" in publication:
-            await self._deliver(room, publication["s"], publication["d"])
-        elif "u" in publication:
-            await self._evict_here(room, UUID(publication["u"]), publication["d"]["reason"])
+        _applied.inc()
+        publication = Publication.decode(room, body)
+        if publication.kind is Kind.message:
+            await self._delivery.deliver(room, publication.seq, publication.data)
+        elif publication.kind is Kind.removal:
+            assert publication.user is not None
+            await self.evict_here(room, publication.user, publication.data["reason"])
         else:
-            await self._emit(room, publication["e"], publication["d"])
+            await self._emit(room, publication.event, publication.data)

@@ -18,8 +18,8 @@ from typing import Any
 
 import socketio
 from engineio import packet as eio_packet
-from socketio import packet as sio_packet
 
+from realtime import _socketio as internals
 from realtime.frames import packet_frame
 
 
@@ -55,13 +55,7 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
         # python-socketio's own version scans a copy of every room of the namespace.
         for room in list(self._rooms_of.get((namespace, sid), ())):
             self.basic_leave_room(sid, namespace, room)
-        self.callbacks.pop(sid, None)
-        for pending in (self.pending_connect, self.pending_disconnect):
-            waiting = pending.get(namespace)
-            if waiting is not None and sid in waiting:
-                waiting.remove(sid)
-                if not waiting:
-                    del pending[namespace]
+        internals.forget_client(self, sid, namespace)
 
     async def emit(
         self,
@@ -74,7 +68,7 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
         to: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if callback is not None or namespace not in self.rooms:
+        if callback is not None or not internals.has_namespace(self, namespace):
             await super().emit(
                 event,
                 data,
@@ -87,9 +81,7 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
             )
             return
         arguments = list(data) if isinstance(data, tuple) else [] if data is None else [data]
-        encoded = self.server.packet_class(
-            sio_packet.EVENT, namespace=namespace, data=[event, *arguments]
-        ).encode()
+        encoded = internals.event_packet(self.server, namespace, [event, *arguments]).encode()
         if isinstance(encoded, list):  # binary attachments: not on the fast path
             await super().emit(
                 event, data, namespace, room=room, skip_sid=skip_sid, to=to, **kwargs
@@ -98,15 +90,15 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
         queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
         delivery = (packet_frame(queued), queued)
         skipped = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        sockets = self.server.eio.sockets
+        open_socket = internals.open_socket_finder(self.server.eio)
         pending = self._pending
         if not pending:
             asyncio.get_running_loop().call_soon(self._flush)
         for sid, eio_sid in self.get_participants(namespace, to or room):
             if sid in skipped:
                 continue
-            socket = sockets.get(eio_sid)
-            if socket is None or socket.closed or socket.closing:
+            socket = open_socket(eio_sid)
+            if socket is None:
                 continue
             deliveries = pending.get(socket)
             if deliveries is None:
@@ -118,11 +110,11 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
         """Write this tick's deliveries: one write per recipient for all of its frames."""
         pending, self._pending = self._pending, {}
         for socket, deliveries in pending.items():
-            if socket.closed or socket.closing:
+            if not internals.is_open(socket):
                 continue
             frames = (
                 deliveries[0][0]
                 if len(deliveries) == 1
                 else b"".join(frame for frame, _ in deliveries)
             )
-            socket.queue.write_frames(frames, (packet for _, packet in deliveries))
+            internals.queue_of(socket).write_frames(frames, (packet for _, packet in deliveries))

@@ -1,12 +1,12 @@
 """Chat sends, group-committed: concurrent sends of every room share one statement and one
-commit (see `pawhub.batching`), so a busy room is not capped at one fsync per message."""
+commit (see `domain.batching`), so a busy room is not capped at one fsync per message."""
 
 from __future__ import annotations
 
 import asyncpg
 
-from domain.messages import Message, NewMessage, store_message, store_messages
-from pawhub.batching import GroupCommit
+from domain.batching import GroupCommit
+from domain.chat.messages import Message, NewMessage, store_message, store_messages
 
 
 class GroupCommitStore:

@@ -1,14 +1,17 @@
-"""Hand-off of stored messages to moderation, off the ack path.
+"""Hand-off of stored (and edited) messages to moderation, off the ack path.
 
 `submit` never waits: messages queue in memory and one task appends them, pipelined, to a Redis
 stream that moderation workers consume with a consumer group. While Redis is away the batch is
-kept and retried; only a queue overflowing during a long outage drops (and logs) messages.
+kept and retried; a queue overflowing during a long outage drops (and logs) messages, and a hub
+killed before its hand-off loses its queue: the workers' sweep finds those in PostgreSQL.
+
+An entry names a message, never its text: workers read the text from PostgreSQL, so Redis holds
+no chat text and a deleted message leaves none behind. Workers delete the entries they score.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
@@ -16,13 +19,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
-from domain.messages import Message
+from domain.chat.messages import Message
+from realtime.background import BackgroundTask
 
 log = logging.getLogger(__name__)
 
 _QUEUE = 50_000
 _BATCH = 500
-# Approximate cap on the stream: consumed entries need not be kept forever.
+# Approximate cap on the stream while no worker consumes it (scored entries are deleted).
 _STREAM_MAXLEN = 1_000_000
 
 
@@ -48,16 +52,13 @@ class ModerationHandoff:
         self._prefix = prefix
         self.stream = moderation_stream(prefix)
         self._queue: asyncio.Queue[Message] = asyncio.Queue(_QUEUE)
-        self._task: asyncio.Task[None] | None = None
+        self._drain = BackgroundTask("moderation-handoff", self._drain_forever)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._drain_forever(), name="moderation-handoff")
+        self._drain.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._drain.stop()
 
     async def announce_flag(self, flag: dict[str, Any]) -> None:
         """Push a new flag (a user's report) to the moderators of every replica."""
@@ -67,7 +68,7 @@ class ModerationHandoff:
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
-            log.error("moderation hand-off queue full: message %s not scored", message.id)
+            log.error("moderation hand-off queue full: message %s left to the sweep", message.id)
 
     async def _drain_forever(self) -> None:
         while True:
@@ -95,8 +96,5 @@ def _entry(message: Message) -> dict[FieldT, EncodableT]:
     return {
         "id": str(message.id),
         "room": str(message.room),
-        "seq": str(message.seq),
-        "sender": str(message.sender.id),
-        "body": message.body,
-        "ts": message.ts.isoformat(),
+        "ts": (message.edited_at or message.ts).isoformat(),
     }

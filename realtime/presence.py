@@ -9,7 +9,6 @@ dies takes its users offline within `LEASE_S` + `REAP_EVERY_S` seconds.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -18,6 +17,9 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import redis.asyncio as aioredis
+
+from realtime.background import every
+from realtime.redis_text import text
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +70,8 @@ return gone
 WentOffline = Callable[[UUID, UUID], Awaitable[None]]
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _user_of(lease: object) -> UUID:
-    return UUID(_text(lease).split("|", 1)[0])
+    return UUID(text(lease).split("|", 1)[0])
 
 
 class Presence:
@@ -86,7 +84,10 @@ class Presence:
         self._went_offline = went_offline
         # room -> user -> this replica's connections of that user in that room
         self._local: dict[UUID, dict[UUID, set[str]]] = defaultdict(lambda: defaultdict(set))
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = (
+            every(RENEW_EVERY_S, self._renew, "presence renewal"),
+            every(REAP_EVERY_S, self._reap, "presence reaping"),
+        )
         self._renew_script = redis.register_script(_RENEW)
         self._reap_script = redis.register_script(_REAP)
 
@@ -101,17 +102,12 @@ class Presence:
         return f"{user}|{self._replica_id}"
 
     async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._renew_forever(), name="presence-renew"),
-            asyncio.create_task(self._reap_forever(), name="presence-reap"),
-        ]
+        for loop in self._loops:
+            loop.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for loop in self._loops:
+            await loop.stop()
         # A replica that stops cleanly gives its leases back at once.
         for room, user in self._local_pairs():
             with contextlib.suppress(Exception):
@@ -163,14 +159,6 @@ class Presence:
         leases = await self._redis.zrangebyscore(self._room_key(room), time.time(), "+inf")
         return any(_user_of(lease) == user for lease in leases)
 
-    async def _renew_forever(self) -> None:
-        while True:
-            await asyncio.sleep(RENEW_EVERY_S)
-            try:
-                await self._renew()
-            except Exception as exc:
-                log.warning("presence renewal failed: %s", exc)
-
     async def _renew(self) -> None:
         # One script call per chunk: thousands of leases in one pipeline cost the event loop
         # ~100 ms of command packing at once, which every client saw as latency.
@@ -182,22 +170,14 @@ class Presence:
                 keys=[self._rooms_key], args=[self._prefix, self._replica_id, expiry, *chunk]
             )
 
-    async def _reap_forever(self) -> None:
-        while True:
-            await asyncio.sleep(REAP_EVERY_S)
-            try:
-                await self._reap()
-            except Exception as exc:
-                log.warning("presence reaping failed: %s", exc)
-
     async def _reap(self) -> None:
-        rooms = [_text(room) for room in await self._redis.smembers(self._rooms_key)]
+        rooms = [text(room) for room in await self._redis.smembers(self._rooms_key)]
         for start in range(0, len(rooms), _CHUNK):
             gone = await self._reap_script(
                 keys=[self._rooms_key],
                 args=[self._prefix, time.time(), *rooms[start : start + _CHUNK]],
             )
             for raw_room, raw_user in zip(gone[::2], gone[1::2], strict=True):
-                room, user = UUID(_text(raw_room)), UUID(_text(raw_user))
+                room, user = UUID(text(raw_room)), UUID(text(raw_user))
                 if user not in self._local.get(room, ()):
                     await self._went_offline(room, user)

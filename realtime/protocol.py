@@ -1,8 +1,10 @@
 """Acknowledgements and errors of the Socket.IO contract, and the `@event` handler decorator.
 
 Every event a client emits is answered with `{ok: true, ...}` or
-`{ok: false, error: {code, message}}`. A handler raises `EventError`; nothing a client sends can
-drop its connection or reach another client when it is refused.
+`{ok: false, error: {code, message}}`. A handler lets a domain rule's refusal (`domain.errors`)
+go by, answered with the code of its kind (`refusal`), or raises `EventError` for what only the
+transport refuses; nothing a client sends can drop its connection or reach another client when
+it is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from domain import errors
 
 Ack = dict[str, Any]
 
@@ -43,6 +47,31 @@ class EventError(Exception):
             "error": {"code": self.code.value, "message": self.message},
             **self.extra,
         }
+
+
+# Each kind of domain error answers with one code; its message is the ack's.
+_CODES: dict[type[errors.DomainError], ErrorCode] = {
+    errors.NotFound: ErrorCode.not_found,
+    errors.Unauthorized: ErrorCode.unauthorized,
+    errors.Forbidden: ErrorCode.forbidden,
+    errors.Conflict: ErrorCode.conflict,
+    errors.ConsentRequired: ErrorCode.consent_required,
+    errors.Invalid: ErrorCode.invalid,
+    errors.TooLarge: ErrorCode.too_large,
+    errors.RateLimited: ErrorCode.rate_limited,
+    errors.Unavailable: ErrorCode.unavailable,
+}
+
+
+def refusal(error: Exception) -> EventError | None:
+    """The error ack of a refusal: an EventError as it is, a domain error with the code of its
+    nearest kind and its own message; None for anything else (a failure, not a refusal)."""
+    if isinstance(error, EventError):
+        return error
+    if not isinstance(error, errors.DomainError):
+        return None
+    kind = next((kind for kind in type(error).__mro__ if kind in _CODES), None)
+    return None if kind is None else EventError(_CODES[kind], str(error), **error.details)
 
 
 def ok(**fields: Any) -> Ack:

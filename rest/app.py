@@ -1,62 +1,49 @@
-"""The Litestar application factory."""
+"""The Litestar application: its routes, bearer auth, CORS, OpenAPI and problem+json errors.
+
+The process layer composes it (`pawhub.api.create_app`): it opens the connections the routes
+find in `app.state` (`pool`, `record_reads`, `redis`, `s3`) and puts the settings there
+(`rest.config.ApiSettings`), so nothing here imports the layer above.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from functools import partial
-from typing import Any
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 
-from litestar import Litestar, Response, get
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
-from domain import ehr
-from pawhub.batching import GroupCommit
-from pawhub.resources import check_dependencies, open_pool, open_redis
-from pawhub.settings import Settings
 from rest import auth
-from rest.admin_catalog import CatalogAdminController
-from rest.attachments import AttachmentController, object_storage
 from rest.background import periodic_jobs
-from rest.conversations import ConversationController
-from rest.identity import AuthController, create_staff, me
-from rest.livekit_webhooks import livekit_webhook
-from rest.marketplace import CartController, OrderController, ProductController
-from rest.moderation import ModerationController
-from rest.payouts import PayoutAccountController
-from rest.pets import PetController, RecordController
+from rest.chat.conversations import ConversationController
+from rest.chat.moderation import ModerationController
+from rest.clinical.attachments import AttachmentController
+from rest.clinical.pets import PetController, RecordController
+from rest.commerce.admin_catalog import CatalogAdminController
+from rest.commerce.marketplace import CartController, OrderController, ProductController
+from rest.commerce.payouts import PayoutAccountController
+from rest.commerce.stripe_webhooks import stripe_webhook
+from rest.commerce.wellness import WellnessPlanController
+from rest.config import ApiSettings
+from rest.identity.controllers import AuthController, create_staff, me
 from rest.problems import exception_handlers
-from rest.scheduling import BookingController, ConsultController, VetController
-from rest.stripe_webhooks import stripe_webhook
-from rest.wellness import WellnessPlanController
+from rest.recordings.controllers import RecordingController
+from rest.scheduling.controllers import BookingController, ConsultController, VetController
+from rest.scheduling.livekit_webhooks import livekit_webhook
+from rest.scheduling.upcoming import upcoming_consults
+
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
-@get("/healthz", tags=["ops"], summary="Liveness and dependency health")
-async def healthz(state: State) -> Response[dict[str, Any]]:
-    checks = await check_dependencies(state.pool, state.redis)
-    healthy = all(result == "ok" for result in checks.values())
-    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
-    return Response(body, status_code=200 if healthy else 503)
-
-
-def create_app(settings: Settings) -> Litestar:
-    if not (settings.database_url and settings.redis_url):
-        raise ValueError("the API needs DATABASE_URL and REDIS_URL")
-    database_url, redis_url = settings.database_url, settings.redis_url
-
-    @asynccontextmanager
-    async def connections(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await open_pool(database_url)
-        app.state.record_reads = GroupCommit(partial(ehr.list_records, app.state.pool))
-        app.state.redis = open_redis(redis_url)
-        try:
-            yield
-        finally:
-            await app.state.redis.aclose()
-            await app.state.pool.close()
-
+def build_app(
+    settings: ApiSettings, *, connections: Sequence[Lifespan], healthz: HTTPRouteHandler
+) -> Litestar:
+    """The API over what `connections` open (in order, before the periodic jobs start) and
+    `healthz`, the probe of those connections."""
     return Litestar(
         route_handlers=[
             healthz,
@@ -69,6 +56,8 @@ def create_app(settings: Settings) -> Litestar:
             VetController,
             BookingController,
             ConsultController,
+            RecordingController,
+            upcoming_consults,
             ConversationController,
             ModerationController,
             livekit_webhook,
@@ -82,11 +71,13 @@ def create_app(settings: Settings) -> Litestar:
         ],
         dependencies=auth.dependencies,
         middleware=[auth.bearer_auth],
-        lifespan=[
-            connections,
-            object_storage(settings),
-            periodic_jobs(f"{settings.redis_namespace}:events"),
-        ],
+        lifespan=[*connections, periodic_jobs(f"{settings.redis_namespace}:events")],
+        # The pages under the hub's /app/ call the API from the hub's origin.
+        cors_config=CORSConfig(
+            allow_origins=settings.cors_allowed_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        ),
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(
             title="pawhub API",

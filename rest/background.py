@@ -15,12 +15,12 @@ from datetime import timedelta
 
 from litestar import Litestar
 
-from domain.bookings import cancel_stale_requests
-from domain.catalog import release_expired_reservations
+from domain.commerce.payments import expire_unpaid_orders
+from domain.commerce.stock import release_expired_reservations
 from domain.outbox import relay
-from domain.payments import expire_unpaid_orders
-from pawhub.settings import Settings
-from rest.payments import provide_stripe
+from domain.scheduling.bookings import cancel_stale_requests
+from rest.commerce.payments import provide_stripe
+from rest.config import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ STALE_REQUEST = timedelta(minutes=10)
 
 async def run_jobs_once(app: Litestar, channel: str) -> dict[str, int]:
     """One round of every job; how much each did."""
-    settings: Settings = app.state.settings
+    settings = settings_of(app.state)
     deadline = timedelta(minutes=settings.order_payment_deadline_min)
     async with app.state.pool.acquire() as conn:
         done = {

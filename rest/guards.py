@@ -1,4 +1,4 @@
-"""Guards: role rules from domain.permissions applied before a handler runs."""
+"""Guards: role rules from domain.identity.permissions applied before a handler runs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
 from domain.identity import Role
-from domain.tokens import Principal
+from domain.identity.tokens import Principal
 
 
 def role_allows(rule: Callable[[Role], bool], action: str) -> Guard:

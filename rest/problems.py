@@ -13,10 +13,16 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel, ValidationError
 
-from domain.conversations import UnknownUsers
-from domain.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
-from domain.refresh_tokens import InvalidRefreshToken
-from domain.users import EmailTaken
+from domain.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +108,6 @@ def rate_limited_handler(_: Request[Any, Any, Any], exc: RateLimited) -> Respons
     return problem(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)})
 
 
-def unknown_users_handler(_: Request[Any, Any, Any], exc: UnknownUsers) -> Response[Any]:
-    return problem(422, f"unknown users: {exc}")
-
-
-def email_taken_handler(_: Request[Any, Any, Any], __: EmailTaken) -> Response[Any]:
-    return problem(409, "a user with this email already exists")
-
-
 def payment_provider_handler(_: Request[Any, Any, Any], exc: stripe.StripeError) -> Response[Any]:
     # Stripe refused or failed (e.g. cancelling an intent that just succeeded): not our 500.
     log.warning("Stripe refused a call: %s", exc.user_message or exc)
@@ -121,17 +119,19 @@ def unexpected_exception_handler(request: Request[Any, Any, Any], exc: Exception
     return problem(500, "an unexpected error occurred; it has been logged")
 
 
+# Domain errors by kind: Litestar picks the handler of the nearest class in an error's MRO
+# (the hub's acks use the same kinds: `realtime.protocol.refusal`).
 exception_handlers = {
     HTTPException: http_exception_handler,
     ValidationError: validation_error_handler,
     NotFound: _status(404),
+    Unauthorized: _status(401),
     Forbidden: _status(403),
     Conflict: _status(409),
     Invalid: _status(422),
-    EmailTaken: email_taken_handler,
-    InvalidRefreshToken: _status(401),
-    UnknownUsers: unknown_users_handler,
+    TooLarge: _status(413),
     RateLimited: rate_limited_handler,
+    Unavailable: _status(503),
     stripe.StripeError: payment_provider_handler,
     Exception: unexpected_exception_handler,
 }

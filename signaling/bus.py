@@ -20,11 +20,12 @@ import redis.asyncio as aioredis
 
 from realtime.bus import Subscription
 from signaling.calls import Member
+from signaling.commands import SfuCommand, decode
 
 log = logging.getLogger(__name__)
 
 EmitLocal = Callable[[str, str, dict[str, Any]], Awaitable[None]]  # sid, event, data
-RunCommand = Callable[[dict[str, Any]], Awaitable[None]]
+RunCommand = Callable[[SfuCommand], Awaitable[None]]
 
 
 class ReplicaBus:
@@ -59,12 +60,12 @@ class ReplicaBus:
         else:
             await self._publish(member.replica, {"sid": member.sid, "event": event, "data": data})
 
-    async def send(self, replica_id: str, command: dict[str, Any]) -> None:
+    async def send(self, replica_id: str, command: SfuCommand) -> None:
         """Run `command` on the replica `replica_id` (here, if it is this one)."""
         if replica_id == self.replica_id:
             await self._run_command(command)
         else:
-            await self._publish(replica_id, {"command": command})
+            await self._publish(replica_id, {"command": command.encode()})
 
     async def _publish(self, replica_id: str, publication: dict[str, Any]) -> None:
         await self._redis.publish(self._channel(replica_id), json.dumps(publication))
@@ -72,6 +73,6 @@ class ReplicaBus:
     async def _receive(self, raw: bytes) -> None:
         publication = json.loads(raw)
         if "command" in publication:
-            await self._run_command(publication["command"])
+            await self._run_command(decode(publication["command"]))
         else:
             await self._emit_local(publication["sid"], publication["event"], publication["data"])

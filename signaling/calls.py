@@ -1,13 +1,15 @@
 """Who is in each consult's call, shared by every hub replica through Redis.
 
 A call is a Redis hash `<prefix>:rtc:call:<consult>`, one field per user holding a `Member`:
-role, name, whether the vet admitted them, and the replica and Socket.IO sid that serve them,
+role, name, whether the vet admitted them, whether their microphone and camera are on, and the
+replica and Socket.IO sid that serve them,
 so any replica can route an event to them. A member whose connection drops is marked `gone_at_ms`
-and stays for RECONNECT_GRACE_S; their departure is scheduled in the sorted set
-`<prefix>:rtc:departures` (score: the deadline). Every replica reaps due departures; whoever
-removes one from the set owns it, and the member leaves only if they did not come back
-(`gone_at_ms` still set), so a departure is announced once, even if the replica they dropped
-from has since stopped. The call's mode is a key of its own, set by the first join.
+and stays for the reconnect grace (RTC_RECONNECT_GRACE_S, 30 s by default); their departure is
+scheduled in the sorted set `<prefix>:rtc:departures` (score: the deadline). Every replica
+reaps due departures; whoever removes one from the set owns it, and the member leaves only if
+they did not come back (`gone_at_ms` still set), so a departure is announced once, even if the
+replica they dropped from has since stopped. The call's mode is a key of its own, set by the
+first join and changed only by `switch_mode` (a p2p call moves to sfu when a recording starts).
 
 Each replica's members are listed in the set `<prefix>:rtc:served:<replica>` (`consult|user`),
 so that when the replica dies (its lease expires, signaling.leases) another can `orphan` them:
@@ -23,11 +25,9 @@ from uuid import UUID
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
 
-from domain.consults import ParticipantRole
-from pawhub.settings import get_settings
+from domain.scheduling.consults import ParticipantRole
 from signaling.modes import Mode
 
-RECONNECT_GRACE_S = get_settings().rtc_reconnect_grace_s
 CALL_TTL_S = 12 * 3600  # a call nobody touched for this long is forgotten
 
 # Mark a member gone only if `sid` still serves them (they may have rejoined elsewhere).
@@ -55,6 +55,18 @@ end
 return tostring(member.gone_at_ms)
 """
 
+# Set the microphone and camera of a member still served by connection ARGV[2].
+_SET_MEDIA = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local member = cjson.decode(raw)
+if member.sid ~= ARGV[2] then return 0 end
+member.audio = ARGV[3] == '1'
+member.video = ARGV[4] == '1'
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(member))
+return 1
+"""
+
 # Undo a mark for a member still served by connection ARGV[2] (its replica outlived its lease).
 _REVIVE = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -63,6 +75,13 @@ local member = cjson.decode(raw)
 if member.sid ~= ARGV[2] or type(member.gone_at_ms) ~= 'number' then return 0 end
 member.gone_at_ms = nil
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(member))
+return 1
+"""
+
+# Change a call's mode from ARGV[1] to ARGV[2]; 1 if it changed, 0 if it was not ARGV[1].
+_SWITCH_MODE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
 return 1
 """
 
@@ -84,10 +103,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _grace_ms() -> int:
-    return int(RECONNECT_GRACE_S * 1000)
-
-
 class Member(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -98,6 +113,17 @@ class Member(BaseModel):
     replica: str
     sid: str
     gone_at_ms: int | None = None  # unix ms (an integer survives Lua's cjson exactly)
+    audio: bool = True  # their microphone is on (`media`)
+    video: bool = True  # their camera is on
+
+    def media(self, consult: UUID) -> dict[str, str | bool]:
+        """The `media` event that tells others of their microphone and camera."""
+        return {
+            "consult_id": str(consult),
+            "user_id": str(self.user_id),
+            "audio": self.audio,
+            "video": self.video,
+        }
 
     def peer(self) -> dict[str, str]:
         """How the member appears in `peers` and `peer_joined`."""
@@ -108,15 +134,18 @@ class Member(BaseModel):
 
 
 class Calls:
-    """The calls' shared state. One per replica; `reap_due` is driven by the namespace."""
+    """The calls' shared state. One per replica; `reap_due` is driven by signaling.replica."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str, reconnect_grace_s: float) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._grace_ms = int(reconnect_grace_s * 1000)
         self._mark_gone = redis.register_script(_MARK_GONE)
         self._reap = redis.register_script(_REAP)
         self._orphan = redis.register_script(_ORPHAN)
         self._revive = redis.register_script(_REVIVE)
+        self._switch_mode = redis.register_script(_SWITCH_MODE)
+        self._set_media = redis.register_script(_SET_MEDIA)
 
     def _call_key(self, consult: UUID) -> str:
         return f"{self._prefix}:rtc:call:{consult}"
@@ -149,6 +178,15 @@ class Calls:
             pipe.expire(self._served_key(member.replica), CALL_TTL_S)
             await pipe.execute()
 
+    async def set_media(self, consult: UUID, member: Member, *, audio: bool, video: bool) -> bool:
+        """Store `member`'s microphone and camera; False if their connection no longer serves
+        them."""
+        flags = ["1" if audio else "0", "1" if video else "0"]
+        updated = await self._set_media(
+            keys=[self._call_key(consult)], args=[str(member.user_id), member.sid, *flags]
+        )
+        return bool(updated)
+
     async def mode(self, consult: UUID, proposed: Mode) -> Mode:
         """The call's mode: `proposed` if the call has none yet, else the one it has."""
         key = self._mode_key(consult)
@@ -157,6 +195,13 @@ class Calls:
             pipe.get(key)
             _, current = await pipe.execute()
         return Mode(current.decode() if isinstance(current, bytes) else current)
+
+    async def switch_mode(self, consult: UUID, current: Mode, new: Mode) -> bool:
+        """Move the call from mode `current` to `new`; False if it was not in `current`."""
+        switched = await self._switch_mode(
+            keys=[self._mode_key(consult)], args=[current.value, new.value, CALL_TTL_S]
+        )
+        return bool(switched)
 
     async def current_mode(self, consult: UUID) -> Mode | None:
         current = await self._redis.get(self._mode_key(consult))
@@ -195,7 +240,7 @@ class Calls:
             keys=[self._call_key(consult)], args=[str(user), sid, now_ms]
         )
         if marked:
-            deadline_ms = now_ms + _grace_ms()
+            deadline_ms = now_ms + self._grace_ms
             await self._redis.zadd(self._departures_key, {f"{consult}|{user}": deadline_ms})
         return bool(marked)
 
@@ -210,7 +255,9 @@ class Calls:
                 continue  # another replica took it
             consult_text, user = entry.split("|", 1)
             consult = UUID(consult_text)
-            raw = await self._reap(keys=[self._call_key(consult)], args=[user, _grace_ms(), now_ms])
+            raw = await self._reap(
+                keys=[self._call_key(consult)], args=[user, self._grace_ms, now_ms]
+            )
             if raw:
                 member = Member.model_validate_json(raw)
                 await self._unlist(consult, member)
@@ -230,7 +277,7 @@ class Calls:
                 keys=[self._call_key(UUID(consult))], args=[user, replica, last_seen_ms]
             )
             if gone_at:
-                deadline_ms = int(gone_at) + _grace_ms()
+                deadline_ms = int(gone_at) + self._grace_ms
                 await self._redis.zadd(self._departures_key, {entry: deadline_ms})
                 orphaned += 1
         await self._redis.delete(served)

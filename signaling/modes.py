@@ -6,18 +6,22 @@
 - `livekit` when LiveKit is configured and the consult has more than SFU_MAX_PARTICIPANTS
   participants; without LiveKit such a consult still uses the embedded SFU.
 
-SFU_MAX_PARTICIPANTS is 4: the embedded SFU decodes each published track once and encodes it
-once per subscriber, so N participants cost N decodes and N(N-1) encodes; bench/media measured
-a three-person consult at 640x480 at about a third of a core and five at about one core.
+SFU_MAX_PARTICIPANTS is 4: the embedded SFU forwards each published track to every other
+participant, N(N-1) streams packetized in the hub's Python (bench/media: ~4 % of a core for a
+three-person 640x480 consult, ~0.5 % per subscriber stream); bigger calls belong to LiveKit.
 
-The mode is fixed when the call starts (the first join) and kept while anyone is in it.
+The mode is fixed when the call starts (the first join) and kept while anyone is in it, with
+one exception: the hub records only media that passes through its SFU, so when a recording
+starts in a p2p call the call moves to sfu (`mode_for_recording`), everyone in it is told
+(`mode {consult_id, mode}`) and renegotiates with the SFU; it stays in sfu after the recording
+stops (moving back would cost everyone a second renegotiation for no gain).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from domain.consults import ParticipantRole
+from domain.scheduling.consults import ParticipantRole
 
 SFU_MAX_PARTICIPANTS = 4
 P2P_MAX_PARTICIPANTS = 2
@@ -36,6 +40,11 @@ def choose_mode(participants: int, *, wants_sfu: bool, livekit_configured: bool)
     if participants > P2P_MAX_PARTICIPANTS or wants_sfu:
         return Mode.sfu
     return Mode.p2p
+
+
+def mode_for_recording(mode: Mode) -> Mode:
+    """The mode a call in `mode` records in (a livekit call is refused before this)."""
+    return Mode.sfu if mode is Mode.p2p else mode
 
 
 def is_polite(mode: Mode, role: ParticipantRole) -> bool:

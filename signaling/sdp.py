@@ -1,17 +1,20 @@
-"""Checks on the session descriptions clients relay: small enough, and SDP that parses."""
+"""Checks on the session descriptions clients relay: small enough, and SDP that parses; and
+what a description publishes."""
 
 from __future__ import annotations
 
 from aiortc.sdp import SessionDescription
 
+from domain.errors import Invalid, TooLarge
+
 MAX_SDP_BYTES = 64 * 1024
 
 
-class SdpTooLarge(ValueError):
+class SdpTooLarge(TooLarge):
     """An SDP over MAX_SDP_BYTES."""
 
 
-class InvalidSdp(ValueError):
+class InvalidSdp(Invalid):
     """Text that is not a session description with media."""
 
 
@@ -29,3 +32,15 @@ def check_sdp(sdp: str) -> None:
         SessionDescription.parse(sdp)
     except Exception as error:  # the parser raises assertion, value and index errors
         raise InvalidSdp(f"SDP does not parse: {error!r}") from error
+
+
+def sending_media(sdp: str) -> set[str]:
+    """The mids (else `#<index>`) of the audio and video m-lines on which the author of `sdp`,
+    a description `check_sdp` accepted, sends (an open port, `sendrecv` or `sendonly`)."""
+    return {
+        media.rtp.muxId or f"#{index}"
+        for index, media in enumerate(SessionDescription.parse(sdp).media)
+        if media.kind in ("audio", "video")
+        and media.port != 0
+        and media.direction in (None, "sendrecv", "sendonly")
+    }

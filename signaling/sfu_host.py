@@ -11,6 +11,11 @@ members renegotiate with it (their old connections to the dead room fail).
 
 Per participant, the room's answer to an offer is delivered before any later room offer
 (SfuRoom's contract), by one lock per participant around both.
+
+A member publishes at most MAX_PUBLISHED_TRACKS tracks, counted over the whole call: the room
+keeps a receiver and a forwarder for every track it is ever sent, and aiortc never reuses an
+m-line, so a track stopped and replaced by another still counts. A description past that
+raises TooManyTracks before the room sees it.
 """
 
 from __future__ import annotations
@@ -25,11 +30,24 @@ from uuid import UUID
 import redis.asyncio as aioredis
 from aiortc import RTCSessionDescription
 
-from media.sfu import IceCandidateInit, SfuRoom
+from domain.errors import TooLarge
+from domain.recordings.lifecycle import RecordingState
+from media.forwarding import Publication
+from media.sdp_rules import IceCandidateInit
+from media.sfu import SfuRoom, Source
+from recordings.room import RoomRecording
+from recordings.studio import Studio
+from signaling.sdp import sending_media
 
 log = logging.getLogger(__name__)
 
 CLAIM_TTL_S = 12 * 3600
+MAX_PUBLISHED_TRACKS = 4  # camera and microphone, a screen share and its audio
+
+
+class TooManyTracks(TooLarge):
+    """A description that would take a member past MAX_PUBLISHED_TRACKS."""
+
 
 # Delete a claim only if the replica ARGV[1] still holds it.
 _RELEASE = """
@@ -50,14 +68,23 @@ def _text(value: object) -> str | None:
 
 class SfuHost:
     def __init__(
-        self, redis: aioredis.Redis, prefix: str, replica_id: str, deliver: Deliver
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        replica_id: str,
+        deliver: Deliver,
+        studio: Studio | None = None,
     ) -> None:
         self._redis = redis
+        self._studio = studio  # None: no storage for recordings' media
+        self._recordings: dict[UUID, RoomRecording] = {}  # consult -> its live recording here
+        self._tasks: set[asyncio.Task[None]] = set()
         self._prefix = prefix
         self._replica_id = replica_id
         self._deliver = deliver
         self._rooms: dict[UUID, SfuRoom] = {}
         self._locks: defaultdict[tuple[UUID, UUID], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._published: dict[tuple[UUID, UUID], frozenset[str]] = {}  # the mids sent on
         self._release = redis.register_script(_RELEASE)
 
     def _claim_key(self, consult: UUID) -> str:
@@ -112,27 +139,72 @@ class SfuHost:
         candidate: IceCandidateInit | None,
     ) -> None:
         """Apply a member's description or candidate to the consult's room (hosted here).
-        Raises what SfuRoom raises: NegotiationConflict, KeyError, ValueError, and aiortc's
-        errors for descriptions it cannot apply."""
+        Raises TooManyTracks, and what SfuRoom raises: NegotiationConflict, KeyError,
+        ValueError, and aiortc's errors for descriptions it cannot apply."""
         room = self._room(consult)
-        async with self._locks[(consult, user)]:
-            if description is not None and description.type == "offer":
-                answer = await room.handle_offer(str(user), description)
-                await self._deliver(consult, user, "signal", _from_sfu(consult, answer))
-            elif description is not None:
-                await room.handle_answer(str(user), description)
+        member = (consult, user)
+        async with self._locks[member]:
+            if description is not None:
+                published = self._published.get(member, frozenset())
+                published |= sending_media(description.sdp)
+                if len(published) > MAX_PUBLISHED_TRACKS:
+                    raise TooManyTracks(f"a member publishes at most {MAX_PUBLISHED_TRACKS} tracks")
+                if description.type == "offer":
+                    answer = await room.handle_offer(str(user), description)
+                    self._published[member] = published
+                    await self._deliver(consult, user, "signal", _from_sfu(consult, answer))
+                else:
+                    await room.handle_answer(str(user), description)
+                    self._published[member] = published
             if candidate is not None:
                 await room.add_ice_candidate(str(user), candidate)
+
+    async def record(self, consult: UUID, recording_id: UUID, state: RecordingState) -> None:
+        """Follow the consult's recording: tap its room's tracks while it records, write
+        nothing while paused, and finish it (upload, join, manifest) once it stops."""
+        room = self._rooms.get(consult)
+        current = self._recordings.get(consult)
+        if current is not None and (current.recording_id != recording_id or not state.live):
+            del self._recordings[consult]
+            self._spawn(self._finish(current))
+            current = None
+        if room is None or not state.live:
+            return
+        if current is None:
+            if self._studio is None:
+                log.warning("recording %s: no S3 configured, its media is not kept", recording_id)
+                return
+            current = self._recordings[consult] = self._studio.recording(recording_id)
+            for participant in room.participant_ids:
+                for source in room.publications(participant):
+                    if isinstance(source, Publication):
+                        current.tap(UUID(participant), source)
+        if state is RecordingState.paused:
+            current.pause()
+        else:
+            current.resume()
+
+    def recorded_consults(self) -> list[UUID]:
+        """The consults whose rooms this replica records now."""
+        return list(self._recordings)
+
+    async def index_interrupted(self, recording_id: UUID) -> None:
+        """Write the manifest of a recording whose recorder died, listing what reached S3."""
+        if self._studio is not None:
+            await self._studio.index(recording_id)
 
     async def remove(self, consult: UUID, user: UUID) -> None:
         """Take a member out of the consult's room; close the room once it is empty."""
         room = self._rooms.get(consult)
         self._locks.pop((consult, user), None)
+        self._published.pop((consult, user), None)
         if room is None:
             return
         await room.remove(str(user))
         if not room.participant_ids:
             del self._rooms[consult]
+            if (recording := self._recordings.pop(consult, None)) is not None:
+                self._spawn(self._finish(recording))
             await room.close()
             await self._unpin(consult)
 
@@ -142,9 +214,38 @@ class SfuHost:
 
     async def close(self) -> None:
         rooms, self._rooms = list(self._rooms.items()), {}
+        self._published.clear()
+        for recording in self._recordings.values():
+            self._spawn(self._finish(recording))
+        self._recordings.clear()
         for consult, room in rooms:
             await room.close()
             await self._unpin(consult)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _finish(self, recording: RoomRecording) -> None:
+        assert self._studio is not None
+        try:
+            await self._studio.finished(recording)
+        except Exception:
+            log.exception("recording %s could not be finished", recording.recording_id)
+
+    async def _resume_recording(self, consult: UUID) -> None:
+        """A room that starts here joins its consult's live recording, if there is one."""
+        assert self._studio is not None
+        live = await self._studio.live(consult)
+        if live is not None:
+            await self.record(consult, *live)
+
+    def _published_track(self, consult: UUID, participant_id: str, source: Source) -> None:
+        recording = self._recordings.get(consult)
+        if recording is not None and isinstance(source, Publication):
+            recording.tap(UUID(participant_id), source)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _room(self, consult: UUID) -> SfuRoom:
         room = self._rooms.get(consult)
@@ -155,7 +256,11 @@ class SfuHost:
                 async with self._locks[(consult, user)]:
                     await self._deliver(consult, user, "signal", _from_sfu(consult, description))
 
-            room = self._rooms[consult] = SfuRoom(offer)
+            room = self._rooms[consult] = SfuRoom(
+                offer, on_publish=lambda user, source: self._published_track(consult, user, source)
+            )
+            if self._studio is not None:
+                self._spawn(self._resume_recording(consult))
         return room
 
 

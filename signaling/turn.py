@@ -36,6 +36,17 @@ class TurnCredential:
     expires_at: int
 
 
+@dataclass(frozen=True)
+class TurnServers:
+    """TURN_URLS and TURN_SECRET, which the composition root reads from the settings."""
+
+    urls: tuple[str, ...]
+    secret: str
+
+    def ice_servers(self, user_id: str) -> list[IceServer]:
+        return ice_servers(self.urls, self.secret, user_id)
+
+
 def turn_credential(
     turn_secret: str, user_id: str, *, ttl: int = DEFAULT_TTL_S, now: float | None = None
 ) -> TurnCredential:

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,16 +19,21 @@ import pytest
 import uvicorn
 from aiohttp import web
 
-from deploy.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from domain.conversations import create_conversation
+from deploy.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedS3, free_port
+from domain.chat.conversations import create_conversation
+from domain.clinical.pets import NewPet, Pet, create_pet
 from domain.identity import NewUser, Role, User
-from domain.tokens import issue_access_token
-from domain.users import create_user
+from domain.identity.tokens import issue_access_token
+from domain.identity.users import create_user
+from domain.scheduling.availability import Availability, WeeklyWindow, set_availability
+from domain.scheduling.booking_rules import Booking, BookingKind, NewBooking
+from domain.scheduling.bookings import create_booking
+from pawhub.api import create_app
 from pawhub.hub import build_hub_app
 from pawhub.resources import migrate_database
 from pawhub.settings import Settings
-from realtime.server import HubSite
-from rest.app import create_app
+from realtime.limits import SocketLimits
+from realtime.server import KEEPALIVE_TIMEOUT_S, HubSite
 from tests.recording_client import ChatClient
 
 RUN_ID = uuid4().hex[:10]
@@ -37,24 +44,28 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit(parts._replace(path="/" + database))
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := os.environ.get("DATABASE_URL"):
+def machine_or_embedded(
+    variable: str,
+    embedded: type[EmbeddedPostgres | EmbeddedRedis | EmbeddedS3],
+    tmp: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """The server's URL from `variable` if set, else of an embedded server for the session."""
+    if url := os.environ.get(variable):
         yield url
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded")).start()
+    server = embedded(tmp.mktemp("embedded")).start()
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from machine_or_embedded("DATABASE_URL", EmbeddedPostgres, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := os.environ.get("REDIS_URL"):
-        yield url
-        return
-    server = EmbeddedRedis(tmp_path_factory.mktemp("embedded")).start()
-    yield server.url
-    server.stop()
+    yield from machine_or_embedded("REDIS_URL", EmbeddedRedis, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -89,11 +100,18 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-async def start_hub(settings: Settings) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(build_hub_app(settings))
+async def start_hub(
+    settings: Settings, limits: SocketLimits | None = None
+) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(
+        build_hub_app(settings, limits=limits), keepalive_timeout=KEEPALIVE_TIMEOUT_S
+    )
     await runner.setup()
     port = free_port()
-    await HubSite(runner, "127.0.0.1", port).start()
+    site = HubSite(
+        runner, "127.0.0.1", port, max_connections_per_ip=settings.max_connections_per_ip
+    )
+    await site.start()
     return runner, f"http://127.0.0.1:{port}"
 
 
@@ -110,7 +128,12 @@ async def serve_api(settings: Settings) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            proxy_headers=False,  # as `pawhub api`: only TRUSTED_PROXIES may name the client
         )
     )
     task = asyncio.create_task(server.serve())
@@ -160,6 +183,44 @@ async def room(pool: asyncpg.Pool, make_user: Any) -> tuple[UUID, Member, Member
     async with pool.acquire() as conn:
         conversation = await create_conversation(conn, owner[0].id, [vet[0].id], "Rex")
     return conversation.id, owner, vet
+
+
+@dataclass(frozen=True)
+class BookedPet:
+    """An owner's pet booked with a vet for 30 minutes two days ahead."""
+
+    owner: User
+    vet: User
+    pet: Pet
+    booking: Booking
+
+
+BookPet = Callable[..., Awaitable[BookedPet]]
+
+
+@pytest.fixture
+def book_pet(pool: asyncpg.Pool, make_user: Any) -> BookPet:
+    """Book a new owner's pet with a new vet open around the clock, through the domain."""
+
+    async def book(kind: BookingKind = BookingKind.video) -> BookedPet:
+        owner, _ = await make_user(Role.owner)
+        vet, _ = await make_user(Role.vet)
+        always = [WeeklyWindow(weekday=day, start="00:00", end="24:00") for day in range(7)]
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+        async with pool.acquire() as conn:
+            await set_availability(conn, vet.id, Availability(time_zone="UTC", weekly=always))
+            pet = await create_pet(conn, owner.id, NewPet(name="Rex", species="dog"))
+            new = NewBooking(vet_id=vet.id, pet_id=pet.id, start=start, duration_min=30, kind=kind)
+            booking = await create_booking(conn, owner.id, new)
+        return BookedPet(owner, vet, pet, booking)
+
+    return book
+
+
+@pytest.fixture
+async def booked_pet(book_pet: BookPet) -> BookedPet:
+    """A video booking (which opens a consult with the owner and vet as participants)."""
+    return await book_pet()
 
 
 @pytest.fixture(scope="session")

@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from pawhub.settings import Settings, SettingsError
@@ -14,7 +19,7 @@ PRODUCTION_READY = {
 
 
 def make(**overrides: object) -> Settings:
-    return Settings(_env_file=None, **{**PRODUCTION_READY, **overrides})  # type: ignore[arg-type]
+    return Settings(_env_file=None, **{**PRODUCTION_READY, **overrides})  # type: ignore[arg-type, call-arg]
 
 
 def test_production_with_real_secrets_starts() -> None:
@@ -46,3 +51,94 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.turn_urls == ["turn:a.example:3478", "turns:b.example:5349"]
     assert settings.chat_rate_limit == 0
+
+
+def development(**overrides: object) -> Settings:
+    return Settings(_env_file=None, **overrides)  # type: ignore[arg-type, call-arg]
+
+
+@pytest.mark.parametrize(
+    "database_url",
+    [
+        "postgresql://db.example:5432/pawhub",
+        "postgresql://10.0.0.5/pawhub",
+        "postgresql://[2001:db8::1]:5432/pawhub",
+        "postgresql://127.0.0.1,db.example/pawhub",
+        "postgresql://pawhub@/pawhub?host=db.example",
+        "postgresql://localhost.example.com/pawhub",
+    ],
+)
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_the_dev_jwt_secret_is_refused_next_to_a_remote_database(
+    database_url: str, environment: str
+) -> None:
+    settings = development(database_url=database_url, pawhub_env=environment)
+    refusal = (
+        r"^JWT_SECRET is missing or a development default"  # production refuses every one
+        if environment == "production"
+        else r"^JWT_SECRET .*DATABASE_URL is not on loopback"
+    )
+    with pytest.raises(SettingsError, match=refusal):
+        settings.check_production()
+
+
+@pytest.mark.parametrize(
+    "database_url",
+    [
+        None,  # `pawhub up` with embedded servers
+        "postgresql://postgres@127.0.0.1:5432/test",  # CI
+        "postgresql://127.0.0.2/pawhub",
+        "postgresql://localhost/pawhub",
+        "postgresql://[::1]:5432/pawhub",
+        "postgresql:///pawhub",
+        "postgresql://%2Fvar%2Frun%2Fpostgresql/pawhub",
+        "postgresql://pawhub@/pawhub?host=/var/run/postgresql",
+    ],
+)
+def test_the_dev_jwt_secret_is_fine_with_a_database_on_loopback(
+    database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PGHOST", raising=False)
+    development(database_url=database_url).check_production()
+
+
+def test_a_real_jwt_secret_may_use_a_remote_database() -> None:
+    development(database_url="postgresql://db.example/pawhub", jwt_secret="j" * 48).check_secrets()
+
+
+def test_an_unset_host_means_pghost(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGHOST", "db.example")
+    with pytest.raises(SettingsError, match="JWT_SECRET"):
+        development(database_url="postgresql:///pawhub").check_secrets()
+
+
+def test_trusted_proxies_are_read_as_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert [str(network) for network in settings.trusted_proxies] == ["10.0.0.0/8", "192.0.2.7/32"]
+    monkeypatch.delenv("TRUSTED_PROXIES")
+    assert Settings(_env_file=None).trusted_proxies == []  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("service", ["hub", "api"])
+def test_services_refuse_the_dev_jwt_secret_before_connecting(service: str, tmp_path: Path) -> None:
+    unset = {"JWT_SECRET", "PAWHUB_ENV", "PGHOST"}
+    env = {name: value for name, value in os.environ.items() if name not in unset}
+    env |= {
+        "DATABASE_URL": "postgresql://db.example:5432/x",
+        "REDIS_URL": "redis://cache.example:6379/0",
+        "PAWHUB_ENV": "development",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pawhub", service, "--port", "0"],
+        env=env,
+        cwd=tmp_path,  # no .env file
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "pawhub: error: JWT_SECRET is the development default but DATABASE_URL is not on "
+        "loopback; set a real JWT_SECRET"
+    ]

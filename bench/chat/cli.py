@@ -4,18 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from bench.chat.runner import run_bench
-from bench.chat.servers import TARGETS, backing_services
+from bench.chat.servers import TARGETS, bench_services
+from bench.chat.sweep import parse_hub_counts, run_sweep
 from bench.chat.worker import raise_file_limit
 from bench.chat.workload import Workload, WorkloadError, load_scenario, per_sender_rate
 from pawhub.settings import get_settings
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+# Each overrides the scenario's value (or Workload's default) of the same name.
+WORKLOAD_OPTIONS: list[tuple[str, type, str]] = [
+    ("--clients", int, "Socket.IO clients."),
+    ("--rooms", int, "Rooms; client c joins room c % rooms."),
+    ("--senders", int, "Clients that send (spread over the rooms)."),
+    ("--rate", float, "Messages/s per sender (open loop)."),
+    ("--total-rate", float, "Messages/s over all senders (instead of --rate)."),
+    ("--duration", float, "Measured seconds."),
+    ("--warmup", float, "Seconds of load before measuring."),
+    ("--processes", int, "Load-generator processes."),
+    ("--users", int, "Distinct users (clients beyond that share them)."),
+    ("--body-bytes", int, "Message body size."),
+    ("--connect-concurrency", int, "Connects in flight per process."),
+]
+
+
+def workload_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option, kind, help_text in reversed(WORKLOAD_OPTIONS):
+        command = click.option(option, type=kind, help=help_text)(command)
+    return command
 
 
 @click.command("chat")
@@ -27,18 +51,14 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 @click.option(
     "--scenario", help="bench/scenarios/NAME.toml or .json (or a path); options override it."
 )
-@click.option("--clients", type=int, help="Socket.IO clients.")
-@click.option("--rooms", type=int, help="Rooms; client c joins room c % rooms.")
-@click.option("--senders", type=int, help="Clients that send (spread over the rooms).")
-@click.option("--rate", type=float, help="Messages/s per sender (open loop).")
-@click.option("--total-rate", type=float, help="Messages/s over all senders (instead of --rate).")
-@click.option("--duration", type=float, help="Measured seconds.")
-@click.option("--warmup", type=float, help="Seconds of load before measuring.")
-@click.option("--processes", type=int, help="Load-generator processes.")
-@click.option("--hub-processes", type=int, help="Server processes (one per core), sharing Redis.")
-@click.option("--users", type=int, help="Distinct users (clients beyond that share them).")
-@click.option("--body-bytes", type=int, help="Message body size.")
-@click.option("--connect-concurrency", type=int, help="Connects in flight per process.")
+@workload_options
+@click.option(
+    "--hub-processes",
+    help="Server processes (one per core), sharing Redis. Several (`1 2 4` or `1,2,4`) sweep "
+    "them in one pawhub run each: K processes carry K copies of the workload, each room's "
+    "clients on one process; reports per-replica CPU, deliveries/s and p99, with a chart.",
+)
+@click.argument("more_hub_processes", nargs=-1, type=int, metavar="[HUB_PROCESSES]...")
 @click.option("--out", type=click.Path(path_type=Path), default=RESULTS, show_default=True)
 def chat(
     target: str,
@@ -46,17 +66,26 @@ def chat(
     rounds: int,
     scenario: str | None,
     total_rate: float | None,
+    hub_processes: str | None,
+    more_hub_processes: tuple[int, ...],
     out: Path,
     **overrides: int | float | None,
 ) -> None:
     """Drive real Socket.IO clients through pawhub's hub (or the Node reference) and measure
     deliveries/s, end-to-end latency, losses, and the server's CPU and memory."""
+    if more_hub_processes and hub_processes is None:
+        raise click.UsageError(f"unexpected arguments {more_hub_processes}")
     try:
+        counts = parse_hub_counts(hub_processes or "", more_hub_processes)
         workload = (load_scenario(scenario) if scenario else Workload()).with_overrides(**overrides)
         if total_rate is not None:
             workload = workload.with_overrides(rate=per_sender_rate(workload.senders, total_rate))
-    except (WorkloadError, TypeError) as exc:
+        if len(counts) == 1:
+            workload = workload.with_overrides(hub_processes=counts[0])
+    except (WorkloadError, TypeError, ValueError) as exc:
         raise click.UsageError(str(exc)) from exc
+    if len(counts) > 1 and (compare or target != "pawhub"):
+        raise click.UsageError("a --hub-processes sweep runs pawhub only (no --compare)")
     raise_file_limit()
     settings = get_settings()
     targets = list(TARGETS) if compare else [target]
@@ -64,16 +93,13 @@ def chat(
     console = Console()
 
     async def bench() -> None:
-        async with backing_services(
-            settings.database_url,
-            settings.redis_url,
-            f"{settings.redis_namespace}-bench",
-            settings.jwt_secret,
-            Path(settings.data_dir) / "bench",
-        ) as services:
-            document, _, _ = await run_bench(
-                name, workload, targets, rounds if compare else 1, services, out, console
-            )
+        async with bench_services(settings) as services:
+            if len(counts) > 1:
+                document, _, _ = await run_sweep(name, workload, counts, services, out, console)
+            else:
+                document, _, _ = await run_bench(
+                    name, workload, targets, rounds if compare else 1, services, out, console
+                )
         if any(run["lost"] or run["duplicated"] for run in document["runs"]):
             sys.exit(1)
 

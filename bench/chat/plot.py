@@ -52,3 +52,43 @@ def plot_runs(document: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def plot_sweep(document: dict[str, Any], path: Path) -> None:
+    """Per replica count: each replica's CPU, total deliveries/s (against K times the first),
+    p99, and the publications each replica received from Redis."""
+    rows = document["sweep"]
+    counts = [row["hub_processes"] for row in rows]
+    figure, ((cpu_axes, rate_axes), (p99_axes, received_axes)) = plt.subplots(2, 2, figsize=(13, 9))
+    for row in rows:
+        cpu = row["replica_cpu_percent"]
+        cpu_axes.scatter([row["hub_processes"]] * len(cpu), cpu, color="tab:blue", alpha=0.5)
+        received = row["publications_received_per_replica"]
+        received_axes.scatter(
+            [row["hub_processes"]] * len(received), received, color="tab:green", alpha=0.5
+        )
+    cpu_axes.plot(counts, [row["replica_cpu_percent_mean"] for row in rows], marker="o")
+    cpu_axes.set_ylabel("CPU % of one core, per replica")
+    cpu_axes.set_title("each replica's CPU (dots) and their mean")
+    rate_axes.plot(counts, [row["deliveries_per_s"] for row in rows], marker="o", label="total")
+    if rows and rows[0]["hub_processes"]:
+        per_copy = rows[0]["deliveries_per_s"] / rows[0]["hub_processes"]
+        rate_axes.plot(counts, [per_copy * k for k in counts], "--", color="grey", label="linear")
+    rate_axes.set_ylabel("deliveries/s (at the clients)")
+    rate_axes.set_title("total deliveries/s")
+    rate_axes.legend()
+    p99_axes.plot(counts, [row["latency_p99_ms"] or 0 for row in rows], marker="o")
+    p99_axes.set_ylabel("end-to-end latency p99 (ms)")
+    p99_axes.set_title("p99 latency")
+    received_axes.set_ylabel("publications received from Redis, per replica")
+    received_axes.set_title("what each replica's fan-out hears (its own included)")
+    for axes in (cpu_axes, rate_axes, p99_axes, received_axes):
+        axes.set_xlabel("hub processes (one copy of the workload each)")
+        axes.set_xticks(counts)
+        axes.set_ylim(bottom=0)
+        axes.grid(True, alpha=0.3)
+    description = document["workload"]["description"]
+    figure.suptitle(f"pawhub bench chat, hub processes swept (per copy: {description})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

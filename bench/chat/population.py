@@ -15,10 +15,10 @@ from uuid import uuid4
 import asyncpg
 
 from bench.chat.workload import Workload
-from domain.conversations import create_conversation
+from domain.chat.conversations import create_conversation
 from domain.identity import NewUser, Role, User
-from domain.tokens import issue_access_token
-from domain.users import EmailTaken, create_user
+from domain.identity.tokens import issue_access_token
+from domain.identity.users import EmailTaken, create_user
 
 _PASSWORD = "bench password, never a real one"
 _PARALLEL = 4

@@ -7,15 +7,14 @@ import os
 import platform
 import shutil
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
 import psutil
-from rich.console import Console
-from rich.table import Table
 
 from bench.chat import histogram
 from bench.chat.plot import plot_runs
@@ -36,6 +35,12 @@ class RunMeasurements:
     rss_before: int
     rss_connected: int
     start_s: float  # time.monotonic() when the timetable started
+    received_per_replica: list[dict[str, int]] = field(default_factory=list)  # pawhub only
+
+
+def replica_group(replica: int) -> str:
+    """The sampler's group of one server process (`server` is all of them)."""
+    return f"server-{replica}"
 
 
 def _in_window(samples: GroupSamples, start: float, end: float) -> list[float]:
@@ -57,6 +62,24 @@ def _add_up(series: list[list[int]], seconds: int) -> list[int]:
     return [sum(values) for values in zip(*series, strict=True)][:seconds]
 
 
+def _cpu_ms_per_1000(cpu_percent: float, deliveries_per_s: float) -> float:
+    """Server CPU time per 1,000 deliveries: percent of a core is 10 ms of CPU per second."""
+    return round(cpu_percent * 10 / deliveries_per_s * 1000, 2) if deliveries_per_s else 0.0
+
+
+def _replicas(measured: RunMeasurements, start: float, end: float) -> list[dict[str, Any]]:
+    """Each server process's CPU and, for pawhub, the publications its fan-out received."""
+    samples = measured.sampler.samples
+    received = measured.received_per_replica
+    return [
+        {
+            **_cpu(samples.get(replica_group(replica)), start, end),
+            **({"publications_received": received[replica]} if replica < len(received) else {}),
+        }
+        for replica in range(measured.workload.hub_processes)
+    ]
+
+
 def _errors(measured: RunMeasurements) -> dict[str, int]:
     total: dict[str, int] = {}
     for errors in [result.errors for result in measured.results]:
@@ -76,6 +99,8 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
     tester = measured.sampler.samples.get("tester")
     rss_added = measured.rss_connected - measured.rss_before
     seconds = int(workload.warmup + workload.duration) + 2  # the timetable and a little after
+    deliveries_per_s = sum(result.deliveries_in_window for result in results) / workload.duration
+    server_cpu = _cpu(server, window_start, window_end)
     return {
         "target": measured.target,
         "server_processes": workload.hub_processes,
@@ -99,9 +124,7 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
             sum(result.sent_in_window for result in results) / workload.duration, 1
         ),
         "deliveries": sum(result.deliveries for result in results),
-        "deliveries_per_s": round(
-            sum(result.deliveries_in_window for result in results) / workload.duration, 1
-        ),
+        "deliveries_per_s": round(deliveries_per_s, 1),
         "latency_ms": histogram.summary_ms(latency),
         "latency_distribution_ms": histogram.distribution_ms(latency),
         "ack_latency_ms": histogram.summary_ms(
@@ -112,12 +135,16 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
         "reordered": sum(result.reordered for result in results),
         "errors": _errors(measured),
         "server": {
-            **_cpu(server, window_start, window_end),
+            **server_cpu,
+            "cpu_ms_per_1000_deliveries": _cpu_ms_per_1000(
+                server_cpu["cpu_percent_mean"], deliveries_per_s
+            ),
             "rss_mb_before_clients": round(measured.rss_before / _MB, 1),
             "rss_mb_connected": round(measured.rss_connected / _MB, 1),
             "rss_mb_peak": round(max(server.rss_bytes, default=0) / _MB, 1) if server else 0.0,
             "rss_kb_per_connection": round(rss_added / 1024 / connected, 2) if connected else 0.0,
         },
+        "replicas": _replicas(measured, window_start, window_end),
         "tester": _cpu(tester, window_start, window_end),
         "timeline": {
             "deliveries_per_s": _add_up(
@@ -146,6 +173,7 @@ _RATIOS = {
     "latency_p95": ("latency_ms", "p95"),
     "latency_p99": ("latency_ms", "p99"),
     "server_rss_kb_per_connection": ("server", "rss_kb_per_connection"),
+    "server_cpu_ms_per_1000_deliveries": ("server", "cpu_ms_per_1000_deliveries"),
     "connects_per_s": ("connect", "per_s"),
 }
 
@@ -204,66 +232,18 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _ms(run: dict[str, Any], key: str) -> str:
-    value = run["latency_ms"].get(key)
-    return "-" if value is None else f"{value:,.1f}"
-
-
-_ROWS: list[tuple[str, Any]] = [
-    ("clients connected", lambda r: f"{r['clients']['connected']:,} / {r['clients']['planned']:,}"),
-    ("connects/s", lambda r: f"{r['connect']['per_s']:,.0f}"),
-    ("connect p99 (ms)", lambda r: f"{r['connect']['latency_ms'].get('p99', 0):,.1f}"),
-    ("offered deliveries/s", lambda r: f"{r['offered_deliveries_per_s']:,.0f}"),
-    ("deliveries/s", lambda r: f"{r['deliveries_per_s']:,.0f}"),
-    ("latency p50 (ms)", lambda r: _ms(r, "p50")),
-    ("latency p95 (ms)", lambda r: _ms(r, "p95")),
-    ("latency p99 (ms)", lambda r: _ms(r, "p99")),
-    ("latency max (ms)", lambda r: _ms(r, "max")),
-    ("ack p99 (ms)", lambda r: f"{r['ack_latency_ms'].get('p99', 0):,.1f}"),
-    ("lost / duplicated", lambda r: f"{r['lost']:,} / {r['duplicated']:,}"),
-    ("errors", lambda r: f"{sum(r['errors'].values()):,}"),
-    ("server CPU % (mean)", lambda r: f"{r['server']['cpu_percent_mean']:.0f}"),
-    ("server RSS peak (MB)", lambda r: f"{r['server']['rss_mb_peak']:,.1f}"),
-    ("server KB / connection", lambda r: f"{r['server']['rss_kb_per_connection']:,.1f}"),
-    ("tester CPU % (mean)", lambda r: f"{r['tester']['cpu_percent_mean']:.0f}"),
-]
-
-_RATIO_ROWS = {
-    "deliveries/s": "deliveries_per_s",
-    "latency p50 (ms)": "latency_p50",
-    "latency p95 (ms)": "latency_p95",
-    "latency p99 (ms)": "latency_p99",
-    "server KB / connection": "server_rss_kb_per_connection",
-    "connects/s": "connects_per_s",
-}
-
-
-def print_summary(console: Console, document: dict[str, Any]) -> None:
-    runs: list[dict[str, Any]] = document["runs"]
-    table = Table(title=f"pawhub bench chat: {document['workload']['description']}")
-    table.add_column("")
-    for index, run in enumerate(runs):
-        table.add_column(f"{run['target']} #{index + 1}", justify="right")
-    found_ratios = document.get("ratios")
-    if found_ratios:
-        table.add_column("pawhub / node", justify="right", style="bold")
-    for label, cell in _ROWS:
-        row = [label, *(cell(run) for run in runs)]
-        if found_ratios:
-            ratio = found_ratios.get(_RATIO_ROWS.get(label, ""))
-            row.append("" if ratio is None else f"{ratio:.2f}x")
-        table.add_row(*row)
-    console.print(table)
-    for run in runs:
-        if run["errors"]:
-            console.print(f"[yellow]{run['target']} errors:[/] {run['errors']}")
+def write_json_and_plot(
+    out_dir: Path, name: str, document: dict[str, Any], plot: Callable[[dict[str, Any], Path], None]
+) -> tuple[Path, Path]:
+    """`document` as NAME-<UTC stamp>.json in `out_dir`, and `plot` of it beside it as .png."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stem = out_dir / f"{name}-{stamp}"
+    json_path, png_path = stem.with_suffix(".json"), stem.with_suffix(".png")
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    plot(document, png_path)
+    return json_path, png_path
 
 
 def write_report(out_dir: Path, name: str, document: dict[str, Any]) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    stem = out_dir / f"chat-{name}-{stamp}"
-    json_path, png_path = stem.with_suffix(".json"), stem.with_suffix(".png")
-    json_path.write_text(json.dumps(document, indent=2) + "\n")
-    plot_runs(document, png_path)
-    return json_path, png_path
+    return write_json_and_plot(out_dir, f"chat-{name}", document, plot_runs)

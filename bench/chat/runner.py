@@ -18,17 +18,19 @@ from uuid import uuid4
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from bench.chat.hub_metrics import publications_received
 from bench.chat.population import Population, populate
 from bench.chat.report import (
     RunMeasurements,
     machine,
-    print_summary,
     ratios,
+    replica_group,
     summarize_run,
     write_report,
 )
 from bench.chat.sampler import ProcessSampler
 from bench.chat.servers import Services, start_servers
+from bench.chat.table import print_summary
 from bench.chat.worker import ClientPlan, WorkerPlan, WorkerResult, work
 from bench.chat.workload import Workload
 
@@ -183,8 +185,11 @@ async def run_target(
     servers = await start_servers(target, workload.hub_processes, services, log_dir)
     sampler = ProcessSampler()
     sampler.watch("server", servers.pids)
+    for replica, pid in enumerate(servers.pids):
+        sampler.watch(replica_group(replica), [pid])
     sampler.start()
     workers: _Workers | None = None
+    received: list[dict[str, int]] = []
     try:
         await asyncio.sleep(_SETTLE_S)
         rss_before = sampler.rss("server")
@@ -208,6 +213,8 @@ async def run_target(
                     room_finals[stream] = max(room_finals.get(stream, 0), final)
         workers.tell_all(finals)
         results = await workers.gather("result", workload.drain + 60, lambda _: None)
+        if target == "pawhub":
+            received = await publications_received(servers.urls)
     finally:
         await sampler.stop()
         if workers is not None:
@@ -224,6 +231,7 @@ async def run_target(
             rss_before=rss_before,
             rss_connected=rss_connected,
             start_s=start_ns / 1e9,
+            received_per_replica=received,
         )
     )
 

@@ -14,12 +14,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServer, free_port, stop_process
 from pawhub.resources import migrate_database
+from pawhub.settings import Settings
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference"
 TARGETS = ("pawhub", "node")
@@ -60,6 +61,18 @@ async def backing_services(
     finally:
         for server in reversed(started):
             server.stop()
+
+
+def bench_services(settings: Settings) -> contextlib.AbstractAsyncContextManager[Services]:
+    """The backing services of a bench command: the settings' URLs, or embedded servers with
+    their data under DATA_DIR/bench; Redis keys under REDIS_NAMESPACE-bench."""
+    return backing_services(
+        settings.database_url,
+        settings.redis_url,
+        f"{settings.redis_namespace}-bench",
+        settings.jwt_secret,
+        Path(settings.data_dir) / "bench",
+    )
 
 
 def _child_setup() -> Callable[[], None]:
@@ -123,6 +136,8 @@ def _environment(target: str, port: int, services: Services, shared: bool) -> di
             "DATABASE_URL": services.database_url,
             "REDIS_URL": services.redis_url,
             "CHAT_RATE_LIMIT": "0",
+            # The tester opens every connection from this one address (10,000 in capacity).
+            "MAX_CONNECTIONS_PER_IP": "0",
         }
     reference = {**common, "PORT": str(port)}
     reference.pop("REDIS_URL", None)
@@ -139,10 +154,18 @@ def _healthy(url: str) -> bool:
         return False
 
 
-async def start_servers(target: str, count: int, services: Services, log_dir: Path) -> ServerGroup:
+async def start_servers(
+    target: str,
+    count: int,
+    services: Services,
+    log_dir: Path,
+    settings: Mapping[str, str] | None = None,
+) -> ServerGroup:
+    """`settings` are environment variables that override the load tests' ones (e.g. the
+    flood bench puts CHAT_RATE_LIMIT back to its default)."""
     if target == "node":
         await asyncio.to_thread(ensure_reference_installed)
-    group = _launch(target, count, services, log_dir)
+    group = _launch(target, count, services, log_dir, settings or {})
     try:
         await _wait_healthy(group)
     except BaseException:
@@ -151,7 +174,9 @@ async def start_servers(target: str, count: int, services: Services, log_dir: Pa
     return group
 
 
-def _launch(target: str, count: int, services: Services, log_dir: Path) -> ServerGroup:
+def _launch(
+    target: str, count: int, services: Services, log_dir: Path, settings: Mapping[str, str]
+) -> ServerGroup:
     log_dir.mkdir(parents=True, exist_ok=True)
     group = ServerGroup(target, [], [])
     for index in range(count):
@@ -160,7 +185,7 @@ def _launch(target: str, count: int, services: Services, log_dir: Path) -> Serve
             group.processes.append(
                 subprocess.Popen(
                     _command(target, port),
-                    env=_environment(target, port, services, shared=count > 1),
+                    env={**_environment(target, port, services, shared=count > 1), **settings},
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -73,6 +73,20 @@ class Workload:
         sizes = self.room_sizes()
         return sum(self.rate * sizes[self.room_of(sender)] for sender in range(self.senders))
 
+    def side_by_side(self, copies: int) -> Workload:
+        """`copies` of this workload, one per hub process: that many times the clients, rooms,
+        senders and users. Client c sits in room c % rooms and on hub c % copies, and `copies`
+        divides the rooms, so all of a room's clients sit on one hub (room r on hub
+        r % copies) and each hub carries one copy."""
+        return replace(
+            self,
+            clients=self.clients * copies,
+            rooms=self.rooms * copies,
+            senders=self.senders * copies,
+            users=self.users * copies,
+            hub_processes=copies,
+        )
+
     def with_overrides(self, **overrides: Any) -> Workload:
         given = {name: value for name, value in overrides.items() if value is not None}
         return replace(self, **given)

@@ -10,13 +10,14 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from domain.availability import Availability, WeeklyWindow, set_availability
-from domain.bookings import BookingKind, NewBooking, create_booking
-from domain.consults import invite
+from domain.clinical.pets import NewPet, create_pet
 from domain.identity import NewUser, Role, User
-from domain.pets import NewPet, create_pet
-from domain.tokens import issue_access_token
-from domain.users import create_user
+from domain.identity.tokens import issue_access_token
+from domain.identity.users import create_user
+from domain.scheduling.availability import Availability, WeeklyWindow, set_availability
+from domain.scheduling.booking_rules import BookingKind, NewBooking
+from domain.scheduling.bookings import create_booking
+from domain.scheduling.consults import invite
 
 ALWAYS_OPEN = Availability(
     time_zone="UTC",

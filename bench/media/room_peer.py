@@ -1,5 +1,6 @@
 """What the SFU benchmarks share: the room process (SfuRooms signaled over loopback
-WebSockets, with a CPU probe), and an aiortc peer that negotiates with one of its rooms."""
+WebSockets, with a CPU probe; `forward` is the hub's SfuRoom, `relay` the decoding and
+re-encoding one it replaced), and an aiortc peer that negotiates with one of its rooms."""
 
 from __future__ import annotations
 
@@ -7,30 +8,48 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import aiohttp
 import aioice.ice
 from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
 
+from bench.media.relay_room import RelaySfuRoom
+from media import _aiortc
 from media.sfu import SfuRoom
+
+SFUS = {"relay": RelaySfuRoom, "forward": SfuRoom}
+OnVideo = Callable[[VideoFrame], None]
 
 
 class RoomPeer:
     """Publishes `track` (or, without one, only subscribes) and counts decoded frames per
-    received track id."""
+    received track id; `on_video` sees each decoded video frame. With `decode` False it counts
+    the encoded frames it receives without decoding them, to spare the benchmark's CPU."""
 
-    def __init__(self, signal_url: str, track: MediaStreamTrack | None) -> None:
+    def __init__(
+        self,
+        signal_url: str,
+        track: MediaStreamTrack | None,
+        on_video: OnVideo | None = None,
+        *,
+        decode: bool = True,
+    ) -> None:
         self.signal_url = signal_url
+        self._on_video = on_video
+        self._decode = decode
         self.frames: Counter[str] = Counter()
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         if track is None:
             self.pc.createDataChannel("subscriber")
         else:
             self.pc.addTrack(track)
-        self.pc.on("track", lambda received: asyncio.ensure_future(self._count(received)))
+        self.pc.on("track", self._receive)
         self._signaling: asyncio.Task[None] | None = None
+        self._readers: list[asyncio.Task[None]] = []
 
     async def join(self, http: aiohttp.ClientSession) -> None:
         socket = await http.ws_connect(self.signal_url)
@@ -46,15 +65,30 @@ class RoomPeer:
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
                 await socket.send_json({"type": "answer", "sdp": self.pc.localDescription.sdp})
 
+    def _receive(self, track: MediaStreamTrack) -> None:
+        if self._decode:
+            self._readers.append(asyncio.ensure_future(self._count(track)))
+            return
+        receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
+
+        def count(codec: object, frame: object) -> None:
+            self.frames[track.id] += 1
+
+        _aiortc.tap_encoded_frames(receiver, count, lambda: None)
+
     async def _count(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
-                await track.recv()
+                frame = await track.recv()
                 self.frames[track.id] += 1
+                if self._on_video is not None and isinstance(frame, VideoFrame):
+                    self._on_video(frame)
 
     async def close(self) -> None:
         if self._signaling is not None:
             self._signaling.cancel()
+        for reader in self._readers:
+            reader.cancel()
         await self.pc.close()
 
 
@@ -79,8 +113,9 @@ def use_loopback_only() -> None:
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 
-async def serve_rooms(port: int) -> None:
-    """The rooms' process: `/signal?room=..&id=..` carries one participant's descriptions."""
+async def serve_rooms(port: int, sfu: str) -> None:
+    """The rooms' process (SFUS[sfu] rooms): `/signal?room=..&id=..` carries one participant's
+    descriptions."""
     rooms: dict[str, SfuRoom] = {}
     sockets: dict[tuple[str, str], web.WebSocketResponse] = {}
 
@@ -90,7 +125,7 @@ async def serve_rooms(port: int) -> None:
             async def send_offer(participant_id: str, offer: RTCSessionDescription) -> None:
                 await sockets[(name, participant_id)].send_json({"type": "offer", "sdp": offer.sdp})
 
-            rooms[name] = SfuRoom(send_offer)
+            rooms[name] = SFUS[sfu](send_offer)
         return rooms[name]
 
     async def signal(request: web.Request) -> web.WebSocketResponse:

@@ -32,8 +32,13 @@ EVENTS = (
     "peer_left",
     "lobby",
     "lobby_left",
+    "denied",
     "admitted",
     "quality",
+    "consent",
+    "recording",
+    "mode",
+    "media",
 )
 Ack = dict[str, Any]
 

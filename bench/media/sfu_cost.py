@@ -3,9 +3,12 @@ subscriber stream.
 
 The room runs in a child process (signaled over a loopback websocket), so its CPU time is
 measured apart from the clients': one publisher sends a ColorBarTrack, K subscribers receive
-it, and the child's CPU over a fixed window gives the cost of one decode plus K encodes.
+it, and the child's CPU over a fixed window gives the cost of one published track plus K
+subscriber streams: forwarded as they are (`forward`, the hub's SfuRoom) or decoded once and
+re-encoded per subscriber (`relay`, the SfuRoom before issue 16), both in the same run.
 
     .venv/bin/python -m bench.media.sfu_cost [--subscribers 0 1 2 4] [--width 320 --height 240]
+        [--sfu relay forward]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 import aiohttp
 
 from bench.media.room_peer import (
+    SFUS,
     RoomPeer,
     room_cpu_s,
     serve_rooms,
@@ -31,11 +35,13 @@ WARM_UP_S = 3.0
 WINDOW_S = 10.0
 
 
-async def measure(subscribers: int, width: int, height: int, fps: int) -> tuple[float, float]:
+async def measure(
+    sfu: str, subscribers: int, width: int, height: int, fps: int
+) -> tuple[float, float]:
     """Return the room process's CPU (% of one core) and the subscribers' mean fps."""
     port = free_port()
     room_process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.media.sfu_cost", "--serve", str(port)
+        sys.executable, "-m", "bench.media.sfu_cost", "--serve", str(port), "--sfu", sfu
     )
     base_url = f"http://127.0.0.1:{port}"
     peers = [
@@ -76,16 +82,18 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--sfu", nargs="+", choices=sorted(SFUS), default=["relay", "forward"])
     args = parser.parse_args()
     use_loopback_only()
     if args.serve:
-        asyncio.run(serve_rooms(args.serve))
+        asyncio.run(serve_rooms(args.serve, args.sfu[0]))
         return
     print(f"{args.width}x{args.height} at {args.fps} fps, one publisher, VP8")
-    print("subscribers  room CPU (% of a core)  fps per subscriber")
+    print("sfu      subscribers  room CPU (% of a core)  fps per subscriber")
     for subscribers in args.subscribers:
-        cpu, fps = asyncio.run(measure(subscribers, args.width, args.height, args.fps))
-        print(f"{subscribers:>11}  {cpu:>22.1f}  {fps:>18.1f}")
+        for sfu in args.sfu:
+            cpu, fps = asyncio.run(measure(sfu, subscribers, args.width, args.height, args.fps))
+            print(f"{sfu:<7}  {subscribers:>11}  {cpu:>22.1f}  {fps:>18.1f}", flush=True)
 
 
 if __name__ == "__main__":

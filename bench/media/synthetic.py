@@ -2,7 +2,9 @@
 
 Each frame's top half is a flat luma level that identifies the sender (it survives VP8
 encoding within a few steps); its bottom half is a white bar moving across black, so that
-consecutive frames differ and the encoder does real work.
+consecutive frames differ and the encoder does real work. Its bottom eighth shows the frame's
+number, in COUNTER_BITS black or white blocks (most significant first), so a receiver can tell
+which frame it decoded (`frame_number`) and how long it took to come through.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiortc import VideoStreamTrack
 _CLOCK_RATE = 90_000
 _BAR_WIDTH = 32
 _BAR_STEP = 8
+COUNTER_BITS = 16
 
 
 class ColorBarTrack(VideoStreamTrack):
@@ -62,7 +65,19 @@ class ColorBarTrack(VideoStreamTrack):
         bar_row = bytes(
             235 if bar_at <= x < bar_at + _BAR_WIDTH else 16 for x in range(self._width)
         )
-        return bytes([self.luma]) * (self._width * band_rows) + bar_row * (self._height - band_rows)
+        counter_rows = self._height // 8
+        return (
+            bytes([self.luma]) * (self._width * band_rows)
+            + bar_row * (self._height - band_rows - counter_rows)
+            + self._counter_row() * counter_rows
+        )
+
+    def _counter_row(self) -> bytes:
+        block = self._width // COUNTER_BITS
+        number = self._sent % (1 << COUNTER_BITS)
+        bits = [(number >> (COUNTER_BITS - 1 - index)) & 1 for index in range(COUNTER_BITS)]
+        row = b"".join(bytes([235 if bit else 16]) * block for bit in bits)
+        return row + bytes([16]) * (self._width - len(row))
 
 
 def sender_luma(frame: av.VideoFrame) -> int:
@@ -70,5 +85,18 @@ def sender_luma(frame: av.VideoFrame) -> int:
     plane = frame.planes[0]
     row = frame.height // 4
     start = row * plane.line_size
-    pixels = bytes(plane)[start : start + frame.width]
+    pixels = bytes(memoryview(plane)[start : start + frame.width])
     return round(sum(pixels) / len(pixels))
+
+
+def frame_number(frame: av.VideoFrame) -> int:
+    """The number a ColorBarTrack drew in its counter strip (modulo 2**COUNTER_BITS)."""
+    plane = frame.planes[0]
+    row = frame.height - frame.height // 16
+    start = row * plane.line_size
+    pixels = bytes(memoryview(plane)[start : start + frame.width])
+    block = frame.width // COUNTER_BITS
+    number = 0
+    for index in range(COUNTER_BITS):
+        number = number << 1 | (pixels[index * block + block // 2] > 128)
+    return number

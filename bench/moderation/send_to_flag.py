@@ -28,10 +28,10 @@ import asyncpg
 import socketio
 
 from deploy.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from domain.conversations import create_conversation
+from domain.chat.conversations import create_conversation
 from domain.identity import NewUser, Role
-from domain.tokens import issue_access_token
-from domain.users import create_user
+from domain.identity.tokens import issue_access_token
+from domain.identity.users import create_user
 from pawhub.resources import migrate_database
 from pawhub.settings import Settings
 

@@ -29,14 +29,15 @@ import asyncpg
 import psutil
 
 from deploy.embedded import free_port
-from domain import ehr
 from domain.audit import Actor
-from domain.availability import Availability, set_availability
-from domain.bookings import BookingKind, NewBooking, create_booking
+from domain.clinical import ehr, records
+from domain.clinical.pets import NewPet, create_pet
 from domain.identity import NewUser, Role
-from domain.pets import NewPet, create_pet
-from domain.tokens import ACCESS_TOKEN_TTL, issue_access_token
-from domain.users import create_user
+from domain.identity.tokens import ACCESS_TOKEN_TTL, issue_access_token
+from domain.identity.users import create_user
+from domain.scheduling.availability import Availability, set_availability
+from domain.scheduling.booking_rules import BookingKind, NewBooking
+from domain.scheduling.bookings import create_booking
 from pawhub.resources import migrate_database
 from pawhub.settings import get_settings
 
@@ -104,7 +105,7 @@ async def _seed(database_url: str, secret: str) -> tuple[str, str]:
                 }
             )
             await ehr.add_record(
-                conn, Actor(vet.id), pet.id, ehr.NewRecord.model_validate(body).root
+                conn, Actor(vet.id), pet.id, records.NewRecord.model_validate(body).root
             )
     finally:
         await conn.close()

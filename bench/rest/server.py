@@ -11,9 +11,9 @@ import sys
 import uvicorn
 from litestar import Litestar, get
 
+from pawhub.api import create_app
 from pawhub.heap import settle_after_startup
 from pawhub.settings import Settings
-from rest.app import create_app
 
 
 @get("/bench/plain", opt={"exclude_from_auth": True}, include_in_schema=False)

@@ -7,9 +7,20 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from moderation.corpus.categories import ABUSIVE_CATEGORIES, BENIGN_CATEGORIES, THREAT_CATEGORIES
+
+__all__ = [
+    "ABUSIVE_CATEGORIES",
+    "BENIGN_CATEGORIES",
+    "SHIPPED_SETS",
+    "THREAT_CATEGORIES",
+    "Example",
+    "corpus_split",
+    "load_examples",
+    "shipped_set",
+]
+
 SHIPPED_SETS = ("messages.jsonl", "holdout.jsonl")
-BENIGN_CATEGORIES = frozenset({"clinical", "everyday"})
-ABUSIVE_CATEGORIES = frozenset({"insult", "threat", "harassment", "obfuscated"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +35,11 @@ class Example:
 def shipped_set(name: str = SHIPPED_SETS[0]) -> Path:
     """The path of a labelled set shipped in this package."""
     return Path(str(files("moderation.eval") / name))
+
+
+def corpus_split(split: str = "test") -> Path:
+    """The path of a split of the shipped corpus (`moderation/corpus/`)."""
+    return Path(str(files("moderation.corpus") / f"{split}.jsonl"))
 
 
 def load_examples(path: Path) -> list[Example]:

@@ -17,12 +17,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import cycle, islice
 
-from moderation.classifier import Classifier
-from moderation.eval.dataset import ABUSIVE_CATEGORIES, BENIGN_CATEGORIES, Example
+from moderation.classifier import Classifier, Scores
+from moderation.eval.dataset import (
+    ABUSIVE_CATEGORIES,
+    BENIGN_CATEGORIES,
+    THREAT_CATEGORIES,
+    Example,
+)
 from moderation.thresholds import Thresholds, flagged_labels
 
 TARGET_BENIGN_FPR = 0.02
 TARGET_ABUSE_RECALL = 0.90
+TARGET_THREAT_RECALL = 0.95
 TARGET_THROUGHPUT = 10_000.0
 
 
@@ -81,18 +87,24 @@ class ModelReport:
     labels: dict[str, Counts] = field(default_factory=dict)
     benign: Counts = field(default_factory=Counts)
     abusive: Counts = field(default_factory=Counts)
+    threats: Counts = field(default_factory=Counts)
     misses: list[Miss] = field(default_factory=list)
+    scored: list[tuple[Example, Scores]] = field(default_factory=list)  # for the curves
+    thresholds: Thresholds = field(default_factory=Thresholds)
     throughput: float | None = None  # messages per second on one core
 
     @property
     def goals_met(self) -> bool:
-        """The issue's goals: benign FPR, abusive recall and, when measured, throughput."""
+        """The issue's goals: benign FPR, abusive recall, threat recall (when the set has
+        threats) and, when measured, throughput."""
         fpr, recall = self.benign.false_positive_rate, self.abusive.message_recall
+        threats = self.threats.message_recall
         return (
             fpr is not None
             and fpr <= TARGET_BENIGN_FPR
             and recall is not None
             and recall >= TARGET_ABUSE_RECALL
+            and (threats is None or threats >= TARGET_THREAT_RECALL)
             and (self.throughput is None or self.throughput >= TARGET_THROUGHPUT)
         )
 
@@ -111,9 +123,10 @@ def evaluate(
     classifier: Classifier, examples: Sequence[Example], thresholds: Thresholds, dataset: str
 ) -> ModelReport:
     """Score every example in one batch and count the decisions."""
-    report = ModelReport(classifier.name, classifier.version, dataset)
+    report = ModelReport(classifier.name, classifier.version, dataset, thresholds=thresholds)
     scores = classifier.score_batch([example.text for example in examples])
     for example, message_scores in zip(examples, scores, strict=True):
+        report.scored.append((example, message_scores))
         flagged = flagged_labels(message_scores, thresholds)
         labels = set(flagged)
         _count(report.categories.setdefault(example.category, Counts()), example, labels)
@@ -121,6 +134,8 @@ def evaluate(
             _count(report.benign, example, labels)
         if example.category in ABUSIVE_CATEGORIES:
             _count(report.abusive, example, labels)
+        if example.category in THREAT_CATEGORIES:
+            _count(report.threats, example, labels)
         for label in labels | example.labels:
             counts = report.labels.setdefault(label, Counts())
             counts.true_positives += label in labels and label in example.labels

@@ -9,6 +9,7 @@ from rich.text import Text
 from moderation.eval.metrics import (
     TARGET_ABUSE_RECALL,
     TARGET_BENIGN_FPR,
+    TARGET_THREAT_RECALL,
     TARGET_THROUGHPUT,
     ModelReport,
 )
@@ -70,6 +71,14 @@ def goal_table(report: ModelReport) -> Table:
         f"{_percent(recall)} ({report.abusive.caught}/{report.abusive.expected})",
         _verdict(recall is not None and recall >= TARGET_ABUSE_RECALL),
     )
+    threats = report.threats.message_recall
+    if threats is not None:
+        table.add_row(
+            "recall on threats (every grammatical form)",
+            f">= {TARGET_THREAT_RECALL:.0%}",
+            f"{_percent(threats)} ({report.threats.caught}/{report.threats.expected})",
+            _verdict(threats >= TARGET_THREAT_RECALL),
+        )
     if report.throughput is not None:
         table.add_row(
             "messages/s on one core, batches of 10,000",
@@ -77,6 +86,16 @@ def goal_table(report: ModelReport) -> Table:
             f"{report.throughput:,.0f}",
             _verdict(report.throughput >= TARGET_THROUGHPUT),
         )
+    return table
+
+
+def confusion_table(report: ModelReport) -> Table:
+    """Benign (clinical, everyday ...) against abusive messages: passed or flagged."""
+    table = Table(title="clinical and everyday vs abusive", title_justify="left")
+    for column in ("actual", "passed", "flagged"):
+        table.add_column(column, justify="left" if column == "actual" else "right")
+    for name, counts in (("benign", report.benign), ("abusive", report.abusive)):
+        table.add_row(name, str(counts.messages - counts.flagged), str(counts.flagged))
     return table
 
 
@@ -97,7 +116,12 @@ def misses_table(report: ModelReport) -> Table:
 
 def render(report: ModelReport, *, show_misses: bool = False) -> RenderableType:
     """Categories, labels and goals of one report (and its misses when asked)."""
-    parts: list[RenderableType] = [category_table(report), label_table(report), goal_table(report)]
+    parts: list[RenderableType] = [
+        category_table(report),
+        label_table(report),
+        confusion_table(report),
+        goal_table(report),
+    ]
     if show_misses and report.misses:
         parts.append(misses_table(report))
     return Group(*parts)

@@ -3,7 +3,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from domain.availability import Availability, fits, free_slots, local_windows, utc_windows
+from domain.scheduling.availability import (
+    Availability,
+    fits,
+    free_slots,
+    local_windows,
+    utc_windows,
+)
 
 
 def hours(**changes: object) -> Availability:

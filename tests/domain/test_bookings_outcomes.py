@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from domain.bookings import BookingStatus, may_record_outcome, outcome_refusal
 from domain.identity import Role
-from domain.tokens import Principal
+from domain.identity.tokens import Principal
+from domain.scheduling.booking_rules import BookingStatus, may_record_outcome, outcome_refusal
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

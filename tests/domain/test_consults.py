@@ -1,45 +1,25 @@
 """Who may join a consult, as what: the question the /rtc namespace asks."""
 
-from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import asyncpg
 import pytest
 
-from domain.availability import Availability, set_availability
-from domain.bookings import BookingKind, NewBooking, cancel_booking, create_booking
-from domain.consults import ParticipantRole, consult_participant, get_consult, invite
-from domain.conversations import is_member
+from domain.chat.conversations import is_member
 from domain.errors import Forbidden, NotFound
 from domain.identity import Role
-from domain.pets import NewPet, create_pet
+from domain.scheduling.bookings import cancel_booking
+from domain.scheduling.consults import ParticipantRole, consult_participant, get_consult, invite
+from tests.conftest import BookedPet
 
 
 async def test_participants_roles_invitations_and_cancellation(
-    pool: asyncpg.Pool, make_user
+    pool: asyncpg.Pool, make_user, booked_pet: BookedPet
 ) -> None:  # type: ignore[no-untyped-def]
-    owner, _ = await make_user(Role.owner)
-    vet, _ = await make_user(Role.vet)
+    owner, vet, booking = booked_pet.owner, booked_pet.vet, booked_pet.booking
     friend, _ = await make_user(Role.owner)
     stranger, _ = await make_user(Role.owner)
     async with pool.acquire() as conn:
-        await set_availability(
-            conn,
-            vet.id,
-            Availability(
-                time_zone="UTC",
-                weekly=[{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)],  # type: ignore[misc]
-            ),
-        )
-        pet = await create_pet(conn, owner.id, NewPet(name="Rex", species="dog"))
-        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
-        booking = await create_booking(
-            conn,
-            owner.id,
-            NewBooking(
-                vet_id=vet.id, pet_id=pet.id, start=start, duration_min=30, kind=BookingKind.video
-            ),
-        )
         assert booking.consult_id is not None
         consult = await get_consult(conn, booking.consult_id)
         assert consult is not None and consult.booking_id == booking.id

@@ -3,12 +3,14 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
-from domain.conversations import (
-    UnknownUsers,
+from domain.chat.conversations import (
     create_conversation,
     is_member,
+    leave_conversation,
     list_conversations,
 )
+from domain.chat.errors import NotAMember, UnknownUsers
+from domain.chat.messages import mark_read
 from domain.identity import Role
 
 
@@ -37,3 +39,17 @@ async def test_unknown_members_are_refused_and_nothing_is_created(
             await create_conversation(conn, owner.id, [ghost], None)
     assert raised.value.user_ids == [ghost]
     assert await list_conversations(pool, owner.id) == []
+
+
+async def test_a_read_mark_after_leaving_is_refused_as_not_a_member(
+    pool: asyncpg.Pool,
+    make_user,  # type: ignore[no-untyped-def]
+) -> None:
+    owner, _ = await make_user(Role.owner)
+    vet, _ = await make_user(Role.vet)
+    async with pool.acquire() as conn:
+        conversation = await create_conversation(conn, owner.id, [vet.id], None)
+        await leave_conversation(conn, conversation.id, vet.id)
+    with pytest.raises(NotAMember):
+        await mark_read(pool, conversation.id, vet.id, 1)
+    assert await mark_read(pool, conversation.id, owner.id, 1) == 0

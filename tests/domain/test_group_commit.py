@@ -6,10 +6,10 @@ from typing import Any
 
 import asyncpg
 
-from domain.conversations import create_conversation
+from domain.chat.conversations import create_conversation
+from domain.chat.messages import NewMessage, store_message, store_messages
 from domain.identity import Role
-from domain.messages import NewMessage, store_message, store_messages
-from domain.tokens import Principal
+from domain.identity.tokens import Principal
 
 
 def principal(member: Any) -> Principal:

@@ -6,11 +6,16 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from domain.bookings import BookingStatus, may_transition
-from domain.ehr import NewRecord, RecordKind, content_digest, is_locked, validate_data
+from domain.clinical.records import NewRecord, RecordKind, content_digest, is_locked, validate_data
 from domain.identity import Role
-from domain.permissions import may_book, may_create_users, may_set_availability, may_write_records
-from domain.tokens import Principal
+from domain.identity.permissions import (
+    may_book,
+    may_create_users,
+    may_set_availability,
+    may_write_records,
+)
+from domain.identity.tokens import Principal
+from domain.scheduling.booking_rules import BookingStatus, may_transition
 
 
 def principal(role: Role) -> Principal:

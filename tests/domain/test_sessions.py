@@ -6,11 +6,11 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from domain import refresh_tokens
 from domain.errors import RateLimited
-from domain.identity import Role
-from domain.login_limits import LoginLimiter
-from domain.refresh_tokens import InvalidRefreshToken
+from domain.identity import Role, refresh_tokens
+from domain.identity.login_limits import login_budgets
+from domain.identity.refresh_tokens import InvalidRefreshToken
+from domain.rate_limits import RateLimits
 
 
 async def test_rotation_spends_tokens_and_reuse_revokes_the_family(
@@ -33,28 +33,34 @@ async def test_rotation_spends_tokens_and_reuse_revokes_the_family(
             await refresh_tokens.rotate(conn, f"{token_id}.wrong-secret")
 
 
-async def test_login_limits_per_email_and_per_ip(redis_url: str) -> None:
+async def test_login_limits_per_email_and_address_and_per_address(redis_url: str) -> None:
     redis = aioredis.from_url(redis_url)
     namespace = f"test-limits-{uuid4().hex[:8]}"
-    limiter = LoginLimiter(redis, namespace, per_email=3, per_ip=5)
+    limits = RateLimits(redis, namespace)
+
+    async def attempt(email: str, ip: str, now: float) -> None:
+        await limits.spend(*login_budgets(email, ip, per_pair=3, per_ip=5, window_s=60), now=now)
+
     try:
         for _ in range(3):
-            await limiter.hit("Ann@Example.com", "10.0.0.1", now=1000.0)
+            await attempt("Ann@Example.com", "10.0.0.1", 1000.0)
         with pytest.raises(RateLimited) as limited:
-            await limiter.hit("ann@example.com", "10.0.0.2", now=1001.0)
+            await attempt("ann@example.com", "10.0.0.1", 1001.0)
         assert 1 <= limited.value.retry_after_s <= 60
-        # 10.0.0.1 has made 3 attempts; two more emails reach its budget of 5.
-        await limiter.hit("bob@example.com", "10.0.0.1", now=1002.0)
-        await limiter.hit("carol@example.com", "10.0.0.1", now=1002.0)
+        # Another address is another pair: the stranger at 10.0.0.1 has not locked Ann out.
+        await attempt("ann@example.com", "10.0.0.2", 1001.0)
+        # 10.0.0.1 has made 3 counted attempts; two more emails reach its budget of 5.
+        await attempt("bob@example.com", "10.0.0.1", 1002.0)
+        await attempt("carol@example.com", "10.0.0.1", 1002.0)
         with pytest.raises(RateLimited):
-            await limiter.hit("dave@example.com", "10.0.0.1", now=1003.0)
+            await attempt("dave@example.com", "10.0.0.1", 1003.0)
         # The window slides: attempts older than a minute no longer count...
-        await limiter.hit("ann@example.com", "10.0.0.1", now=1080.0)
+        await attempt("ann@example.com", "10.0.0.1", 1080.0)
         # ...and a burst across a minute's edge is still one burst.
         for _ in range(3):
-            await limiter.hit("erin@example.com", "10.0.0.3", now=1199.0)
+            await attempt("erin@example.com", "10.0.0.3", 1199.0)
         with pytest.raises(RateLimited):
-            await limiter.hit("erin@example.com", "10.0.0.3", now=1201.0)
+            await attempt("erin@example.com", "10.0.0.3", 1201.0)
         assert all(key.decode().startswith(namespace) for key in await redis.keys(f"{namespace}*"))
         assert await redis.keys(f"{namespace}*")
     finally:

@@ -5,7 +5,7 @@ import jwt
 import pytest
 
 from domain.identity import Role, User
-from domain.tokens import InvalidToken, issue_access_token, verify_access_token
+from domain.identity.tokens import InvalidToken, issue_access_token, verify_access_token
 
 SECRET = "s" * 40
 USER = User(id=uuid4(), email="vet@example.com", name="Dr. Vet", role=Role.vet)
@@ -33,32 +33,29 @@ def test_an_expired_token_is_refused() -> None:
         verify_access_token(issue_access_token(USER, SECRET, now=long_ago), SECRET)
 
 
-def test_alg_none_is_refused() -> None:
-    claims = {
+def _claims(role: str, typ: str) -> dict[str, object]:
+    """A token's claims for USER, valid for five more minutes."""
+    now = datetime.now(UTC)
+    return {
         "sub": str(USER.id),
         "name": "x",
-        "role": "admin",
-        "typ": "access",
+        "role": role,
+        "typ": typ,
         "iss": "pawhub",
-        "iat": datetime.now(UTC),
-        "exp": datetime.now(UTC) + timedelta(minutes=5),
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
     }
+
+
+def test_alg_none_is_refused() -> None:
     with pytest.raises(InvalidToken):
-        verify_access_token(jwt.encode(claims, None, algorithm="none"), SECRET)
+        verify_access_token(jwt.encode(_claims("admin", "access"), None, algorithm="none"), SECRET)
 
 
 def test_a_token_of_another_type_is_refused() -> None:
-    claims = {
-        "sub": str(USER.id),
-        "name": "x",
-        "role": "owner",
-        "typ": "refresh",
-        "iss": "pawhub",
-        "iat": datetime.now(UTC),
-        "exp": datetime.now(UTC) + timedelta(minutes=5),
-    }
+    refresh = _claims("owner", "refresh")
     with pytest.raises(InvalidToken):
-        verify_access_token(jwt.encode(claims, SECRET, algorithm="HS256"), SECRET)
+        verify_access_token(jwt.encode(refresh, SECRET, algorithm="HS256"), SECRET)
 
 
 def test_a_remembered_token_still_expires() -> None:

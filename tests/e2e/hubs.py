@@ -8,10 +8,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from deploy.embedded import free_port
+from deploy.embedded import EmbeddedRedis, EmbeddedServer, free_port
 from pawhub.settings import Settings
+from tests.recording_client import ChatClient
 
 
 @dataclass
@@ -72,3 +76,28 @@ async def start_hub_process(settings: Settings, **overrides: str) -> HubProcess:
         await asyncio.sleep(0.2)
     hub.stop()
     raise RuntimeError("hub did not become healthy")
+
+
+async def on_two_replicas(
+    settings: Settings, room: Any
+) -> tuple[HubProcess, HubProcess, ChatClient, ChatClient]:
+    """Two hub processes; the room's owner connected to the first, its vet to the second."""
+    _, owner, vet = room
+    first, second = await start_hub_process(settings), await start_hub_process(settings)
+    owner_client = await ChatClient.connect(first.url, owner[1])
+    vet_client = await ChatClient.connect(second.url, vet[1])
+    return first, second, owner_client, vet_client
+
+
+def own_redis(settings: Settings, data: Path) -> tuple[EmbeddedRedis, EmbeddedServer, Settings]:
+    """A Redis of the test's own, to stop and start again, and `settings` pointing at it."""
+    redis = EmbeddedRedis(data, port=free_port())
+    server = redis.start()
+    return redis, server, settings.model_copy(update={"redis_url": server.url})
+
+
+async def close_all(clients: Iterable[ChatClient], hubs: Iterable[HubProcess]) -> None:
+    for client in clients:
+        await client.close()
+    for hub in hubs:
+        hub.stop()

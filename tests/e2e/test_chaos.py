@@ -1,7 +1,7 @@
-"""Chaos: replicas killed and Redis restarted while members chat. Nothing acknowledged is lost,
-nothing is delivered twice, every member ends with every message.
+"""Chaos: replicas killed, Redis restarted and replicas drained (SIGTERM) while members chat.
+Nothing acknowledged is lost, nothing is delivered twice, every member ends with every message.
 
-One round runs in `make test`; `make chaos` runs many (CHAOS_ROUNDS).
+`make test` runs one round of each fault; `make chaos` runs many (CHAOS_ROUNDS).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import asyncpg
 import pytest
 import socketio
 
-from deploy.embedded import EmbeddedRedis, free_port
 from pawhub.settings import Settings
-from tests.e2e.hubs import HubProcess, start_hub_process
+from tests.e2e.hubs import HubProcess, own_redis, start_hub_process
 
 pytestmark = pytest.mark.slow
 
-ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "3"))
+DRAIN_BOUND_S = 10  # a replica's SIGTERM to its exit
 
 
 class Member:
@@ -85,6 +85,9 @@ class Member:
                 with contextlib.suppress(Exception):
                     await sio.disconnect()
                 continue
+            if not ack["ok"] and ack["error"]["code"] == "unavailable":  # a draining replica
+                await sio.disconnect()
+                continue
             assert ack["ok"], ack
             return int(ack["message"]["seq"])
 
@@ -98,9 +101,7 @@ async def test_chat_survives_replica_kills_and_redis_restarts(
     settings: Settings, room: Any, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     room_id, owner, vet = room
-    redis = EmbeddedRedis(tmp_path, port=free_port())
-    server = redis.start()
-    own = settings.model_copy(update={"redis_url": server.url})
+    redis, server, own = own_redis(settings, tmp_path)
     hubs = [await start_hub_process(own), await start_hub_process(own)]
     alice = Member("alice", owner[1], str(room_id), hubs)
     bob = Member("bob", vet[1], str(room_id), hubs)
@@ -119,16 +120,21 @@ async def test_chat_survives_replica_kills_and_redis_restarts(
     try:
         for round_ in range(ROUNDS):
             await asyncio.sleep(1.5)
-            if round_ % 2 == 0:
-                victim = round_ // 2 % len(hubs)
+            victim = round_ // 3 % len(hubs)
+            if round_ % 3 == 0:
                 os.kill(hubs[victim].process.pid, signal.SIGKILL)
                 hubs[victim].process.wait()
                 await asyncio.sleep(1)
                 hubs[victim] = await start_hub_process(own)
-            else:
+            elif round_ % 3 == 1:
                 server.stop()
                 await asyncio.sleep(2)
                 server = redis.start()
+            else:  # the graceful path: it drains, its members go to the other
+                hubs[victim].process.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(hubs[victim].process.wait, DRAIN_BOUND_S)
+                assert code == 0
+                hubs[victim] = await start_hub_process(own)
         await asyncio.sleep(1.5)
         sending = False
         await asyncio.gather(*senders)

@@ -12,9 +12,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from deploy.embedded import EmbeddedRedis, free_port
 from pawhub.settings import Settings
-from tests.e2e.hubs import start_hub_process
+from tests.e2e.hubs import close_all, on_two_replicas, own_redis
 from tests.recording_client import ChatClient
 
 pytestmark = pytest.mark.slow
@@ -38,10 +37,8 @@ async def history_of(pool: asyncpg.Pool, room: Any) -> list[tuple[int, str]]:
 async def test_a_member_on_one_replica_receives_what_is_sent_on_another_in_order(
     settings: Settings, room: Any
 ) -> None:
-    room_id, owner, vet = room
-    first, second = await start_hub_process(settings), await start_hub_process(settings)
-    alice = await ChatClient.connect(first.url, owner[1])
-    bob = await ChatClient.connect(second.url, vet[1])
+    room_id = room[0]
+    first, second, alice, bob = await on_two_replicas(settings, room)
     try:
         for client in (alice, bob):
             await client.call("join", {"room": str(room_id)})
@@ -62,22 +59,15 @@ async def test_a_member_on_one_replica_receives_what_is_sent_on_another_in_order
         assert alice.seqs() == list(range(1, 102))
         assert alice.received["message"][-1]["body"] == "from bob"
     finally:
-        await alice.close()
-        await bob.close()
-        first.stop()
-        second.stop()
+        await close_all((alice, bob), (first, second))
 
 
 async def test_a_redis_restart_loses_nothing_acknowledged_and_fan_out_resumes(
     settings: Settings, room: Any, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    room_id, owner, vet = room
-    redis = EmbeddedRedis(tmp_path, port=free_port())
-    server = redis.start()
-    own = settings.model_copy(update={"redis_url": server.url})
-    first, second = await start_hub_process(own), await start_hub_process(own)
-    alice = await ChatClient.connect(first.url, owner[1])
-    bob = await ChatClient.connect(second.url, vet[1])
+    room_id = room[0]
+    redis, server, own = own_redis(settings, tmp_path)
+    first, second, alice, bob = await on_two_replicas(own, room)
     acked: list[int] = []
     sending = True
 
@@ -125,20 +115,15 @@ async def test_a_redis_restart_loses_nothing_acknowledged_and_fan_out_resumes(
         assert [seq for seq, _ in await history_of(pool, room_id)] == acked
     finally:
         sending = False
-        await alice.close()
-        await bob.close()
-        first.stop()
-        second.stop()
+        await close_all((alice, bob), (first, second))
         server.stop()
 
 
 async def test_a_killed_replica_loses_nothing_and_its_users_go_offline(
     settings: Settings, room: Any, pool: asyncpg.Pool, make_user: Any
 ) -> None:
-    room_id, owner, vet = room
-    doomed, survivor = await start_hub_process(settings), await start_hub_process(settings)
-    alice = await ChatClient.connect(doomed.url, owner[1])
-    bob = await ChatClient.connect(survivor.url, vet[1])
+    room_id, owner, _ = room
+    doomed, survivor, alice, bob = await on_two_replicas(settings, room)
     acked: dict[str, int] = {}
     attempted: list[str] = []
 
@@ -188,19 +173,14 @@ async def test_a_killed_replica_loses_nothing_and_its_users_go_offline(
         await bob.wait_for("message", len(stored), timeout=15)
         assert bob.seqs() == list(range(1, len(stored) + 1))
     finally:
-        await alice.close()
-        await bob.close()
-        doomed.stop()
-        survivor.stop()
+        await close_all((alice, bob), (doomed, survivor))
 
 
 async def test_presence_clears_within_30_s_when_a_replica_dies(
     settings: Settings, room: Any
 ) -> None:
     room_id, owner, vet = room
-    doomed, survivor = await start_hub_process(settings), await start_hub_process(settings)
-    alice = await ChatClient.connect(doomed.url, owner[1])
-    bob = await ChatClient.connect(survivor.url, vet[1])
+    doomed, survivor, alice, bob = await on_two_replicas(settings, room)
     try:
         await bob.call("join", {"room": str(room_id)})
         await alice.call("join", {"room": str(room_id)})
@@ -213,6 +193,4 @@ async def test_presence_clears_within_30_s_when_a_replica_dies(
     finally:
         with contextlib.suppress(Exception):
             await alice.close()
-        await bob.close()
-        doomed.stop()
-        survivor.stop()
+        await close_all((bob,), (doomed, survivor))

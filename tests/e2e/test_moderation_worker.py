@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from domain.messages import store_message
-from domain.tokens import Principal
+from domain.chat.messages import store_message
+from domain.identity.tokens import Principal
 from moderation.pipeline import GROUP
 from pawhub.resources import open_redis
 from pawhub.settings import Settings

@@ -20,7 +20,7 @@ from tests.signaling.rtc_client import enter_call, join
 
 pytestmark = pytest.mark.slow
 
-# Read by signaling/ in the hub processes (see signaling.leases and signaling.calls).
+# Read by the hub processes' settings (signaling.leases and signaling.calls get them).
 SHORT = {"RTC_REPLICA_LEASE_S": "2", "RTC_RECONNECT_GRACE_S": "5"}
 DEADLINE_S = 60  # far beyond lease + grace + reaping
 

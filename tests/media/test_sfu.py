@@ -4,33 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
+import itertools
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Literal
 
 import pytest
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    AudioStreamTrack,
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.exceptions import OperationError
 from aiortc.mediastreams import MediaStreamError
-from av import VideoFrame
+from av import AudioFrame, VideoFrame
 
-from bench.media.synthetic import ColorBarTrack, sender_luma
-from media.sfu import IceCandidateInit, NegotiationConflict, SfuRoom
+from bench.media.synthetic import ColorBarTrack, frame_number, sender_luma
+from media import _aiortc
+from media.forwarding import KEYFRAME_INTERVAL_S
+from media.sdp_rules import IceCandidateInit
+from media.sfu import NegotiationConflict, SfuRoom
+from tests.media.waiting import POLL_S, TIMEOUT_S, eventually
 
 pytestmark = pytest.mark.usefixtures("loopback_ice")
 
 Trickle = Literal["no", "before_offer", "after_offer"]
-LUMAS = {"vet": 50, "owner": 120, "specialist": 190}
-TIMEOUT_S = 60
-POLL_S = 0.1
-
-
-async def eventually(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(int(TIMEOUT_S / POLL_S)):
-        if condition():
-            return
-        await asyncio.sleep(POLL_S)
-    pytest.fail(f"no {what} within {TIMEOUT_S} s")
+LUMAS = {"vet": 50, "owner": 120, "specialist": 190, "late": 230}
 
 
 def nearest_sender(luma: int) -> str:
@@ -45,17 +47,35 @@ def without_candidates(description: RTCSessionDescription) -> tuple[str, list[st
     return "\r\n".join(kept) + "\r\n", candidates
 
 
+def forwarded_streams(offer: RTCSessionDescription) -> list[str]:
+    """The stream id (the `a=msid` first part) of each track the room sends in `offer`."""
+    streams: list[str] = []
+    for section in offer.sdp.split("\r\nm=")[1:]:
+        lines = section.splitlines()
+        if "a=sendonly" in lines:
+            msid = next(line for line in lines if line.startswith("a=msid:"))
+            streams.append(msid.split()[0].removeprefix("a=msid:"))
+    return streams
+
+
 class Client:
     """A participant: publishes a ColorBarTrack, decodes whatever the room sends it, and
-    sends its candidates in its offer or, as browsers do, trickled before or after it."""
+    sends its candidates in its offer or, as browsers do, trickled before or after it.
+    With `audio`, it also publishes a microphone (silence) and counts the audio it gets."""
 
-    def __init__(self, name: str, room: SfuRoom, *, trickle: Trickle = "no") -> None:
+    def __init__(
+        self, name: str, room: SfuRoom, *, trickle: Trickle = "no", audio: bool = False
+    ) -> None:
         self.name = name
         self.room = room
         self.trickle = trickle
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc.addTrack(ColorBarTrack(LUMAS[name]))
+        if audio:
+            self.pc.addTrack(AudioStreamTrack())
         self.frames: Counter[str] = Counter()  # decoded frames per sender, told by luma
+        self.numbers: defaultdict[str, list[int]] = defaultdict(list)  # their frame numbers
+        self.audio_frames = 0
         self.offers: list[RTCSessionDescription] = []
         self._readers: list[asyncio.Task[None]] = []
         self.pc.on("track", self._read)
@@ -94,8 +114,13 @@ class Client:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
+                if isinstance(frame, AudioFrame):
+                    self.audio_frames += 1
+                    continue
                 assert isinstance(frame, VideoFrame)
-                self.frames[nearest_sender(sender_luma(frame))] += 1
+                sender = nearest_sender(sender_luma(frame))
+                self.frames[sender] += 1
+                self.numbers[sender].append(frame_number(frame))
 
     async def close(self) -> None:
         await self.pc.close()
@@ -133,6 +158,9 @@ async def test_three_participants_each_receive_the_other_two() -> None:
         for client in clients.values():
             assert client.frames[client.name] == 0, "the room echoed a track to its sender"
             assert client.pc.connectionState == "connected"
+            # Each forwarded track's stream is named after its publisher.
+            streams = forwarded_streams(client.offers[-1])
+            assert sorted(streams) == sorted(set(clients) - {client.name})
         assert sorted(room.participant_ids) == ["owner", "specialist", "vet"]
 
         await room.remove("specialist")
@@ -194,3 +222,145 @@ async def test_descriptions_out_of_turn_are_conflicts() -> None:
         await room.close()
         await vet.close()
         await owner.close()
+
+
+def codecs_of(sdp: str) -> set[str]:
+    """The codec names an SDP's rtpmap lines offer or accept."""
+    return {
+        line.split(" ", 1)[1].split("/")[0]
+        for line in sdp.splitlines()
+        if line.startswith("a=rtpmap:")
+    }
+
+
+def advancing(numbers: list[int]) -> bool:
+    return numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+
+
+async def test_frames_are_forwarded_as_encoded_and_a_late_subscriber_gets_a_keyframe() -> None:
+    clients: dict[str, Client] = {}
+
+    async def send_offer(participant_id: str, offer: RTCSessionDescription) -> None:
+        await clients[participant_id].answer_room_offer(offer)
+
+    room = SfuRoom(send_offer)
+    clients.update(vet=Client("vet", room, audio=True), owner=Client("owner", room, audio=True))
+    try:
+        for client in clients.values():
+            answer = await client.join()
+            assert codecs_of(answer.sdp) == {"VP8", "rtx", "opus"}
+            assert "b=AS:" in answer.sdp
+        await eventually(
+            lambda: all(
+                client.frames[other] >= 30 and client.audio_frames >= 50
+                for client in clients.values()
+                for other in clients
+                if other != client.name
+            ),
+            "video and audio from each other",
+        )
+        for name, other in (("vet", "owner"), ("owner", "vet")):
+            numbers = clients[name].numbers[other]
+            assert advancing(numbers) and numbers[-1] - numbers[0] >= 29, numbers
+            assert all(
+                codecs_of(offer.sdp) <= {"VP8", "rtx", "opus"} for offer in clients[name].offers
+            )
+
+        # The publishers' encoders made their one keyframe at the start: without a PLI from
+        # the room, a subscriber joining now would wait minutes for the next one.
+        await asyncio.sleep(2)
+        clients["late"] = Client("late", room)
+        await clients["late"].join()
+        await eventually(
+            lambda: clients["late"].frames["vet"] >= 15 and clients["late"].frames["owner"] >= 15,
+            "the late subscriber's video",
+        )
+        for other in ("vet", "owner"):
+            numbers = clients["late"].numbers[other]
+            assert numbers[0] >= 15 and advancing(numbers), numbers  # it started mid-stream
+        await eventually(
+            lambda: clients["vet"].frames["late"] >= 15 and clients["owner"].frames["late"] >= 15,
+            "the others' video of the late subscriber",
+        )
+
+        # A subscriber's decoder asking for a keyframe (PLI) reaches the publisher.
+        vet_video = next(s for s in clients["vet"].pc.getSenders() if s.kind == "video")
+        asked = Counter[str]()
+        ask_vet = vet_video._send_keyframe
+
+        def count_and_ask() -> None:
+            asked["keyframes"] += 1
+            ask_vet()
+
+        vet_video._send_keyframe = count_and_ask  # type: ignore[method-assign]
+        owner_video = next(
+            r for r in clients["owner"].pc.getReceivers() if r.track and r.track.kind == "video"
+        )
+        await asyncio.sleep(KEYFRAME_INTERVAL_S)  # past the late subscriber's requests
+        await _aiortc.send_pli(owner_video)
+        await eventually(lambda: asked["keyframes"] >= 1, "the owner's PLI at the vet")
+    finally:
+        await room.close()
+        for client in clients.values():
+            await client.close()
+
+
+def drop_once(sender: RTCRtpSender, count: int) -> Callable[[], None]:
+    """Make `sender` lose its next `count` video packets for good (their retransmissions
+    too); returns what starts the loss."""
+    transport = sender.transport
+    send_rtp = transport._send_rtp
+    lost: set[int] = set()
+    started = False
+
+    async def lossy_send_rtp(data: bytes) -> None:
+        is_rtcp = 192 <= data[1] <= 223
+        if not is_rtcp:
+            ssrc = int.from_bytes(data[8:12], "big")
+            sequence = int.from_bytes(data[2:4], "big")
+            if ssrc == sender._rtx_ssrc:
+                return
+            if ssrc == sender._ssrc and started and (len(lost) < count or sequence in lost):
+                lost.add(sequence)
+                return
+        await send_rtp(data)
+
+    def start() -> None:
+        nonlocal started
+        started = True
+
+    transport._send_rtp = lossy_send_rtp  # type: ignore[method-assign]
+    return start
+
+
+async def test_a_lost_packet_costs_a_keyframe_not_a_frozen_stream() -> None:
+    clients: dict[str, Client] = {}
+
+    async def send_offer(participant_id: str, offer: RTCSessionDescription) -> None:
+        await clients[participant_id].answer_room_offer(offer)
+
+    room = SfuRoom(send_offer)
+    clients.update(vet=Client("vet", room), owner=Client("owner", room))
+    try:
+        for client in clients.values():
+            await client.join()
+        owner = clients["owner"]
+        await eventually(lambda: owner.frames["vet"] >= 30, "the vet's video")
+        start_loss = drop_once(clients["vet"].pc.getSenders()[0], count=2)
+        start_loss()
+        before = owner.frames["vet"]
+        # aiortc alone would wait for the lost packets until 512 more had arrived: over 30 s
+        # of this video. The room gives up after a third of a second and asks for a keyframe.
+        for _ in range(100):
+            if owner.frames["vet"] >= before + 30:
+                break
+            await asyncio.sleep(POLL_S)
+        else:
+            pytest.fail("the vet's video froze for 10 s after a lost packet")
+        numbers = owner.numbers["vet"]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(numbers)]
+        assert max(gaps) > 1 and advancing(numbers), "no frame was lost"
+    finally:
+        await room.close()
+        for client in clients.values():
+            await client.close()

@@ -44,7 +44,7 @@ ABUSIVE = [
 
 def test_raw_model_gets_the_issue_examples_wrong() -> None:
     """The baseline the layers fix, as the issue measured it."""
-    from profanity_check import predict_prob  # type: ignore[import-untyped]
+    from profanity_check import predict_prob
 
     raw = predict_prob(["spay the bitch before her next heat", "f4ck you"])
     assert raw[0] > 0.9

@@ -157,4 +157,4 @@ def test_rejects_weights_that_do_not_fit_the_config(
 
 
 def test_without_a_checkpoint_the_default_model_is_used() -> None:
-    assert load_classifier(None).name == "vet-profanity"
+    assert load_classifier(None).name == "vet-linear"

@@ -54,7 +54,7 @@ async def test_a_toxic_message_reaches_moderators_who_delete_it_for_everyone(
 
     flag = await mod.wait_until("flag", lambda f: f["message"]["id"] == message["id"])
     assert flag["status"] == "open" and flag["source"] == "model"
-    assert flag["room"] == str(room_id) and flag["model"] == "vet-profanity"
+    assert flag["room"] == str(room_id) and flag["model"] == "vet-linear"
     assert flag["labels"] and all(0 <= score <= 1 for score in flag["labels"].values())
     assert flag["message"]["body"] == "f4ck you, you useless quack"
 

@@ -8,10 +8,11 @@ from uuid import UUID
 import asyncpg
 import httpx
 
+from domain.chat.actions import ModeratorAction, act_on_flag
+from domain.chat.messages import store_message
+from domain.chat.moderation import raise_model_flag
 from domain.identity import Role
-from domain.messages import store_message
-from domain.moderation import ModeratorAction, act_on_flag, raise_model_flag
-from domain.tokens import Principal
+from domain.identity.tokens import Principal
 
 
 async def test_moderators_page_through_flags_and_see_stats(

@@ -19,13 +19,13 @@ import pytest
 import stripe
 
 from deploy.embedded import free_port
-from domain.catalog import NewProduct, NewVariant, Product, ProductKind, create_product
+from domain.commerce.catalog import NewProduct, NewVariant, Product, ProductKind, create_product
+from domain.commerce.payments import stripe_client
 from domain.identity import Role, User
-from domain.payments import stripe_client
 from pawhub.settings import Settings
 from tests.conftest import serve_api
 from tests.payments.fake_stripe import FakeStripe, serve_fake_stripe
-from tests.rest.conftest import ALWAYS_OPEN, MakeUser, bearer
+from tests.rest.conftest import ALWAYS_OPEN, MakeUser, bearer, book, tomorrow_at
 
 WEBHOOK_SECRET = "whsec_pawhub_test_secret"
 
@@ -76,9 +76,22 @@ async def pay_api_url(pay_settings: Settings) -> AsyncIterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+async def fee_api_url(fee_settings: Settings) -> AsyncIterator[str]:
+    async with serve_api(fee_settings) as url:
+        yield url
+
+
 @pytest.fixture
 async def api(pay_api_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=pay_api_url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+async def fee_api(fee_api_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The API with paid consults and the wellness plan."""
+    async with httpx.AsyncClient(base_url=fee_api_url, timeout=60) as client:
         yield client
 
 
@@ -183,6 +196,86 @@ def charge_of(intent: Any) -> str:
     return charge if isinstance(charge, str) else str(charge.id)
 
 
+async def outbox_count(pool: asyncpg.Pool, topic: str, key: str, value: object) -> int:
+    """How many `topic` events the outbox holds whose payload's `key` is `value`."""
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE topic = $1 AND payload->>$2 = $3",
+        topic,
+        key,
+        str(value),
+    )
+    return count
+
+
+@dataclass(frozen=True)
+class Placed:
+    """An order as placed over the API: its product, id and PaymentIntent."""
+
+    product: Product
+    order: dict[str, Any]
+    payment_intent_id: str
+    client_secret: str
+
+    @property
+    def id(self) -> str:
+        order_id: str = self.order["id"]
+        return order_id
+
+
+@dataclass(frozen=True)
+class Shop:
+    """An owner buying over the live API, paying through localstripe."""
+
+    api: httpx.AsyncClient
+    pool: asyncpg.Pool
+    stripe: stripe.StripeClient
+    token: str
+    make_product: MakeProduct
+
+    async def order(self, stock: int, quantity: int, price_minor: int = 1299) -> Placed:
+        """A fresh product with `stock` units, of which the owner orders `quantity`."""
+        product = await self.make_product(stock=stock, price_minor=price_minor)
+        body = await place_order(self.api, self.token, product.variants[0].id, quantity)
+        return Placed(product, body["order"], body["payment_intent_id"], body["client_secret"])
+
+    async def status(self, order: Placed) -> str:
+        """The order's status as its buyer reads it."""
+        response = await self.api.get(f"/v1/orders/{order.id}", headers=bearer(self.token))
+        status: str = response.json()["status"]
+        return status
+
+    async def stock(self, order: Placed) -> int:
+        return await stock_of(self.pool, order.product)
+
+
+@pytest.fixture
+async def shop(
+    api: httpx.AsyncClient,
+    pool: asyncpg.Pool,
+    stripe_api: stripe.StripeClient,
+    make_user: MakeUser,
+    make_product: MakeProduct,
+) -> Shop:
+    _, token = await make_user(Role.owner)
+    return Shop(api, pool, stripe_api, token, make_product)
+
+
+@dataclass(frozen=True)
+class PaidOrder:
+    """Two of five units at 10.00 each, paid at Stripe; the webhook not yet delivered."""
+
+    placed: Placed
+    intent: Any
+
+
+@pytest.fixture
+async def paid_order(shop: Shop) -> PaidOrder:
+    placed = await shop.order(stock=5, quantity=2, price_minor=1000)
+    intent = await pay(shop.stripe, placed.payment_intent_id)
+    assert intent.status == "succeeded"
+    return PaidOrder(placed, intent)
+
+
 CONSULT_FEE = 4500
 
 
@@ -203,18 +296,6 @@ def fee_settings(pay_settings: Settings, wellness_plan: str) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
-async def fee_api_url(fee_settings: Settings) -> AsyncIterator[str]:
-    async with serve_api(fee_settings) as url:
-        yield url
-
-
-@pytest.fixture
-async def fee_api(fee_api_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=fee_api_url, timeout=60) as client:
-        yield client
-
-
 @pytest.fixture
 async def fake_stripe_api(
     fee_settings: Settings,
@@ -228,13 +309,26 @@ async def fake_stripe_api(
 
 @dataclass(frozen=True)
 class Parties:
-    """An owner with a pet, and a vet open around the clock, each with a token."""
+    """An owner with a pet, and a vet open around the clock, each with a token, on `api`."""
 
+    api: httpx.AsyncClient
     owner: User
     owner_token: str
     vet: User
     vet_token: str
     pet_id: str
+
+    async def book(self, hour: int = 9, kind: str = "video") -> httpx.Response:
+        """The owner books the pet with the vet tomorrow at `hour` UTC."""
+        start = tomorrow_at(hour)
+        return await book(self.api, self.owner_token, self.vet.id, self.pet_id, start, kind=kind)
+
+    async def booked(self, hour: int = 9) -> dict[str, Any]:
+        """A video booking, made: its body."""
+        response = await self.book(hour)
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
 
 
 async def consult_parties(api: httpx.AsyncClient, make_user: MakeUser) -> Parties:
@@ -248,4 +342,10 @@ async def consult_parties(api: httpx.AsyncClient, make_user: MakeUser) -> Partie
         "/v1/pets", json={"name": "Rex", "species": "dog"}, headers=bearer(owner_token)
     )
     assert pet.status_code == 201, pet.text
-    return Parties(owner, owner_token, vet, vet_token, pet.json()["id"])
+    return Parties(api, owner, owner_token, vet, vet_token, pet.json()["id"])
+
+
+@pytest.fixture
+async def parties(fee_api: httpx.AsyncClient, make_user: MakeUser) -> Parties:
+    """Consult parties on the API with paid consults."""
+    return await consult_parties(fee_api, make_user)

@@ -39,6 +39,12 @@ class FakeStripe:
         )
         return form
 
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/customers", self.customer),
+            web.post("/v1/payment_intents", self.payment_intent),
+        ]
+
     async def customer(self, request: web.Request) -> web.Response:
         await self._record(request)
         return web.json_response({"id": f"cus_{uuid4().hex}", "object": "customer"})
@@ -61,8 +67,10 @@ class FakeStripe:
 
 
 @contextlib.asynccontextmanager
-async def serve_local(app: web.Application) -> AsyncIterator[str]:
-    """An aiohttp app on a loopback port, for as long as the block runs; its base URL."""
+async def serve_local(*routes: web.RouteDef) -> AsyncIterator[str]:
+    """An aiohttp app of `routes` on a loopback port while the block runs; its base URL."""
+    app = web.Application()
+    app.add_routes(routes)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -76,8 +84,5 @@ async def serve_local(app: web.Application) -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def serve_fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
     fake = FakeStripe()
-    app = web.Application()
-    app.router.add_post("/v1/customers", fake.customer)
-    app.router.add_post("/v1/payment_intents", fake.payment_intent)
-    async with serve_local(app) as url:
+    async with serve_local(*fake.routes()) as url:
         yield fake, url

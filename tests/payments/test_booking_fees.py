@@ -6,43 +6,25 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import httpx
 import stripe
 
-from domain.bookings import cancel_stale_requests
-from tests.payments.conftest import CONSULT_FEE, Parties, consult_parties, pay
+from domain.scheduling.bookings import cancel_stale_requests
+from tests.payments.conftest import CONSULT_FEE, Parties, consult_parties, outbox_count, pay
 from tests.payments.fake_stripe import FakeStripe
-from tests.rest.conftest import MakeUser, bearer, book, tomorrow_at
-
-
-async def _booked(api: httpx.AsyncClient, parties: Parties, hour: int = 9) -> dict[str, Any]:
-    response = await book(
-        api, parties.owner_token, parties.vet.id, parties.pet_id, tomorrow_at(hour)
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+from tests.rest.conftest import MakeUser, bearer
 
 
 async def _paid_events(pool: asyncpg.Pool, booking_id: str) -> int:
-    count: int = await pool.fetchval(
-        "SELECT count(*) FROM outbox WHERE topic = 'booking.paid' AND payload->>'booking_id' = $1",
-        booking_id,
-    )
-    return count
+    return await outbox_count(pool, "booking.paid", "booking_id", booking_id)
 
 
 async def test_a_video_booking_holds_the_fee_and_completion_captures_it(
-    fee_api: httpx.AsyncClient,
-    make_user: MakeUser,
-    pool: asyncpg.Pool,
-    stripe_api: stripe.StripeClient,
+    parties: Parties, pool: asyncpg.Pool, stripe_api: stripe.StripeClient
 ) -> None:
-    parties = await consult_parties(fee_api, make_user)
-    booking = await _booked(fee_api, parties)
+    booking = await parties.booked()
     assert booking["status"] == "confirmed" and booking["consult_id"]
     fee = booking["fee"]
     assert (fee["amount_minor"], fee["currency"], fee["status"]) == (CONSULT_FEE, "eur", "held")
@@ -54,7 +36,7 @@ async def test_a_video_booking_holds_the_fee_and_completion_captures_it(
     customer = await stripe_api.v1.customers.retrieve_async(str(intent.customer))
     assert customer.metadata["user_id"] == str(parties.owner.id)
 
-    seen_by_vet = await fee_api.get(
+    seen_by_vet = await parties.api.get(
         f"/v1/bookings/{booking['id']}", headers=bearer(parties.vet_token)
     )
     assert seen_by_vet.json()["fee"]["client_secret"] is None
@@ -62,9 +44,9 @@ async def test_a_video_booking_holds_the_fee_and_completion_captures_it(
     assert (await pay(stripe_api, fee["payment_intent_id"])).status == "requires_capture"
     path = f"/v1/bookings/{booking['id']}"
     assert (
-        await fee_api.post(f"{path}/complete", headers=bearer(parties.owner_token))
+        await parties.api.post(f"{path}/complete", headers=bearer(parties.owner_token))
     ).status_code == 403
-    completed = await fee_api.post(f"{path}/complete", headers=bearer(parties.vet_token))
+    completed = await parties.api.post(f"{path}/complete", headers=bearer(parties.vet_token))
     assert completed.status_code == 200, completed.text
     assert (completed.json()["status"], completed.json()["fee"]["status"]) == (
         "completed",
@@ -73,28 +55,24 @@ async def test_a_video_booking_holds_the_fee_and_completion_captures_it(
     captured = await stripe_api.v1.payment_intents.retrieve_async(fee["payment_intent_id"])
     assert captured.status == "succeeded"
     assert await _paid_events(pool, booking["id"]) == 1
-    again = await fee_api.post(f"{path}/complete", headers=bearer(parties.vet_token))
+    again = await parties.api.post(f"{path}/complete", headers=bearer(parties.vet_token))
     assert again.status_code == 409
     assert await _paid_events(pool, booking["id"]) == 1
 
 
 async def test_completion_waits_for_authorisation_and_cancelling_releases_the_fee(
-    fee_api: httpx.AsyncClient,
-    make_user: MakeUser,
-    pool: asyncpg.Pool,
-    stripe_api: stripe.StripeClient,
+    parties: Parties, pool: asyncpg.Pool, stripe_api: stripe.StripeClient
 ) -> None:
-    parties = await consult_parties(fee_api, make_user)
-    booking = await _booked(fee_api, parties)
+    booking = await parties.booked()
     path = f"/v1/bookings/{booking['id']}"
-    early = await fee_api.post(f"{path}/complete", headers=bearer(parties.vet_token))
+    early = await parties.api.post(f"{path}/complete", headers=bearer(parties.vet_token))
     assert early.status_code == 409, early.text
     assert early.headers["content-type"].startswith("application/problem+json")
-    unchanged = await fee_api.get(path, headers=bearer(parties.owner_token))
+    unchanged = await parties.api.get(path, headers=bearer(parties.owner_token))
     assert (unchanged.json()["status"], unchanged.json()["fee"]["status"]) == ("confirmed", "held")
 
     await pay(stripe_api, booking["fee"]["payment_intent_id"])
-    cancelled = await fee_api.post(f"{path}/cancel", headers=bearer(parties.owner_token))
+    cancelled = await parties.api.post(f"{path}/cancel", headers=bearer(parties.owner_token))
     assert cancelled.status_code == 200, cancelled.text
     assert (cancelled.json()["status"], cancelled.json()["fee"]["status"]) == (
         "cancelled",
@@ -104,39 +82,23 @@ async def test_completion_waits_for_authorisation_and_cancelling_releases_the_fe
     assert intent.status == "canceled"
     assert await _paid_events(pool, booking["id"]) == 0
     # The slot is free again, and the owner's Stripe customer is reused.
-    rebooked = await _booked(fee_api, parties)
+    rebooked = await parties.booked()
     second = await stripe_api.v1.payment_intents.retrieve_async(
         rebooked["fee"]["payment_intent_id"]
     )
     assert second.customer == intent.customer
 
 
-async def test_an_in_person_booking_holds_no_fee(
-    fee_api: httpx.AsyncClient, make_user: MakeUser
-) -> None:
-    parties = await consult_parties(fee_api, make_user)
-    response = await book(
-        fee_api,
-        parties.owner_token,
-        parties.vet.id,
-        parties.pet_id,
-        tomorrow_at(9),
-        kind="in_person",
-    )
+async def test_an_in_person_booking_holds_no_fee(parties: Parties) -> None:
+    response = await parties.book(kind="in_person")
     assert response.status_code == 201, response.text
     assert (response.json()["status"], response.json()["fee"]) == ("confirmed", None)
 
 
 async def test_racers_for_a_paid_slot_hold_exactly_one_fee(
-    fee_api: httpx.AsyncClient, make_user: MakeUser, pool: asyncpg.Pool
+    parties: Parties, pool: asyncpg.Pool
 ) -> None:
-    parties = await consult_parties(fee_api, make_user)
-    responses = await asyncio.gather(
-        *(
-            book(fee_api, parties.owner_token, parties.vet.id, parties.pet_id, tomorrow_at(11))
-            for _ in range(10)
-        )
-    )
+    responses = await asyncio.gather(*(parties.book(11) for _ in range(10)))
     assert sorted(r.status_code for r in responses) == [201] + [409] * 9
     fees = await pool.fetchval(
         "SELECT count(*) FROM consult_fees f JOIN bookings b ON b.id = f.booking_id "
@@ -152,7 +114,7 @@ async def test_a_refused_hold_cancels_the_booking_and_answers_502(
     fake, api = fake_stripe_api
     parties = await consult_parties(api, make_user)
     fake.decline = "Your card was declined."
-    refused = await book(api, parties.owner_token, parties.vet.id, parties.pet_id, tomorrow_at(9))
+    refused = await parties.book()
     assert refused.status_code == 502, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert "declined" in refused.json()["detail"]
@@ -163,7 +125,7 @@ async def test_a_refused_hold_cancels_the_booking_and_answers_502(
     )
     assert [row["status"] for row in statuses] == ["requested", "cancelled"]
     fake.decline = None
-    retried = await book(api, parties.owner_token, parties.vet.id, parties.pet_id, tomorrow_at(9))
+    retried = await parties.book()
     assert retried.status_code == 201, retried.text
 
 
@@ -172,8 +134,8 @@ async def test_one_customer_per_owner_and_every_create_is_keyed(
 ) -> None:
     fake, api = fake_stripe_api
     parties = await consult_parties(api, make_user)
-    first = await _booked(api, parties, hour=9)
-    second = await _booked(api, parties, hour=13)
+    first = await parties.booked(9)
+    second = await parties.booked(13)
     customers = fake.to("/v1/customers")
     assert [(c.idempotency_key, c.form["metadata[user_id]"]) for c in customers] == [
         (f"pawhub-customer-{parties.owner.id}", str(parties.owner.id))
@@ -188,11 +150,10 @@ async def test_one_customer_per_owner_and_every_create_is_keyed(
 
 
 async def test_a_requested_booking_without_a_fee_is_swept(
-    fee_api: httpx.AsyncClient, make_user: MakeUser, pool: asyncpg.Pool
+    parties: Parties, pool: asyncpg.Pool
 ) -> None:
     """The API died between taking the slot and Stripe's answer: the periodic job frees it."""
-    parties = await consult_parties(fee_api, make_user)
-    booking = await _booked(fee_api, parties)
+    booking = await parties.booked()
     orphan: str = str(
         await pool.fetchval(
             "INSERT INTO bookings (vet_id, owner_id, pet_id, kind, starts_at, ends_at, blocked, "

@@ -8,12 +8,12 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from domain import catalog, orders
-from domain.catalog import NewReservation
+from domain.clinical.pets import NewPet, create_pet
+from domain.commerce import orders, stock
+from domain.commerce.orders import NewOrder, OrderItem
+from domain.commerce.stock import NewReservation
 from domain.errors import Invalid, NotFound
 from domain.identity import Role
-from domain.orders import NewOrder, OrderItem
-from domain.pets import NewPet, create_pet
 from tests.payments.conftest import MakeProduct, stock_of
 from tests.rest.conftest import MakeUser
 
@@ -34,12 +34,10 @@ async def test_reservations_hold_stock_for_15_minutes_then_go_back(
     product = await make_product(stock=5)
     variant_id = product.variants[0].id
     async with pool.acquire() as conn:
-        expiring = await catalog.reserve(
+        expiring = await stock.reserve(
             conn, user.id, NewReservation(variant_id=variant_id, quantity=2)
         )
-        kept = await catalog.reserve(
-            conn, user.id, NewReservation(variant_id=variant_id, quantity=1)
-        )
+        kept = await stock.reserve(conn, user.id, NewReservation(variant_id=variant_id, quantity=1))
     assert await stock_of(pool, product) == 2
     assert timedelta(minutes=14) < expiring.expires_at - datetime.now(UTC) <= timedelta(minutes=15)
     # Fifteen minutes pass for one of them.
@@ -48,9 +46,9 @@ async def test_reservations_hold_stock_for_15_minutes_then_go_back(
         expiring.id,
     )
     async with pool.acquire() as conn:
-        await catalog.release_expired_reservations(conn)
-        assert await catalog.release_expired_reservations(conn) == 0
-        remaining = await catalog.list_reservations(conn, user.id)
+        await stock.release_expired_reservations(conn)
+        assert await stock.release_expired_reservations(conn) == 0
+        remaining = await stock.list_reservations(conn, user.id)
     assert [reservation.id for reservation in remaining] == [kept.id]
     assert await stock_of(pool, product) == 4
 

@@ -10,11 +10,11 @@ import httpx
 import pytest
 import stripe
 
+from domain.commerce.payouts import platform_fee
 from domain.identity import Role
-from domain.payouts import platform_fee
 from tests.payments.conftest import CONSULT_FEE, consult_parties, place_order
 from tests.payments.fake_stripe import FakeStripe
-from tests.rest.conftest import MakeUser, bearer, book, tomorrow_at
+from tests.rest.conftest import MakeUser, bearer
 
 
 async def test_an_admin_sets_a_vets_connect_account(
@@ -65,8 +65,7 @@ async def test_a_connected_vets_consult_fee_is_a_destination_charge(
     _, admin = await make_user(Role.admin)
     parties = await consult_parties(api, make_user)
     account = await _connect(api, admin, parties.vet.id)
-    start = tomorrow_at(10)
-    booked = await book(api, parties.owner_token, parties.vet.id, parties.pet_id, start)
+    booked = await parties.book(10)
     assert booked.status_code == 201, booked.text
     [intent] = fake.to("/v1/payment_intents")
     assert intent.idempotency_key == f"pawhub-consult-fee-{booked.json()['id']}"

@@ -5,7 +5,6 @@ booking id (the keys' presence is checked against a local endpoint: localstripe 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -13,50 +12,38 @@ import pytest
 import stripe
 from aiohttp import web
 
-from domain import consult_fees, payments
-from domain.availability import Availability, WeeklyWindow, set_availability
-from domain.bookings import Booking, BookingKind, NewBooking, create_booking
-from domain.consult_fees import FeeStatus
+from domain.commerce import consult_fees, payments
+from domain.commerce.consult_fees import FeeStatus
 from domain.errors import Conflict, Invalid
-from domain.identity import Role
-from domain.pets import NewPet, create_pet
-from tests.payments.conftest import pay
+from domain.scheduling.booking_rules import Booking, BookingKind
+from tests.conftest import BookedPet, BookPet
+from tests.payments.conftest import outbox_count, pay
 from tests.payments.fake_stripe import serve_local
-from tests.rest.conftest import MakeUser
-
-
-async def _booking(
-    pool: asyncpg.Pool, make_user: MakeUser, kind: BookingKind = BookingKind.video
-) -> Booking:
-    owner, _ = await make_user(Role.owner)
-    vet, _ = await make_user(Role.vet)
-    async with pool.acquire() as conn:
-        await set_availability(
-            conn,
-            vet.id,
-            Availability(
-                time_zone="UTC",
-                weekly=[WeeklyWindow(weekday=d, start="00:00", end="24:00") for d in range(7)],
-            ),
-        )
-        pet = await create_pet(conn, owner.id, NewPet(name="Rex", species="dog"))
-        start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
-        new = NewBooking(vet_id=vet.id, pet_id=pet.id, start=start, duration_min=30, kind=kind)
-        return await create_booking(conn, owner.id, new)
 
 
 async def _booking_paid_events(pool: asyncpg.Pool, booking: Booking) -> int:
-    count: int = await pool.fetchval(
-        "SELECT count(*) FROM outbox WHERE topic = 'booking.paid' AND payload->>'booking_id' = $1",
-        str(booking.id),
-    )
-    return count
+    return await outbox_count(pool, "booking.paid", "booking_id", booking.id)
 
 
-async def test_hold_then_capture_on_completion(
-    pool: asyncpg.Pool, make_user: MakeUser, stripe_api: stripe.StripeClient
+@pytest.mark.parametrize(
+    ("ends", "refused", "ended", "intent_status", "paid_events"),
+    [
+        pytest.param("capture", "release", FeeStatus.captured, "succeeded", 1, id="completion"),
+        pytest.param("release", "capture", FeeStatus.released, "canceled", 0, id="cancellation"),
+    ],
+)
+async def test_an_authorised_hold_ends_once_by_completion_or_cancellation(
+    pool: asyncpg.Pool,
+    booked_pet: BookedPet,
+    stripe_api: stripe.StripeClient,
+    ends: str,
+    refused: str,
+    ended: FeeStatus,
+    intent_status: str,
+    paid_events: int,
 ) -> None:
-    booking = await _booking(pool, make_user)
+    """Completion captures, cancellation releases; either is repeatable and excludes the other."""
+    booking = booked_pet.booking
     async with pool.acquire() as conn:
         held = await consult_fees.hold_consult_fee(conn, stripe_api, booking, 4500, "eur")
         assert await consult_fees.hold_consult_fee(conn, stripe_api, booking, 4500, "eur") == held
@@ -67,39 +54,22 @@ async def test_hold_then_capture_on_completion(
     authorised = await pay(stripe_api, held.payment_intent_id)  # the owner's card, via Stripe.js
     assert authorised.status == "requires_capture"
 
+    end = {"capture": consult_fees.capture_consult_fee, "release": consult_fees.release_consult_fee}
     async with pool.acquire() as conn:
-        fee = await consult_fees.capture_consult_fee(conn, stripe_api, booking.id)
-        again = await consult_fees.capture_consult_fee(conn, stripe_api, booking.id)
-        assert fee.status is again.status is FeeStatus.captured
+        fee = await end[ends](conn, stripe_api, booking.id)
+        again = await end[ends](conn, stripe_api, booking.id)
+        assert fee.status is again.status is ended
         with pytest.raises(Conflict):
-            await consult_fees.release_consult_fee(conn, stripe_api, booking.id)
-    captured = await stripe_api.v1.payment_intents.retrieve_async(held.payment_intent_id)
-    assert captured.status == "succeeded"
-    assert await _booking_paid_events(pool, booking) == 1
-
-
-async def test_release_on_cancellation_cancels_the_authorisation(
-    pool: asyncpg.Pool, make_user: MakeUser, stripe_api: stripe.StripeClient
-) -> None:
-    booking = await _booking(pool, make_user)
-    async with pool.acquire() as conn:
-        held = await consult_fees.hold_consult_fee(conn, stripe_api, booking, 3000, "eur")
-        assert (await pay(stripe_api, held.payment_intent_id)).status == "requires_capture"
-        fee = await consult_fees.release_consult_fee(conn, stripe_api, booking.id)
-        assert fee.status is FeeStatus.released
-        again = await consult_fees.release_consult_fee(conn, stripe_api, booking.id)
-        assert again.status is FeeStatus.released
-        with pytest.raises(Conflict):
-            await consult_fees.capture_consult_fee(conn, stripe_api, booking.id)
-    intent = await stripe_api.v1.payment_intents.retrieve_async(held.payment_intent_id)
-    assert intent.status == "canceled"
-    assert await _booking_paid_events(pool, booking) == 0
+            await end[refused](conn, stripe_api, booking.id)
+    final = await stripe_api.v1.payment_intents.retrieve_async(held.payment_intent_id)
+    assert final.status == intent_status
+    assert await _booking_paid_events(pool, booking) == paid_events
 
 
 async def test_an_unconfirmed_hold_is_released_but_cannot_be_captured(
-    pool: asyncpg.Pool, make_user: MakeUser, stripe_api: stripe.StripeClient
+    pool: asyncpg.Pool, booked_pet: BookedPet, stripe_api: stripe.StripeClient
 ) -> None:
-    booking = await _booking(pool, make_user)
+    booking = booked_pet.booking
     async with pool.acquire() as conn:
         held = await consult_fees.hold_consult_fee(conn, stripe_api, booking, 3000, "eur")
         with pytest.raises(Conflict):  # no card authorised yet
@@ -111,9 +81,9 @@ async def test_an_unconfirmed_hold_is_released_but_cannot_be_captured(
 
 
 async def test_only_video_bookings_hold_a_fee(
-    pool: asyncpg.Pool, make_user: MakeUser, stripe_api: stripe.StripeClient
+    pool: asyncpg.Pool, book_pet: BookPet, stripe_api: stripe.StripeClient
 ) -> None:
-    booking = await _booking(pool, make_user, BookingKind.in_person)
+    booking = (await book_pet(BookingKind.in_person)).booking
     async with pool.acquire() as conn:
         with pytest.raises(Invalid):
             await consult_fees.hold_consult_fee(conn, stripe_api, booking, 3000, "eur")
@@ -154,25 +124,28 @@ class FakeStripe:
     async def retrieve(self, request: web.Request) -> web.Response:
         return web.json_response(self._intent())
 
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/payment_intents", self.handle),
+            web.post("/v1/payment_intents/{id}/capture", self.handle),
+            web.post("/v1/payment_intents/{id}/cancel", self.handle),
+            web.get("/v1/payment_intents/{id}", self.retrieve),
+        ]
+
 
 @pytest.fixture
 async def fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
     fake = FakeStripe()
-    app = web.Application()
-    app.router.add_post("/v1/payment_intents", fake.handle)
-    app.router.add_post("/v1/payment_intents/{id}/capture", fake.handle)
-    app.router.add_post("/v1/payment_intents/{id}/cancel", fake.handle)
-    app.router.add_get("/v1/payment_intents/{id}", fake.retrieve)
-    async with serve_local(app) as url:
+    async with serve_local(*fake.routes()) as url:
         yield fake, url
 
 
 async def test_every_call_carries_a_key_derived_from_the_booking(
-    pool: asyncpg.Pool, make_user: MakeUser, fake_stripe: tuple[FakeStripe, str]
+    pool: asyncpg.Pool, book_pet: BookPet, fake_stripe: tuple[FakeStripe, str]
 ) -> None:
     fake, url = fake_stripe
     client = payments.stripe_client("sk_test_pawhub", url)
-    captured, released = await _booking(pool, make_user), await _booking(pool, make_user)
+    captured, released = (await book_pet()).booking, (await book_pet()).booking
     async with pool.acquire() as conn:
         await consult_fees.hold_consult_fee(conn, client, captured, 3000, "eur")
         fake.status = "requires_capture"

@@ -10,13 +10,12 @@ from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
-import httpx
 import stripe
 
-from domain import orders, payments
+from domain.commerce import orders, payments
+from domain.commerce.orders import NewOrder, OrderItem, OrderStatus
 from domain.identity import Role
-from domain.orders import NewOrder, OrderItem, OrderStatus
-from tests.payments.conftest import MakeProduct, pay, place_order, stock_of
+from tests.payments.conftest import MakeProduct, Shop, outbox_count, pay, place_order, stock_of
 from tests.rest.conftest import MakeUser
 
 
@@ -35,28 +34,20 @@ async def _status(pool: asyncpg.Pool, order_id: object) -> str:
     return status
 
 
-async def test_the_api_job_cancels_an_order_unpaid_past_its_deadline(
-    api: httpx.AsyncClient,
-    make_user: MakeUser,
-    make_product: MakeProduct,
-    pool: asyncpg.Pool,
-    stripe_api: stripe.StripeClient,
-) -> None:
-    _, token = await make_user(Role.owner)
-    product = await make_product(stock=3)
-    body = await place_order(api, token, product.variants[0].id, 2)
-    fresh = await place_order(api, token, product.variants[0].id, 1)
-    assert await stock_of(pool, product) == 0
-    await _backdate(pool, body["order"]["id"])
+async def test_the_api_job_cancels_an_order_unpaid_past_its_deadline(shop: Shop) -> None:
+    body = await shop.order(stock=3, quantity=2)
+    fresh = await place_order(shop.api, shop.token, body.product.variants[0].id, 1)
+    assert await shop.stock(body) == 0
+    await _backdate(shop.pool, body.id)
 
     deadline = time.monotonic() + 20  # the job runs every 5 s
-    while await _status(pool, body["order"]["id"]) != "cancelled":
+    while await _status(shop.pool, body.id) != "cancelled":
         assert time.monotonic() < deadline, "the periodic job did not expire the order"
         await asyncio.sleep(0.2)
-    assert await stock_of(pool, product) == 2
-    intent = await stripe_api.v1.payment_intents.retrieve_async(body["payment_intent_id"])
+    assert await shop.stock(body) == 2
+    intent = await shop.stripe.v1.payment_intents.retrieve_async(body.payment_intent_id)
     assert intent.status == "canceled"
-    assert await _status(pool, fresh["order"]["id"]) == "pending_payment"
+    assert await _status(shop.pool, fresh["order"]["id"]) == "pending_payment"
 
 
 async def test_expiry_moves_a_late_paid_order_forward_and_cancels_one_never_started(
@@ -82,8 +73,4 @@ async def test_expiry_moves_a_late_paid_order_forward_and_cancels_one_never_star
     assert await _status(pool, paid.id) == OrderStatus.paid
     assert await _status(pool, unstarted.id) == OrderStatus.cancelled
     assert await stock_of(pool, product) == 3
-    paid_events = await pool.fetchval(
-        "SELECT count(*) FROM outbox WHERE topic = 'order.paid' AND payload->>'order_id' = $1",
-        str(paid.id),
-    )
-    assert paid_events == 1
+    assert await outbox_count(pool, "order.paid", "order_id", paid.id) == 1

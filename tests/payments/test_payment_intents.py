@@ -13,9 +13,9 @@ import pytest
 import stripe
 from aiohttp import web
 
-from domain import orders, payments
+from domain.commerce import orders, payments
+from domain.commerce.orders import NewOrder, Order, OrderItem
 from domain.identity import Role
-from domain.orders import NewOrder, Order, OrderItem
 from tests.payments.conftest import MakeProduct
 from tests.payments.fake_stripe import serve_local
 from tests.rest.conftest import MakeUser
@@ -76,9 +76,7 @@ class FakeStripe:
 @pytest.fixture
 async def fake_stripe() -> AsyncIterator[tuple[FakeStripe, str]]:
     fake = FakeStripe()
-    app = web.Application()
-    app.router.add_post("/v1/payment_intents", fake.create)
-    async with serve_local(app) as url:
+    async with serve_local(web.post("/v1/payment_intents", fake.create)) as url:
         yield fake, url
 
 

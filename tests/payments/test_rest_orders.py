@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
-import stripe
 
 from domain.identity import Role
-from tests.payments.conftest import MakeProduct, deliver, pay, place_order, stock_of, stripe_event
+from tests.payments.conftest import (
+    MakeProduct,
+    Shop,
+    deliver,
+    pay,
+    place_order,
+    stock_of,
+    stripe_event,
+)
 from tests.rest.conftest import MakeUser, bearer
 
 
-async def test_products_list_and_detail(
-    api: httpx.AsyncClient, make_user: MakeUser, make_product: MakeProduct
-) -> None:
-    _, token = await make_user(Role.owner)
-    product = await make_product(stock=3, price_minor=450)
+async def test_products_list_and_detail(shop: Shop) -> None:
+    api, token = shop.api, shop.token
+    product = await shop.make_product(stock=3, price_minor=450)
     listed = await api.get("/v1/products", headers=bearer(token))
     assert listed.status_code == 200
     assert str(product.id) in {item["id"] for item in listed.json()}
@@ -31,54 +36,38 @@ async def test_products_list_and_detail(
 
 
 async def test_order_is_paid_through_stripe_and_only_its_buyer_sees_it(
-    api: httpx.AsyncClient,
-    make_user: MakeUser,
-    make_product: MakeProduct,
-    pool: asyncpg.Pool,
-    stripe_api: stripe.StripeClient,
+    shop: Shop, make_user: MakeUser
 ) -> None:
-    _, token = await make_user(Role.owner)
     _, stranger = await make_user(Role.owner)
-    product = await make_product(stock=4, price_minor=1000)
-    body = await place_order(api, token, product.variants[0].id, 3)
-    order = body["order"]
-    assert order["status"] == "pending_payment"
-    assert order["total_minor"] == 3000
-    assert body["client_secret"].startswith(body["payment_intent_id"])
-    assert await stock_of(pool, product) == 1
+    placed = await shop.order(stock=4, quantity=3, price_minor=1000)
+    assert placed.order["status"] == "pending_payment"
+    assert placed.order["total_minor"] == 3000
+    assert placed.client_secret.startswith(placed.payment_intent_id)
+    assert await shop.stock(placed) == 1
 
-    intent = await pay(stripe_api, body["payment_intent_id"])
+    intent = await pay(shop.stripe, placed.payment_intent_id)
     assert intent.status == "succeeded"
-    delivered = await deliver(api, stripe_event("payment_intent.succeeded", {"id": intent.id}))
+    succeeded = stripe_event("payment_intent.succeeded", {"id": intent.id})
+    delivered = await deliver(shop.api, succeeded)
     assert delivered.status_code == 200, delivered.text
 
-    mine = await api.get(f"/v1/orders/{order['id']}", headers=bearer(token))
-    assert mine.json()["status"] == "paid"
-    theirs = await api.get(f"/v1/orders/{order['id']}", headers=bearer(stranger))
+    assert await shop.status(placed) == "paid"
+    theirs = await shop.api.get(f"/v1/orders/{placed.id}", headers=bearer(stranger))
     assert theirs.status_code == 404
 
-    cancel = await api.post(f"/v1/orders/{order['id']}/cancel", headers=bearer(token))
+    cancel = await shop.api.post(f"/v1/orders/{placed.id}/cancel", headers=bearer(shop.token))
     assert cancel.status_code == 409
     assert cancel.json()["status"] == 409
 
 
-async def test_cancel_gives_stock_back_and_cancels_the_payment_intent(
-    api: httpx.AsyncClient,
-    make_user: MakeUser,
-    make_product: MakeProduct,
-    pool: asyncpg.Pool,
-    stripe_api: stripe.StripeClient,
-) -> None:
-    _, token = await make_user(Role.owner)
-    product = await make_product(stock=2)
-    created = await place_order(api, token, product.variants[0].id, 2)
-    assert await stock_of(pool, product) == 0
-    order_id = created["order"]["id"]
-    cancelled = await api.post(f"/v1/orders/{order_id}/cancel", headers=bearer(token))
+async def test_cancel_gives_stock_back_and_cancels_the_payment_intent(shop: Shop) -> None:
+    placed = await shop.order(stock=2, quantity=2)
+    assert await shop.stock(placed) == 0
+    cancelled = await shop.api.post(f"/v1/orders/{placed.id}/cancel", headers=bearer(shop.token))
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
-    assert await stock_of(pool, product) == 2
-    intent = await stripe_api.v1.payment_intents.retrieve_async(created["payment_intent_id"])
+    assert await shop.stock(placed) == 2
+    intent = await shop.stripe.v1.payment_intents.retrieve_async(placed.payment_intent_id)
     assert intent.status == "canceled"
 
 

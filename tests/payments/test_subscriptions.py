@@ -3,15 +3,17 @@ out-of-order deliveries end in Stripe's current state (the subscription is re-fe
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 import httpx
+import pytest
 import stripe
 
-from domain import subscriptions
-from domain.identity import Role
+from domain.commerce import subscriptions
+from domain.identity import Role, User
 from tests.payments.conftest import deliver, stripe_event
 from tests.rest.conftest import MakeUser
 
@@ -19,30 +21,49 @@ CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000341"  # attaches, then every charge is declined
 
 
-async def _customer(client: stripe.StripeClient, user_id: UUID, card: str = CARD_OK) -> str:
-    customer = await client.v1.customers.create_async({"metadata": {"user_id": str(user_id)}})
-    method = await client.v1.payment_methods.create_async(
-        {"type": "card", "card": {"number": card, "exp_month": 12, "exp_year": 2040, "cvc": "123"}}
-    )
-    await client.v1.payment_methods.attach_async(method.id, {"customer": customer.id})
-    await client.v1.customers.update_async(
-        customer.id, {"invoice_settings": {"default_payment_method": method.id}}
-    )
-    return customer.id
+@dataclass(frozen=True)
+class Subscribed:
+    """An owner subscribed to a fresh monthly plan with a card saved at Stripe."""
+
+    owner: User
+    plan: str
+    sub: dict[str, Any]
 
 
-async def _plan(client: stripe.StripeClient) -> str:
-    plan = await client.v1.plans.create_async(
-        {"amount": 1500, "currency": "eur", "interval": "month", "product": {"name": "Wellness"}}
-    )
-    return plan.id
+@pytest.fixture
+def subscribe(make_user: MakeUser, stripe_api: stripe.StripeClient) -> Subscribe:
+    async def make(card: str = CARD_OK) -> Subscribed:
+        owner, _ = await make_user(Role.owner)
+        customer = await stripe_api.v1.customers.create_async(
+            {"metadata": {"user_id": str(owner.id)}}
+        )
+        method = await stripe_api.v1.payment_methods.create_async(
+            {
+                "type": "card",
+                "card": {"number": card, "exp_month": 12, "exp_year": 2040, "cvc": "123"},
+            }
+        )
+        await stripe_api.v1.payment_methods.attach_async(method.id, {"customer": customer.id})
+        await stripe_api.v1.customers.update_async(
+            customer.id, {"invoice_settings": {"default_payment_method": method.id}}
+        )
+        plan = await stripe_api.v1.plans.create_async(
+            {
+                "amount": 1500,
+                "currency": "eur",
+                "interval": "month",
+                "product": {"name": "Wellness"},
+            }
+        )
+        sub = await stripe_api.v1.subscriptions.create_async(
+            {"customer": customer.id, "items": [{"plan": plan.id}]}
+        )
+        return Subscribed(owner, plan.id, sub.to_dict())
+
+    return make
 
 
-async def _subscribe(client: stripe.StripeClient, customer: str, plan: str) -> dict[str, Any]:
-    sub = await client.v1.subscriptions.create_async(
-        {"customer": customer, "items": [{"plan": plan}]}
-    )
-    return sub.to_dict()
+Subscribe = Callable[..., Awaitable[Subscribed]]
 
 
 def _latest_invoice(sub: dict[str, Any]) -> str:
@@ -51,14 +72,10 @@ def _latest_invoice(sub: dict[str, Any]) -> str:
 
 
 async def test_created_mirrors_the_subscription_once_with_its_owner(
-    api: httpx.AsyncClient,
-    make_user: MakeUser,
-    pool: asyncpg.Pool,
-    stripe_api: stripe.StripeClient,
+    api: httpx.AsyncClient, pool: asyncpg.Pool, subscribe: Subscribe
 ) -> None:
-    owner, _ = await make_user(Role.owner)
-    plan = await _plan(stripe_api)
-    sub = await _subscribe(stripe_api, await _customer(stripe_api, owner.id), plan)
+    subscribed = await subscribe()
+    owner, plan, sub = subscribed.owner, subscribed.plan, subscribed.sub
     event = stripe_event("customer.subscription.created", sub)
     answers = [(await deliver(api, event)).json()["applied"] for _ in range(5)]
     assert answers == [True, False, False, False, False]
@@ -73,14 +90,11 @@ async def test_created_mirrors_the_subscription_once_with_its_owner(
 
 async def test_a_stale_update_after_deleted_keeps_it_canceled(
     api: httpx.AsyncClient,
-    make_user: MakeUser,
     pool: asyncpg.Pool,
     stripe_api: stripe.StripeClient,
+    subscribe: Subscribe,
 ) -> None:
-    owner, _ = await make_user(Role.owner)
-    created = await _subscribe(
-        stripe_api, await _customer(stripe_api, owner.id), await _plan(stripe_api)
-    )
+    created = (await subscribe()).sub
     deleted = (await stripe_api.v1.subscriptions.cancel_async(created["id"])).to_dict()
     # Delivered backwards: the deletion first, then the creation and an older update.
     stale_update = stripe_event("customer.subscription.updated", created)
@@ -99,15 +113,13 @@ async def test_a_stale_update_after_deleted_keeps_it_canceled(
 
 async def test_invoice_paid_and_a_late_failure_leave_it_paid(
     api: httpx.AsyncClient,
-    make_user: MakeUser,
     pool: asyncpg.Pool,
     stripe_api: stripe.StripeClient,
+    subscribe: Subscribe,
 ) -> None:
     """The invoice events arrive before any subscription event: the row is built from Stripe."""
-    owner, _ = await make_user(Role.owner)
-    sub = await _subscribe(
-        stripe_api, await _customer(stripe_api, owner.id), await _plan(stripe_api)
-    )
+    subscribed = await subscribe()
+    owner, sub = subscribed.owner, subscribed.sub
     invoice = (await stripe_api.v1.invoices.retrieve_async(_latest_invoice(sub))).to_dict()
     assert invoice["status"] == "paid"
     paid = stripe_event("invoice.paid", invoice)
@@ -121,14 +133,9 @@ async def test_invoice_paid_and_a_late_failure_leave_it_paid(
 
 
 async def test_a_failed_first_invoice_is_recorded_against_the_subscription(
-    api: httpx.AsyncClient,
-    make_user: MakeUser,
-    pool: asyncpg.Pool,
-    stripe_api: stripe.StripeClient,
+    api: httpx.AsyncClient, pool: asyncpg.Pool, subscribe: Subscribe
 ) -> None:
-    owner, _ = await make_user(Role.owner)
-    customer = await _customer(stripe_api, owner.id, card=CARD_DECLINED)
-    sub = await _subscribe(stripe_api, customer, await _plan(stripe_api))
+    sub = (await subscribe(card=CARD_DECLINED)).sub
     assert sub["status"] == "incomplete"
     invoice_id = _latest_invoice(sub)
     # Only the invoice's id in the snapshot: its subscription is looked up at Stripe.

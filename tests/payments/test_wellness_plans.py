@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 import stripe
 
-from domain import subscriptions
-from domain.customers import ensure_customer
+from domain.commerce import subscriptions
+from domain.commerce.customers import ensure_customer
 from domain.identity import Role
 from tests.payments.conftest import deliver, stripe_event
 from tests.rest.conftest import MakeUser, bearer

@@ -8,10 +8,10 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from domain.conversations import list_conversations
+from domain.chat.conversations import list_conversations
+from domain.chat.messages import store_message
 from domain.identity import Role
-from domain.messages import store_message
-from domain.tokens import Principal
+from domain.identity.tokens import Principal
 from tests.recording_client import ChatClient
 
 
@@ -136,7 +136,7 @@ async def test_only_the_sender_edits_and_the_seq_stays(room: Any, connect: Any) 
     sent = await alice.call("send", {"room": str(room_id), "client_id": "e", "body": "typo"})
     message_id = sent["message"]["id"]
     refused = await bob.call("edit", {"room": str(room_id), "id": message_id, "body": "hijack"})
-    assert refused["error"]["code"] == "forbidden"
+    assert refused["error"] == {"code": "forbidden", "message": "only the sender edits a message"}
     edited = await alice.call("edit", {"room": str(room_id), "id": message_id, "body": "fixed"})
     assert edited["ok"] and edited["message"]["seq"] == 1
     assert edited["message"]["body"] == "fixed" and edited["message"]["edited_at"] is not None
@@ -160,9 +160,10 @@ async def test_delete_is_a_redaction_seen_by_the_room(
     await bob.call("join", {"room": str(room_id)})
     sent = await alice.call("send", {"room": str(room_id), "client_id": "d", "body": "secret"})
     message_id = sent["message"]["id"]
-    assert (await bob.call("delete", {"room": str(room_id), "id": message_id}))["error"][
-        "code"
-    ] == "forbidden"
+    assert (await bob.call("delete", {"room": str(room_id), "id": message_id}))["error"] == {
+        "code": "forbidden",
+        "message": "only the sender or a moderator deletes a message",
+    }
     assert await alice.call("delete", {"room": str(room_id), "id": message_id}) == {"ok": True}
     [event] = await bob.wait_for("message_deleted", 1)
     assert event == {"room": str(room_id), "id": message_id, "seq": 1}
@@ -171,7 +172,21 @@ async def test_delete_is_a_redaction_seen_by_the_room(
     [kept] = (await bob.call("history", {"room": str(room_id)}))["messages"]
     assert (kept["seq"], kept["body"], kept["deleted"]) == (1, "", True)
     again = await alice.call("edit", {"room": str(room_id), "id": message_id, "body": "x"})
-    assert again["error"]["code"] == "not_found"
+    assert again["error"] == {"code": "not_found", "message": "no such message"}
+
+
+async def test_a_message_is_edited_at_most_ten_times(room: Any, connect: Any) -> None:
+    room_id, owner, _ = room
+    alice = await connect(owner[1])
+    sent = await alice.call("send", {"room": str(room_id), "client_id": "e", "body": "v0"})
+    edit = {"room": str(room_id), "id": sent["message"]["id"]}
+    for revision in range(1, 11):
+        assert (await alice.call("edit", {**edit, "body": f"v{revision}"}))["ok"]
+    refused = await alice.call("edit", {**edit, "body": "v11"})
+    assert refused["error"] == {
+        "code": "invalid",
+        "message": "a message is edited at most 10 times",
+    }
 
 
 async def test_typing_reaches_others_but_not_the_typist(room: Any, connect: Any) -> None:
@@ -234,9 +249,12 @@ async def test_bad_events_get_error_acks_and_change_nothing(
     room_str = str(room_id)
 
     async def code(client: ChatClient, event: str, *payload: Any) -> str:
+        return (await error(client, event, *payload))["code"]
+
+    async def error(client: ChatClient, event: str, *payload: Any) -> dict[str, str]:
         ack = await client.call(event, *payload)
         assert ack["ok"] is False
-        return str(ack["error"]["code"])
+        return dict(ack["error"])
 
     assert await code(alice, "send", {"room": room_str, "body": "no client id"}) == "invalid"
     assert await code(alice, "send", "just a string") == "invalid"
@@ -254,17 +272,28 @@ async def test_bad_events_get_error_acks_and_change_nothing(
     assert await code(alice, "send", {"room": room_str, "client_id": "x", "body": " "}) == (
         "invalid"
     )
-    assert (
-        await code(alice, "send", {"room": room_str, "client_id": "big", "body": "x" * 4001})
-        == "too_large"
-    )
-    assert await code(eve, "join", {"room": room_str}) == "forbidden"
+    assert await error(
+        alice, "send", {"room": room_str, "client_id": "big", "body": "x" * 4001}
+    ) == {
+        "code": "too_large",
+        "message": "body is over 4000 characters",
+    }
+    assert await error(eve, "join", {"room": room_str}) == {
+        "code": "forbidden",
+        "message": "you are not a member of this room",
+    }
     assert await code(eve, "send", {"room": room_str, "client_id": "e", "body": "hi"}) == (
         "forbidden"
     )
     assert await code(eve, "history", {"room": room_str}) == "forbidden"
-    assert await code(alice, "join", {"room": str(uuid4())}) == "not_found"
-    assert await code(alice, "delete", {"room": room_str, "id": str(uuid4())}) == "not_found"
+    assert await error(alice, "join", {"room": str(uuid4())}) == {
+        "code": "not_found",
+        "message": "no such room",
+    }
+    assert await error(alice, "delete", {"room": room_str, "id": str(uuid4())}) == {
+        "code": "not_found",
+        "message": "no such message",
+    }
 
     # Nothing was stored or delivered, and every connection is still usable.
     assert await pool.fetchval("SELECT count(*) FROM messages WHERE room = $1", room_id) == 0

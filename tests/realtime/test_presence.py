@@ -38,10 +38,10 @@ def replica(redis: aioredis.Redis, prefix: str) -> tuple[Presence, list[tuple[UU
     return Presence(redis, prefix, uuid4().hex, went_offline), departures
 
 
-def kill(replica: Presence) -> None:
+async def kill(replica: Presence) -> None:
     """Stop renewing and reaping without giving the leases back, as a SIGKILL would."""
-    for task in replica._tasks:
-        task.cancel()
+    for loop in replica._loops:
+        await loop.stop()
 
 
 async def test_a_dead_replicas_users_go_offline_once_and_live_ones_stay(
@@ -57,7 +57,7 @@ async def test_a_dead_replicas_users_go_offline_once_and_live_ones_stay(
         await doomed.arrive(room, doomed_users[number], f"e{number}")
     await alive.start()
     await doomed.start()
-    kill(doomed)
+    await kill(doomed)
 
     await asyncio.sleep(3.0)  # three leases long: only renewal keeps anyone online
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -97,3 +97,25 @@ async def booked_vet(
     response = await book(http, owner[1], vet[0].id, pet["id"], tomorrow_at(9))
     assert response.status_code == 201, response.text
     return vet
+
+
+class Visit(NamedTuple):
+    """An owner and a vet (each with a token) and the owner's pet."""
+
+    owner: tuple[User, str]
+    vet: tuple[User, str]
+    pet: dict[str, Any]
+
+
+@pytest.fixture
+def visit(owner: tuple[User, str], vet: tuple[User, str], pet: dict[str, Any]) -> Visit:
+    """The vet is open around the clock; nothing is booked yet."""
+    return Visit(owner, vet, pet)
+
+
+@pytest.fixture
+def booked_visit(
+    owner: tuple[User, str], booked_vet: tuple[User, str], pet: dict[str, Any]
+) -> Visit:
+    """The vet has a video booking for the pet, so sees it and may write its records."""
+    return Visit(owner, booked_vet, pet)

@@ -4,7 +4,6 @@ GET that returns the same bytes, every presign audited, and 503 while S3 is out 
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import UUID
@@ -14,10 +13,10 @@ import httpx
 import pytest
 
 from deploy.embedded import EmbeddedS3, free_port
-from domain.identity import Role, User
+from domain.identity import Role
 from pawhub.settings import Settings
-from tests.conftest import RUN_ID, serve_api
-from tests.rest.conftest import MakeUser, bearer
+from tests.conftest import RUN_ID, machine_or_embedded, serve_api
+from tests.rest.conftest import MakeUser, Visit, bearer
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 ANNOUNCED = {"filename": "x-ray left paw.png", "content_type": "image/png", "size_bytes": len(PNG)}
@@ -25,12 +24,7 @@ ANNOUNCED = {"filename": "x-ray left paw.png", "content_type": "image/png", "siz
 
 @pytest.fixture(scope="session")
 def s3_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := os.environ.get("S3_ENDPOINT_URL"):
-        yield url
-        return
-    server = EmbeddedS3(tmp_path_factory.mktemp("s3")).start()
-    yield server.url
-    server.stop()
+    yield from machine_or_embedded("S3_ENDPOINT_URL", EmbeddedS3, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +66,9 @@ async def file_record(
 
 
 async def test_upload_file_and_download_the_same_bytes(
-    api: httpx.AsyncClient,
-    owner: tuple[User, str],
-    pet: dict[str, Any],
-    booked_vet: tuple[User, str],
-    pool: asyncpg.Pool,
+    api: httpx.AsyncClient, booked_visit: Visit, pool: asyncpg.Pool
 ) -> None:
-    vet, vet_token = booked_vet
+    owner, (vet, vet_token), pet = booked_visit
     started = await presign(api, pet["id"], vet_token)
     assert started.status_code == 201, started.text
     issued = started.json()
@@ -117,12 +107,9 @@ async def test_upload_file_and_download_the_same_bytes(
 
 
 async def test_only_vets_who_see_the_pet_may_upload_and_only_allowed_files(
-    api: httpx.AsyncClient,
-    make_user: MakeUser,
-    owner: tuple[User, str],
-    pet: dict[str, Any],
-    booked_vet: tuple[User, str],
+    api: httpx.AsyncClient, make_user: MakeUser, booked_visit: Visit
 ) -> None:
+    owner, booked_vet, pet = booked_visit
     by_owner = await presign(api, pet["id"], owner[1])
     assert by_owner.status_code == 403
     _, other_vet = await make_user(Role.vet)
@@ -151,12 +138,9 @@ async def test_only_vets_who_see_the_pet_may_upload_and_only_allowed_files(
 
 
 async def test_a_record_is_refused_unless_its_object_is_uploaded_as_announced(
-    api: httpx.AsyncClient,
-    owner: tuple[User, str],
-    pet: dict[str, Any],
-    booked_vet: tuple[User, str],
+    api: httpx.AsyncClient, booked_visit: Visit
 ) -> None:
-    _, vet_token = booked_vet
+    owner, (_, vet_token), pet = booked_visit
 
     missing = (await presign(api, pet["id"], vet_token)).json()
     nothing = await file_record(api, pet["id"], vet_token, missing["object_key"])
@@ -184,12 +168,9 @@ async def test_a_record_is_refused_unless_its_object_is_uploaded_as_announced(
 
 
 async def test_an_object_of_another_pet_is_refused(
-    api: httpx.AsyncClient,
-    owner: tuple[User, str],
-    pet: dict[str, Any],
-    booked_vet: tuple[User, str],
+    api: httpx.AsyncClient, booked_visit: Visit
 ) -> None:
-    _, vet_token = booked_vet
+    _, (_, vet_token), pet = booked_visit
     issued = (await presign(api, pet["id"], vet_token)).json()
     await upload(issued, PNG)
     foreign_key = issued["object_key"].replace(pet["id"], "00000000-0000-4000-8000-000000000000")
@@ -199,11 +180,9 @@ async def test_an_object_of_another_pet_is_refused(
 
 
 async def test_without_s3_the_api_serves_and_attachments_answer_503(
-    settings: Settings,
-    owner: tuple[User, str],
-    pet: dict[str, Any],
-    booked_vet: tuple[User, str],
+    settings: Settings, booked_visit: Visit
 ) -> None:
+    owner, booked_vet, pet = booked_visit
     nowhere = settings.model_copy(update={"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
     async with serve_api(nowhere) as url, httpx.AsyncClient(base_url=url, timeout=60) as api:
         assert (await api.get("/healthz")).status_code == 200

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 
 from domain.identity import Role, User
-from tests.rest.conftest import MakeUser, bearer, book, tomorrow_at
+from tests.rest.conftest import MakeUser, Visit, bearer, book, tomorrow_at
 
 
 async def _booking(
@@ -32,12 +32,9 @@ async def _started_an_hour_ago(pool: asyncpg.Pool, booking_id: str) -> None:
 
 
 async def test_the_vet_completes_a_confirmed_booking_once(
-    http: httpx.AsyncClient,
-    make_user: MakeUser,
-    owner: tuple[User, str],
-    vet: tuple[User, str],
-    pet: dict[str, Any],
+    http: httpx.AsyncClient, make_user: MakeUser, visit: Visit
 ) -> None:
+    owner, vet, pet = visit
     booking_id = await _booking(http, owner, vet[0], pet, 9)
     path = f"/v1/bookings/{booking_id}"
     by_owner = await http.post(f"{path}/complete", headers=bearer(owner[1]))
@@ -63,12 +60,9 @@ async def test_the_vet_completes_a_confirmed_booking_once(
 
 
 async def test_no_show_only_once_the_booking_has_started(
-    http: httpx.AsyncClient,
-    owner: tuple[User, str],
-    vet: tuple[User, str],
-    pet: dict[str, Any],
-    pool: asyncpg.Pool,
+    http: httpx.AsyncClient, visit: Visit, pool: asyncpg.Pool
 ) -> None:
+    owner, vet, pet = visit
     booking_id = await _booking(http, owner, vet[0], pet, 11)
     path = f"/v1/bookings/{booking_id}/no-show"
     early = await http.post(path, headers=bearer(vet[1]))
@@ -82,13 +76,9 @@ async def test_no_show_only_once_the_booking_has_started(
 
 
 async def test_an_admin_records_outcomes_but_not_for_cancelled_bookings(
-    http: httpx.AsyncClient,
-    make_user: MakeUser,
-    owner: tuple[User, str],
-    vet: tuple[User, str],
-    pet: dict[str, Any],
-    pool: asyncpg.Pool,
+    http: httpx.AsyncClient, make_user: MakeUser, visit: Visit, pool: asyncpg.Pool
 ) -> None:
+    owner, vet, pet = visit
     admin, admin_token = await make_user(Role.admin)
     first = await _booking(http, owner, vet[0], pet, 13)
     await _started_an_hour_ago(pool, first)

@@ -27,10 +27,10 @@ from schemathesis.specs.openapi.checks import (
 
 from deploy.embedded import free_port
 from domain.identity import NewUser, Role
-from domain.tokens import issue_access_token
-from domain.users import create_user
+from domain.identity.tokens import issue_access_token
+from domain.identity.users import create_user
+from pawhub.api import create_app
 from pawhub.settings import Settings
-from rest.app import create_app
 from tests.rest.conftest import bearer
 
 EXAMPLES_PER_OPERATION = 10

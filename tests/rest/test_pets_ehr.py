@@ -4,14 +4,13 @@ lock, amendments, no deletion, and the audit trail."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
 from domain.identity import Role, User
-from tests.rest.conftest import MakeUser, bearer
+from tests.rest.conftest import MakeUser, Visit, bearer
 
 WEIGHT = {"kind": "weight", "data": {"kg": 12.5}}
 NOTE = {
@@ -49,11 +48,9 @@ async def test_owner_creates_reads_and_patches_a_pet(
 
 
 async def test_another_owners_pet_and_records_are_404(
-    http: httpx.AsyncClient,
-    make_user: MakeUser,
-    pet: dict[str, Any],
-    booked_vet: tuple[User, str],
+    http: httpx.AsyncClient, make_user: MakeUser, booked_visit: Visit
 ) -> None:
+    _, booked_vet, pet = booked_visit
     record = await http.post(
         f"/v1/pets/{pet['id']}/records", json=WEIGHT, headers=bearer(booked_vet[1])
     )
@@ -81,8 +78,9 @@ async def test_another_owners_pet_and_records_are_404(
 
 
 async def test_a_booked_vet_sees_the_pet_but_may_not_edit_it(
-    http: httpx.AsyncClient, pet: dict[str, Any], booked_vet: tuple[User, str]
+    http: httpx.AsyncClient, booked_visit: Visit
 ) -> None:
+    _, booked_vet, pet = booked_visit
     assert (await http.get(f"/v1/pets/{pet['id']}", headers=bearer(booked_vet[1]))).is_success
     listed = await http.get("/v1/pets", headers=bearer(booked_vet[1]))
     assert [p["id"] for p in listed.json()] == [pet["id"]]
@@ -93,12 +91,9 @@ async def test_a_booked_vet_sees_the_pet_but_may_not_edit_it(
 
 
 async def test_vets_write_owners_read_and_each_kind_is_checked(
-    http: httpx.AsyncClient,
-    owner: tuple[User, str],
-    pet: dict[str, Any],
-    booked_vet: tuple[User, str],
+    http: httpx.AsyncClient, booked_visit: Visit
 ) -> None:
-    vet, vet_token = booked_vet
+    owner, (vet, vet_token), pet = booked_visit
     path = f"/v1/pets/{pet['id']}/records"
     records = [
         NOTE,
@@ -168,8 +163,9 @@ async def test_vets_write_owners_read_and_each_kind_is_checked(
 
 
 async def test_records_are_never_deleted(
-    http: httpx.AsyncClient, pet: dict[str, Any], booked_vet: tuple[User, str], pool: asyncpg.Pool
+    http: httpx.AsyncClient, booked_visit: Visit, pool: asyncpg.Pool
 ) -> None:
+    _, booked_vet, pet = booked_visit
     record = (
         await http.post(f"/v1/pets/{pet['id']}/records", json=WEIGHT, headers=bearer(booked_vet[1]))
     ).json()
@@ -182,14 +178,9 @@ async def test_records_are_never_deleted(
 
 
 async def test_a_record_is_corrected_within_24h_then_only_amended(
-    http: httpx.AsyncClient,
-    make_user: MakeUser,
-    owner: tuple[User, str],
-    pet: dict[str, Any],
-    booked_vet: tuple[User, str],
-    pool: asyncpg.Pool,
+    http: httpx.AsyncClient, make_user: MakeUser, booked_visit: Visit, pool: asyncpg.Pool
 ) -> None:
-    _, vet_token = booked_vet
+    owner, (_, vet_token), pet = booked_visit
     record = (
         await http.post(f"/v1/pets/{pet['id']}/records", json=WEIGHT, headers=bearer(vet_token))
     ).json()
@@ -234,13 +225,9 @@ async def test_a_record_is_corrected_within_24h_then_only_amended(
 
 
 async def test_every_ehr_access_is_audited_and_the_audit_log_cannot_change(
-    http: httpx.AsyncClient,
-    owner: tuple[User, str],
-    pet: dict[str, Any],
-    booked_vet: tuple[User, str],
-    pool: asyncpg.Pool,
+    http: httpx.AsyncClient, booked_visit: Visit, pool: asyncpg.Pool
 ) -> None:
-    vet, vet_token = booked_vet
+    owner, (vet, vet_token), pet = booked_visit
     headers = {**bearer(vet_token), "User-Agent": "pawhub-test/1"}
     record = (await http.post(f"/v1/pets/{pet['id']}/records", json=WEIGHT, headers=headers)).json()
     await http.get(f"/v1/pets/{pet['id']}/records", headers=bearer(owner[1]))
@@ -274,16 +261,12 @@ async def test_every_ehr_access_is_audited_and_the_audit_log_cannot_change(
 
 
 async def test_concurrent_record_reads_share_statements_yet_each_answers_and_is_audited(
-    http: httpx.AsyncClient,
-    make_user: MakeUser,
-    owner: tuple[User, str],
-    pet: dict[str, Any],
-    booked_vet: tuple[User, str],
-    pool: asyncpg.Pool,
+    http: httpx.AsyncClient, make_user: MakeUser, booked_visit: Visit, pool: asyncpg.Pool
 ) -> None:
     """Reads of several pets by callers who may and may not see them, all at once (they are
     group-committed): each caller gets its own pet's records or a 404, and the audit log holds
     exactly the reads that were answered."""
+    owner, booked_vet, pet = booked_visit
     for body in (WEIGHT, NOTE):
         written = await http.post(
             f"/v1/pets/{pet['id']}/records", json=body, headers=bearer(booked_vet[1])

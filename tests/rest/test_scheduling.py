@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 
 from domain.identity import Role, User
-from tests.rest.conftest import ALWAYS_OPEN, MakeUser, bearer, book, tomorrow_at
+from tests.rest.conftest import ALWAYS_OPEN, MakeUser, Visit, bearer, book, tomorrow_at
 
 
 async def test_only_that_vet_or_an_admin_publishes_hours(
@@ -34,10 +34,7 @@ async def test_only_that_vet_or_an_admin_publishes_hours(
 
 
 async def test_slots_follow_the_vets_zone_and_skip_bookings(
-    http: httpx.AsyncClient,
-    make_user: MakeUser,
-    owner: tuple[User, str],
-    pet: dict[str, Any],
+    http: httpx.AsyncClient, make_user: MakeUser, owner: tuple[User, str], pet: dict[str, Any]
 ) -> None:
     vet, vet_token = await make_user(Role.vet)
     day = tomorrow_at(0)
@@ -75,12 +72,9 @@ async def test_slots_follow_the_vets_zone_and_skip_bookings(
 
 
 async def test_a_video_booking_opens_a_consult_with_its_chat_room(
-    http: httpx.AsyncClient,
-    make_user: MakeUser,
-    owner: tuple[User, str],
-    vet: tuple[User, str],
-    pet: dict[str, Any],
+    http: httpx.AsyncClient, make_user: MakeUser, visit: Visit
 ) -> None:
+    owner, vet, pet = visit
     response = await book(http, owner[1], vet[0].id, pet["id"], tomorrow_at(14))
     assert response.status_code == 201
     booking = response.json()
@@ -109,9 +103,8 @@ async def test_a_video_booking_opens_a_consult_with_its_chat_room(
     assert in_person.status_code == 201 and in_person.json()["consult_id"] is None
 
 
-async def test_overlaps_including_the_buffer_are_409(
-    http: httpx.AsyncClient, owner: tuple[User, str], vet: tuple[User, str], pet: dict[str, Any]
-) -> None:
+async def test_overlaps_including_the_buffer_are_409(http: httpx.AsyncClient, visit: Visit) -> None:
+    owner, vet, pet = visit
     start = tomorrow_at(10)
     assert (await book(http, owner[1], vet[0].id, pet["id"], start)).status_code == 201
     overlapping = await book(http, owner[1], vet[0].id, pet["id"], start + timedelta(minutes=15))
@@ -124,12 +117,9 @@ async def test_overlaps_including_the_buffer_are_409(
 
 
 async def test_cancel_keeps_the_row_and_its_history_and_frees_the_time(
-    http: httpx.AsyncClient,
-    owner: tuple[User, str],
-    vet: tuple[User, str],
-    pet: dict[str, Any],
-    pool: asyncpg.Pool,
+    http: httpx.AsyncClient, visit: Visit, pool: asyncpg.Pool
 ) -> None:
+    owner, vet, pet = visit
     start = tomorrow_at(11)
     booking = (await book(http, owner[1], vet[0].id, pet["id"], start)).json()
     cancelled = await http.post(f"/v1/bookings/{booking['id']}/cancel", headers=bearer(vet[1]))
@@ -144,9 +134,8 @@ async def test_cancel_keeps_the_row_and_its_history_and_frees_the_time(
     assert (await book(http, owner[1], vet[0].id, pet["id"], start)).status_code == 201
 
 
-async def test_one_slot_fifty_racers_one_winner(
-    http: httpx.AsyncClient, owner: tuple[User, str], vet: tuple[User, str], pet: dict[str, Any]
-) -> None:
+async def test_one_slot_fifty_racers_one_winner(http: httpx.AsyncClient, visit: Visit) -> None:
+    owner, vet, pet = visit
     start = tomorrow_at(13)
     responses = await asyncio.gather(
         *(book(http, owner[1], vet[0].id, pet["id"], start) for _ in range(50))
@@ -156,10 +145,7 @@ async def test_one_slot_fifty_racers_one_winner(
 
 
 async def test_bookings_need_the_owners_own_pet_and_a_real_vet(
-    http: httpx.AsyncClient,
-    make_user: MakeUser,
-    vet: tuple[User, str],
-    pet: dict[str, Any],
+    http: httpx.AsyncClient, make_user: MakeUser, vet: tuple[User, str], pet: dict[str, Any]
 ) -> None:
     _, stranger = await make_user(Role.owner)
     assert (await book(http, stranger, vet[0].id, pet["id"], tomorrow_at(8))).status_code == 404

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from deploy.embedded import free_port
-from tests.media.test_livekit import livekit_server  # noqa: F401 (the local Twirp endpoint)
+from tests.integrations.test_livekit import livekit_server  # noqa: F401 (the local Twirp endpoint)
 
 TURN_SECRET = "test-turn-secret-0123456789"
 SHIPPED_CONFIG = Path(__file__).parents[2] / "deploy" / "coturn" / "turnserver.conf"

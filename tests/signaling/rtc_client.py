@@ -4,7 +4,8 @@ the lobby dance that brings a consult's people into its call."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 import aioice.ice
 import pytest
@@ -46,6 +47,17 @@ async def join(client: RtcClient, consult: VideoConsult, **extra: object) -> Ack
     ack = await client.call("join", {"consult_id": consult.id, **extra})
     assert ack["ok"], ack
     return ack
+
+
+@contextlib.asynccontextmanager
+async def connected(url: str, *people: Person) -> AsyncIterator[list[RtcClient]]:
+    """A `/rtc` connection for each of `people`, closed on the way out."""
+    clients = [await RtcClient.connect(url, person.token) for person in people]
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            await client.close()
 
 
 async def enter_call(

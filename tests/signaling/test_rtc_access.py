@@ -119,9 +119,11 @@ async def test_bad_signals_are_refused_and_the_connection_stays_up(
         assert error_code(await owner.call("admit", admit)) == "forbidden"
         unknown = {"consult_id": consult.id, "user_id": str(uuid4())}
         assert error_code(await vet.call("admit", unknown)) == "not_found"
-        for event in ("consent", "record"):
-            ack = await vet.call(event, {"consult_id": consult.id, "granted": True})
-            assert error_code(ack) == "unavailable"
+        for event in ("consent", "record"):  # consent takes `granted`, record `action`
+            ack = await vet.call(event, {"consult_id": consult.id, "action": "yes"})
+            assert error_code(ack) == "invalid"
+        record = {"consult_id": consult.id, "action": "start"}
+        assert error_code(await guest.call("record", record)) == "forbidden"
 
         # After all that, the connection carries a good signal and a trickled candidate.
         candidate = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host"}

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-import signaling.calls
 from bench.media.consults import make_video_consult
 from bench.media.rtc_client import RtcClient
 from pawhub.settings import Settings
@@ -46,6 +45,14 @@ async def test_leave_tells_the_others_at_once_and_a_rejoin_waits_again(
         await owner.wait_for("signal")  # after anything the repeated join would have sent
         assert not owner.received["peer_joined"], "a repeated join was announced"
 
+        # The names the clients give their connections travel with a signal, as they came.
+        named = {**candidate, "session": "vet-pc-2", "to_session": "owner_pc_1"}
+        assert (await vet.call("signal", named))["ok"]
+        relayed = await owner.wait_for("signal", lambda e: "session" in e)
+        assert (relayed["session"], relayed["to_session"]) == ("vet-pc-2", "owner_pc_1")
+        refused = await vet.call("signal", {**candidate, "session": "x" * 65})
+        assert refused["ok"] is False and refused["error"]["code"] == "invalid"
+
         assert (await owner.call("leave", {"consult_id": consult.id}))["ok"]
         left = await vet.wait_for("peer_left")
         assert left == {"consult_id": consult.id, "user_id": consult.owner.id}
@@ -59,9 +66,11 @@ async def test_leave_tells_the_others_at_once_and_a_rejoin_waits_again(
 
 
 async def test_a_peer_back_within_the_grace_keeps_its_place(
-    hub_url: str, pool: asyncpg.Pool, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    monkeypatch.setattr(signaling.calls, "RECONNECT_GRACE_S", 2.0)
+    # A Redis namespace of its own: replicas reap with their own grace, and the others' is 30 s.
+    short = {"rtc_reconnect_grace_s": 2.0, "redis_namespace": f"{settings.redis_namespace}-grace"}
+    runner, hub_url = await start_hub(settings.model_copy(update=short))
     consult = await make_video_consult(pool, settings.jwt_secret, invited=2)
     guest, waiting_guest = consult.invited
     vet = await RtcClient.connect(hub_url, consult.vet.token)
@@ -102,6 +111,7 @@ async def test_a_peer_back_within_the_grace_keeps_its_place(
         for client in (vet, owner, dropping, lobby_dropping, owner_again):
             if client is not None:
                 await client.close()
+        await runner.cleanup()
 
 
 async def test_members_on_two_replicas_meet_and_see_each_other(

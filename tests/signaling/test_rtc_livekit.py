@@ -14,7 +14,7 @@ from bench.media.rtc_client import RtcClient
 from pawhub.settings import Settings
 from signaling.modes import SFU_MAX_PARTICIPANTS
 from tests.conftest import start_hub
-from tests.media.test_livekit import API_KEY, API_SECRET, FakeRoomService
+from tests.integrations.test_livekit import API_KEY, API_SECRET, FakeRoomService
 from tests.signaling.rtc_client import join
 
 

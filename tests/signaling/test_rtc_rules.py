@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.consults import ParticipantRole
+from domain.scheduling.consults import ParticipantRole
 from signaling.modes import SFU_MAX_PARTICIPANTS, Mode, choose_mode, is_polite
 from signaling.quality import quality_level
 from signaling.sdp import MAX_SDP_BYTES, InvalidSdp, SdpTooLarge, check_sdp

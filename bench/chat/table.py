@@ -1,0 +1,68 @@
+"""The summary table a run prints: one column per run, and pawhub / node where both ran."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _ms(run: dict[str, Any], key: str) -> str:
+    value = run["latency_ms"].get(key)
+    return "-" if value is None else f"{value:,.1f}"
+
+
+_ROWS: list[tuple[str, Any]] = [
+    ("clients connected", lambda r: f"{r['clients']['connected']:,} / {r['clients']['planned']:,}"),
+    ("connects/s", lambda r: f"{r['connect']['per_s']:,.0f}"),
+    ("connect p99 (ms)", lambda r: f"{r['connect']['latency_ms'].get('p99', 0):,.1f}"),
+    ("offered deliveries/s", lambda r: f"{r['offered_deliveries_per_s']:,.0f}"),
+    ("deliveries/s", lambda r: f"{r['deliveries_per_s']:,.0f}"),
+    ("latency p50 (ms)", lambda r: _ms(r, "p50")),
+    ("latency p95 (ms)", lambda r: _ms(r, "p95")),
+    ("latency p99 (ms)", lambda r: _ms(r, "p99")),
+    ("latency max (ms)", lambda r: _ms(r, "max")),
+    ("ack p99 (ms)", lambda r: f"{r['ack_latency_ms'].get('p99', 0):,.1f}"),
+    ("lost / duplicated", lambda r: f"{r['lost']:,} / {r['duplicated']:,}"),
+    ("errors", lambda r: f"{sum(r['errors'].values()):,}"),
+    ("server CPU % (mean)", lambda r: f"{r['server']['cpu_percent_mean']:.0f}"),
+    (
+        "server CPU ms / 1,000 deliveries",
+        lambda r: f"{r['server']['cpu_ms_per_1000_deliveries']:.1f}",
+    ),
+    ("server RSS peak (MB)", lambda r: f"{r['server']['rss_mb_peak']:,.1f}"),
+    ("server KB / connection", lambda r: f"{r['server']['rss_kb_per_connection']:,.1f}"),
+    ("tester CPU % (mean)", lambda r: f"{r['tester']['cpu_percent_mean']:.0f}"),
+]
+
+_RATIO_ROWS = {
+    "deliveries/s": "deliveries_per_s",
+    "latency p50 (ms)": "latency_p50",
+    "latency p95 (ms)": "latency_p95",
+    "latency p99 (ms)": "latency_p99",
+    "server KB / connection": "server_rss_kb_per_connection",
+    "server CPU ms / 1,000 deliveries": "server_cpu_ms_per_1000_deliveries",
+    "connects/s": "connects_per_s",
+}
+
+
+def print_summary(console: Console, document: dict[str, Any]) -> None:
+    runs: list[dict[str, Any]] = document["runs"]
+    table = Table(title=f"pawhub bench chat: {document['workload']['description']}")
+    table.add_column("")
+    for index, run in enumerate(runs):
+        table.add_column(f"{run['target']} #{index + 1}", justify="right")
+    found_ratios = document.get("ratios")
+    if found_ratios:
+        table.add_column("pawhub / node", justify="right", style="bold")
+    for label, cell in _ROWS:
+        row = [label, *(cell(run) for run in runs)]
+        if found_ratios:
+            ratio = found_ratios.get(_RATIO_ROWS.get(label, ""))
+            row.append("" if ratio is None else f"{ratio:.2f}x")
+        table.add_row(*row)
+    console.print(table)
+    for run in runs:
+        if run["errors"]:
+            console.print(f"[yellow]{run['target']} errors:[/] {run['errors']}")

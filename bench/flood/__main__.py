@@ -1,0 +1,3 @@
+from bench.flood.cli import flood
+
+flood()

@@ -1,0 +1,58 @@
+"""Group commit: concurrent callers share one statement and one commit.
+
+Each commit waits for the disk and each statement costs a round trip, so work that must be
+durable before it is answered (a chat send, an audited EHR read) would cap at one commit per
+call. Here calls queue up while a batch is in flight and the next batch takes all of them;
+under light load a batch holds one call and costs what a lone statement costs.
+
+Writers run only while there is work: no task to start or stop, nothing left behind. Both
+services batch this way (the hub's chat sends, `realtime.group_commit`; the API's EHR reads,
+`domain.clinical.ehr.list_records`), so it sits below both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+# The batch's outcome per item, in order: a result, or the exception that item's caller gets.
+Write = Callable[[list[Item]], Awaitable[Sequence[Result | Exception]]]
+
+
+class GroupCommit(Generic[Item, Result]):
+    def __init__(self, write: Write[Item, Result], *, max_batch: int = 500, writers: int = 2):
+        """`writers` batches may be in flight at once: one being stored while the next is sent."""
+        self._write = write
+        self._max_batch = max_batch
+        self._max_writers = writers
+        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._writers: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: Item) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if len(self._writers) < self._max_writers:
+            writer = asyncio.create_task(self._drain())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            try:
+                outcomes = await self._write([item for item, _ in batch])
+            except Exception as exc:  # the whole batch failed: every caller hears why
+                outcomes = [exc] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():  # its caller was cancelled
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)

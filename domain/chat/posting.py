@@ -1,0 +1,51 @@
+"""The posting rules, written once for sending and editing: who may post in a room now (a
+member, not muted) and what a body may be; and why a refused post was refused."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from domain.chat.errors import Muted, NotAMember, RoomNotFound
+from domain.db import Db
+from domain.errors import Invalid, TooLarge
+
+MAX_BODY_CHARS = 4000
+
+
+def checked_body(body: str) -> str:
+    """The body, if a message may carry it."""
+    if len(body) > MAX_BODY_CHARS:
+        raise TooLarge(f"body is over {MAX_BODY_CHARS} characters")
+    if not body.strip():
+        raise Invalid("body is empty")
+    return body
+
+
+def may_post(room: str, user: str) -> str:
+    """SQL that is true when `user` may post in `room` now: a member, not muted (`room` and
+    `user` are SQL expressions), for statements that check the rule as they write."""
+    return f"""(EXISTS (SELECT 1 FROM conversation_members
+                          WHERE conversation_id = {room} AND user_id = {user})
+                AND NOT EXISTS (SELECT 1 FROM room_mutes
+                                 WHERE room = {room} AND user_id = {user} AND until > now()))"""
+
+
+async def check_member(conn: Db, room: UUID, user: UUID, *, posting: bool = False) -> None:
+    """Raise RoomNotFound or NotAMember unless `user` is a member of `room`; when `posting`,
+    Muted too while a moderator's mute lasts. What a statement that checked `may_post` and
+    wrote nothing tells its caller."""
+    row = await conn.fetchrow(
+        """SELECT EXISTS (SELECT 1 FROM conversation_members
+                           WHERE conversation_id = c.id AND user_id = $2) AS member,
+                  (SELECT until FROM room_mutes
+                    WHERE room = c.id AND user_id = $2 AND until > now()) AS muted_until
+             FROM conversations c WHERE c.id = $1""",
+        room,
+        user,
+    )
+    if row is None:
+        raise RoomNotFound()
+    if not row["member"]:
+        raise NotAMember()
+    if posting and row["muted_until"] is not None:
+        raise Muted(row["muted_until"])

@@ -1,0 +1,139 @@
+"""Every touch of aiortc's internals the forwarding SFU needs, in one place.
+
+aiortc has no public API to read a receiver's encoded frames, to hear a sender's keyframe
+requests when it sends pre-encoded packets, or to restrict the codecs of an answer's
+transceivers. These hooks reach into private attributes that aiortc 1.16 has; pyproject pins
+aiortc to that minor version and tests/media/test_aiortc_hooks.py fails if an upgrade moves
+them.
+
+- Encoded frames: the receiver puts each reassembled frame, `(codec, JitterFrame)`, on its
+  decoder queue (`_RTCRtpReceiver__decoder_queue`) for a decoder thread (aiortc issue 55).
+  `tap_encoded_frames` swaps that queue for one whose `put` hands frames to a callback; the
+  decoder thread then only ever sees the end-of-track `None`, so nothing is decoded.
+- Keyframe requests: a sender's RTCP PLI/FIR calls `sender._send_keyframe()`, which only sets
+  a flag its encoder reads; packets it packs without encoding never see it.
+- Loss: the receiver NACKs a gap once, when it sees it, and its jitter buffer then waits for
+  the missing packet until 512 packets have piled up (seconds of frozen video).
+- Stream ids: every sender of a connection announces one random stream id (the first part of
+  its m-line's `a=msid`), kept in the sender's `_stream_id`; the room names each forwarded
+  track's stream after its publisher, so subscribers can tell whose tracks they receive.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs import is_rtx
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+# The minor version these hooks were written against (and pyproject pins).
+AIORTC_SERIES = "1.16."
+
+
+class EncodedFrame(Protocol):
+    """aiortc's JitterFrame: one whole encoded frame, its timestamp from 0 in clock-rate units."""
+
+    data: bytes
+    timestamp: int
+
+
+OnEncodedFrame = Callable[[RTCRtpCodecParameters, EncodedFrame], None]
+
+
+class _TappedDecoderQueue:
+    """Stands in for a receiver's decoder queue: frames go to `on_frame`, not to a decoder."""
+
+    def __init__(
+        self, original: queue.Queue[Any], on_frame: OnEncodedFrame, on_end: Callable[[], None]
+    ) -> None:
+        self._original = original
+        self._on_frame = on_frame
+        self._on_end = on_end
+
+    def put(self, item: tuple[RTCRtpCodecParameters, EncodedFrame] | None) -> None:
+        if item is None:  # the receiver stops: let its decoder thread end
+            self._original.put(None)
+            self._on_end()
+        else:
+            self._on_frame(*item)
+
+    def get(self) -> Any:  # the decoder thread, started with this queue, waits for the end
+        return self._original.get()
+
+
+def tap_encoded_frames(
+    receiver: RTCRtpReceiver, on_frame: OnEncodedFrame, on_end: Callable[[], None]
+) -> None:
+    """Send the receiver's encoded frames to `on_frame` (on the event loop) instead of its
+    decoder; `on_end` once the receiver stops."""
+    original = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__decoder_queue = _TappedDecoderQueue(  # type: ignore[attr-defined]
+        original, on_frame, on_end
+    )
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call `callback` when the sender's remote end sends a PLI or FIR."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def name_stream(sender: RTCRtpSender, stream_id: str) -> None:
+    """Announce the sender's track in the stream `stream_id` (`a=msid:<stream_id> <track>`) in
+    the connection's next descriptions."""
+    sender._stream_id = stream_id
+
+
+def media_ssrcs(receiver: RTCRtpReceiver) -> list[int]:
+    """The SSRCs the receiver's remote end sends media on (not its retransmission SSRCs)."""
+    retransmission: dict[int, int] = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
+    sources = receiver.getSynchronizationSources()
+    return [source.source for source in sources if source.source not in retransmission]
+
+
+async def send_pli(receiver: RTCRtpReceiver) -> None:
+    """Ask the receiver's remote end for a keyframe (RTCP PLI)."""
+    for ssrc in media_ssrcs(receiver):
+        await receiver._send_rtcp_pli(ssrc)
+
+
+def missing_packets(receiver: RTCRtpReceiver) -> set[int]:
+    """The sequence numbers the receiver has seen a gap for and not yet received (video)."""
+    generator = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+    return set() if generator is None else set(generator.missing)
+
+
+async def send_nack(receiver: RTCRtpReceiver, lost: list[int]) -> None:
+    """Ask the receiver's remote end again for the packets `lost`."""
+    for ssrc in media_ssrcs(receiver):
+        await receiver._send_rtcp_nack(ssrc, lost)
+
+
+def give_up_on_missing(receiver: RTCRtpReceiver) -> None:
+    """Stop waiting for the missing packets: forget them and empty the jitter buffer, so the
+    frames after the gap flow again (until a keyframe, they reference a picture never seen)."""
+    generator = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+    if generator is not None:
+        generator.missing.clear()
+    jitter_buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+    jitter_buffer._packets = [None] * jitter_buffer.capacity
+    jitter_buffer._origin = None
+
+
+def keep_codecs(transceiver: RTCRtpTransceiver, mime_type: str) -> bool:
+    """Narrow the codecs negotiated from a remote offer to `mime_type` (and its
+    retransmission), before the answer is created; False if the offer has none of it."""
+    codecs: list[RTCRtpCodecParameters] = transceiver._codecs
+    if not codecs:  # not negotiated by this offer
+        return True
+    kept = [codec for codec in codecs if codec.mimeType.lower() == mime_type.lower()]
+    payload_types = {codec.payloadType for codec in kept}
+    kept += [
+        codec for codec in codecs if is_rtx(codec) and codec.parameters.get("apt") in payload_types
+    ]
+    if not kept:
+        return False
+    transceiver._codecs = kept
+    return True

@@ -1,0 +1,225 @@
+"""The Redis channels of the rooms one replica hosts: a channel per room, subscribed on one
+pub/sub connection while the replica hosts the room, unsubscribed when it stops.
+
+A channel per room, not per shard of rooms: what a replica receives is then exactly the
+traffic of the rooms it hosts. With a fixed number of shards a replica hosting about as many
+rooms as there are shards (10,000 connections in two-person consults host ~5,000 rooms)
+subscribes to nearly every shard and receives nearly everything again, the broadcast this
+replaces. The cost is one (S)SUBSCRIBE when a room gets its first connection here and one
+(S)UNSUBSCRIBE after its last, next to the PostgreSQL read every join makes anyway, and one
+entry per (room, subscribed replica) in Redis's channel table, bounded like the rooms hosted.
+
+Sharded pub/sub (SSUBSCRIBE / SPUBLISH, Redis 7) where the server has it, so the same commands
+work on Redis Cluster, where a shard channel lives on the node of its hash slot and one
+command names one channel; classic SUBSCRIBE / PUBLISH otherwise. Which one is decided each
+time the connection (re)connects, from the server's version.
+
+`subscribe` returns once Redis has confirmed the subscription, so what its caller then reads
+from PostgreSQL leaves nothing unseen between the two. Every later confirmation of a channel
+(after a reconnect, or one that came too late for its caller) is a resubscription: what was
+published meanwhile is lost, and `on_resubscribed` tells the owner to catch up from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import redis.asyncio as aioredis
+
+from realtime.background import BackgroundTask
+from realtime.metrics import FANOUT_CHANNELS, FANOUT_RESUBSCRIBED, FANOUT_SUBSCRIBED
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 2.0
+CONFIRM_WITHIN_S = 2.0  # past it a join goes on; the late confirmation triggers a catch-up
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """One kind of channel: redis-py's PubSub methods for it (also the types of their
+    replies), the command that publishes on it, and the type of a publication received."""
+
+    subscribe: str
+    unsubscribe: str
+    publish: str
+    message: str
+
+
+SHARDED = Flavour("ssubscribe", "sunsubscribe", "SPUBLISH", "smessage")
+CLASSIC = Flavour("subscribe", "unsubscribe", "PUBLISH", "message")
+
+
+async def detect_flavour(redis: aioredis.Redis) -> Flavour:
+    """Sharded pub/sub from Redis 7 on, classic before."""
+    version = str((await redis.info("server"))["redis_version"])
+    return SHARDED if int(version.split(".", 1)[0]) >= 7 else CLASSIC
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RoomChannels:
+    """One per replica's fan-out. `on_publication` gets each publication's raw bytes."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        replica_id: str,
+        on_publication: Callable[[bytes], Awaitable[None]],
+        on_resubscribed: Callable[[UUID], None],
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        # The listener's connection is named after the replica (CLIENT LIST shows it; Redis is
+        # told again on every reconnect) and always subscribed to a channel of that name:
+        # redis-py sends a command on a pub/sub connection without a health-check PING, whose
+        # answer only the listener may read, once the connection is subscribed to something.
+        self.listener_name = f"{prefix}:replica:{replica_id}"
+        template = redis.connection_pool
+        self._listener_pool = aioredis.ConnectionPool(
+            connection_class=template.connection_class,
+            **{**template.connection_kwargs, "client_name": self.listener_name},
+        )
+        self._on_publication = on_publication
+        self._on_resubscribed = on_resubscribed
+        self._wanted: dict[str, UUID] = {}  # channel -> its room
+        self._confirming: dict[str, asyncio.Future[bool]] = {}  # channel -> its caller's wait
+        self._pubsub: Any = None  # redis.asyncio.client.PubSub while connected
+        self._flavour: Flavour | None = None
+        self._listener = BackgroundTask(f"listen {prefix}:*", self._listen_forever)
+
+    def channel(self, room: UUID) -> str:
+        return f"{self._prefix}:{room}"
+
+    async def flavour(self) -> Flavour:
+        """The kind of channel to publish on (what the listener last found, else asked now)."""
+        if self._flavour is None:
+            self._flavour = await detect_flavour(self._redis)
+        return self._flavour
+
+    @property
+    def count(self) -> int:
+        return len(self._wanted)
+
+    @property
+    def listening(self) -> bool:
+        """Whether the listener's connection is up (its subscriptions asked for)."""
+        return self._pubsub is not None
+
+    async def start(self) -> None:
+        self._listener.start()
+
+    async def stop(self) -> None:
+        await self._listener.stop()
+        FANOUT_CHANNELS.dec(len(self._wanted))
+        self._wanted.clear()
+        await self._listener_pool.disconnect()
+
+    async def subscribe(self, room: UUID) -> bool:
+        """Listen to the room's channel; True once Redis confirmed it, False if it did not
+        within CONFIRM_WITHIN_S or is unreachable (the subscription is then made, and caught up
+        on, when Redis confirms it)."""
+        channel = self.channel(room)
+        if channel not in self._wanted:
+            self._wanted[channel] = room
+            FANOUT_CHANNELS.inc()
+        pubsub, flavour = self._pubsub, self._flavour
+        if pubsub is None or flavour is None:
+            return False
+        confirmed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._confirming[channel] = confirmed
+        try:
+            await getattr(pubsub, flavour.subscribe)(channel)
+            async with asyncio.timeout(CONFIRM_WITHIN_S):
+                return await confirmed
+        except (TimeoutError, aioredis.RedisError, OSError) as exc:
+            log.warning("subscription to %s not confirmed (%r); caught up once it is", channel, exc)
+            return False
+        finally:
+            if self._confirming.get(channel) is confirmed:
+                del self._confirming[channel]
+
+    async def unsubscribe(self, room: UUID) -> None:
+        channel = self.channel(room)
+        if self._wanted.pop(channel, None) is None:
+            return
+        FANOUT_CHANNELS.dec()
+        pubsub, flavour = self._pubsub, self._flavour
+        if pubsub is None or flavour is None:
+            return  # the connection's subscriptions went with it
+        # Sent in the order asked: a command is written before redis-py's first await, so
+        # Redis sees a later subscription of this channel after this, and keeps it.
+        try:
+            await getattr(pubsub, flavour.unsubscribe)(channel)
+        except (aioredis.RedisError, OSError) as exc:  # the listener reconnects without it
+            log.warning("unsubscribing from %s failed: %r", channel, exc)
+
+    # the listener
+
+    async def _listen_forever(self) -> None:
+        backoff = 0.1
+        listener = aioredis.Redis(connection_pool=self._listener_pool)
+        task = asyncio.current_task()
+        assert task is not None
+        while not task.cancelling():
+            try:
+                flavour = await detect_flavour(self._redis)
+                async with listener.pubsub() as pubsub:
+                    subscribe = getattr(pubsub, flavour.subscribe)
+                    await subscribe(self.listener_name)
+                    self._pubsub, self._flavour = pubsub, flavour
+                    for channel in list(self._wanted):
+                        await subscribe(channel)
+                    FANOUT_SUBSCRIBED.set(1)
+                    backoff = 0.1
+                    log.info("listening to %d room channels (%s)", self.count, flavour.publish)
+                    while not task.cancelling():  # a redis-py await may swallow the stop
+                        reply = await pubsub.get_message(timeout=1.0)
+                        if reply is not None:
+                            await self._handle(pubsub, flavour, reply)
+                raise asyncio.CancelledError
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._pubsub is not None:
+                    log.warning("lost the room channels' connection (%s); resubscribing", exc)
+                    FANOUT_SUBSCRIBED.set(0)
+                self._pubsub = None
+                for confirmed in self._confirming.values():  # their callers stop waiting
+                    if not confirmed.done():
+                        confirmed.set_result(False)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+            finally:
+                self._pubsub = None
+        raise asyncio.CancelledError
+
+    async def _handle(self, pubsub: Any, flavour: Flavour, reply: dict[str, Any]) -> None:
+        kind = reply["type"]
+        if kind == flavour.message:
+            try:
+                await self._on_publication(reply["data"])
+            except Exception:  # one bad publication must not cost the subscription
+                log.exception("handling a publication on %s failed", _text(reply["channel"]))
+            return
+        channel = _text(reply["channel"])
+        room = self._wanted.get(channel)
+        if channel == self.listener_name:
+            return
+        if kind == flavour.subscribe:
+            confirmed = self._confirming.get(channel)
+            if room is None:  # left meanwhile (or redis-py resubscribed it after a reconnect)
+                await getattr(pubsub, flavour.unsubscribe)(channel)
+            elif confirmed is not None and not confirmed.done():
+                confirmed.set_result(True)
+            else:  # after a reconnect, or too late for its caller: publications were missed
+                FANOUT_RESUBSCRIBED.inc()
+                self._on_resubscribed(room)

@@ -1,0 +1,1 @@
+"""Chat over HTTP: conversations and the moderation queue (rules in `domain.chat`)."""

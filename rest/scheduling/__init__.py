@@ -1,0 +1,2 @@
+"""Scheduling over HTTP: vets' availability and slots, bookings and consults (rules in
+`domain.scheduling`)."""

@@ -1,0 +1,162 @@
+"""A consult that moves to the hub's SFU mid-call, in a real browser (Debian's chromium through
+Playwright) against the real hub, API, PostgreSQL and Redis: an owner and a vet meet peer to
+peer, both consent, the vet starts recording, and each page closes its p2p connection and
+decodes the other's video from the SFU, in a tile named after them; Camera off still stops the
+frames, and after a reconnect the page renegotiates with the room."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from playwright.async_api import Browser, Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from realtime.server import SOCKET_SERVER
+from tests.conftest import BookPet
+from tests.e2e.browser import Servers, at_each_width
+from tests.e2e.test_pages import (
+    CALL_STATE,
+    assert_remote_video_plays,
+    drop_sockets_of,
+    named_booking,
+    open_consult,
+)
+
+pytestmark = pytest.mark.slow
+
+# The open connections of the page (test_pages' init script keeps them all), each with its index
+# and the stream ids (msid) of the tracks its remote side sends.
+OPEN_CONNECTIONS = """
+() => window.__peerConnections.flatMap((pc, index) => {
+  if (pc.connectionState === "closed") return [];
+  const sections = (pc.remoteDescription?.sdp || "").split("\\r\\nm=").slice(1);
+  const streams = sections
+    .filter((section) => /^a=(sendonly|sendrecv)$/m.test(section))
+    .flatMap((section) => [...section.matchAll(/^a=msid:(\\S+)/gm)].map((match) => match[1]));
+  return [{ index, streams, state: pc.connectionState }];
+})
+"""
+FRAMES_DECODED_ON = """
+async (index) => {
+  let frames = 0;
+  (await window.__peerConnections[index].getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
+  });
+  return frames;
+}
+"""
+
+# The id of the video track the remote tile plays, and the frames connection `index` decoded of it.
+TILE_FRAMES = """
+async (index) => {
+  const video = document.querySelector("video[aria-label='Remote video']");
+  const track = video?.srcObject?.getVideoTracks()[0]?.id || "";
+  let frames = 0;
+  (await window.__peerConnections[index].getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.trackIdentifier === track) frames = r.framesDecoded || 0;
+  });
+  return [track, frames];
+}
+"""
+
+
+async def frames_on(page: Page, index: int) -> int:
+    return int(await page.evaluate(FRAMES_DECODED_ON, index))
+
+
+async def tile_frames(page: Page, index: int) -> tuple[str, int]:
+    track, frames = await page.evaluate(TILE_FRAMES, index)
+    return str(track), int(frames)
+
+
+async def sfu_connection(page: Page, publisher_id: str, after: int) -> int:
+    """The index of the page's one open connection, opened after the first `after`, on which
+    the room sends `publisher_id`'s tracks; once it decodes their video."""
+    try:
+        await page.wait_for_function(
+            f"""() => {{
+              const open = ({OPEN_CONNECTIONS})();
+              return open.length === 1 && open[0].index >= {after}
+                && open[0].streams.includes("{publisher_id}");
+            }}""",
+            timeout=30_000,
+        )
+    except PlaywrightTimeout:
+        raise AssertionError(f"no SFU connection: {await page.evaluate(CALL_STATE)}") from None
+    (connection,) = await page.evaluate(OPEN_CONNECTIONS)
+    index = int(connection["index"])
+    assert set(connection["streams"]) == {publisher_id}, connection
+    await page.wait_for_function(f"({FRAMES_DECODED_ON})({index}).then((f) => f > 0)")
+    first = await frames_on(page, index)
+    await page.wait_for_timeout(1500)
+    assert await frames_on(page, index) > first
+    return index
+
+
+async def shows_tile_of(page: Page, name: str) -> None:
+    """One remote tile, named after `name`, playing video."""
+    tile = page.get_by_role("figure", name=name)
+    await expect(tile.locator("video[aria-label='Remote video']")).to_have_count(1)
+    await expect(page.locator("video[aria-label='Remote video']")).to_have_count(1)
+    await expect(tile).to_be_visible()
+    await page.wait_for_function(
+        "() => document.querySelector(\"video[aria-label='Remote video']\").videoWidth > 0"
+    )
+
+
+async def test_recording_moves_the_call_to_the_sfu_and_both_still_see_each_other(
+    browser: Browser, servers: Servers, book_pet: BookPet, pool: asyncpg.Pool
+) -> None:
+    booked = await named_booking(book_pet, pool)
+    owner = await open_consult(browser, servers, "owner", booked.owner.email)
+    vet = await open_consult(browser, servers, "vet", booked.vet.email)
+    await vet.get_by_role("button", name="Admit").click()
+    await assert_remote_video_plays(owner)
+    await assert_remote_video_plays(vet)
+    p2p = {
+        "owner": await owner.evaluate("window.__peerConnections.length"),
+        "vet": await vet.evaluate("window.__peerConnections.length"),
+    }
+
+    for page in (owner, vet):
+        await page.get_by_role("button", name="I consent").click()
+        await expect(page.get_by_text("You consented to recording.")).to_be_visible()
+    await vet.get_by_role("button", name="Start recording").click()
+    for page in (owner, vet):
+        await expect(page.get_by_role("status").filter(has_text="● Recording")).to_be_visible()
+
+    sfu = {
+        "owner": await sfu_connection(owner, str(booked.vet.id), p2p["owner"]),
+        "vet": await sfu_connection(vet, str(booked.owner.id), p2p["vet"]),
+    }
+    await shows_tile_of(owner, "Vera Vet")
+    await shows_tile_of(vet, "Olive Owner")
+    await expect(owner.locator("#notice")).to_be_hidden()
+    assert await at_each_width(owner, "consult-sfu-owner") == []
+
+    # Camera off stops the frames the room forwards; Camera on brings them back.
+    await vet.get_by_role("button", name="Camera off").click()
+    await expect(vet.get_by_role("button", name="Camera on")).to_be_visible()
+    await owner.wait_for_timeout(1000)
+    stalled = await frames_on(owner, sfu["owner"])
+    await owner.wait_for_timeout(1500)
+    assert await frames_on(owner, sfu["owner"]) == stalled
+    await vet.get_by_role("button", name="Camera on").click()
+    await owner.wait_for_timeout(2000)
+    assert await frames_on(owner, sfu["owner"]) > stalled
+
+    # A reconnect: the hub drops the owner's connection to the room, the page offers anew, and
+    # the vet's tile plays the owner's new track.
+    before, _ = await tile_frames(vet, sfu["vet"])
+    assert await drop_sockets_of(servers.hub[SOCKET_SERVER], "pawhub-e2e/owner") > 0
+    await sfu_connection(owner, str(booked.vet.id), sfu["owner"] + 1)
+    await vet.wait_for_function(
+        f"({TILE_FRAMES})({sfu['vet']})"
+        f".then(([track, frames]) => track !== {before!r} && frames > 0)",
+        timeout=30_000,
+    )
+    track, frames = await tile_frames(vet, sfu["vet"])
+    await vet.wait_for_timeout(1500)
+    assert await tile_frames(vet, sfu["vet"]) > (track, frames), "the owner's video froze"
+    await shows_tile_of(vet, "Olive Owner")
+    await expect(owner.get_by_role("status").filter(has_text="● Recording")).to_be_visible()

@@ -1,0 +1,256 @@
+"""A consult recorded for real: two aiortc peers with synthetic cameras in an SFU call through
+the hub, the vet records, the owner withdraws consent for a while and gives it again, the vet
+stops; each participant's own media lands in S3 (moto's server) as one WebM with the time
+paused left out, and the manifest lists the states."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import av
+import pytest
+import redis.asyncio as aioredis
+
+from bench.media.consults import make_video_consult
+from bench.media.rtc_client import RtcClient
+from bench.media.synthetic import sender_luma
+from pawhub.settings import Settings
+from tests.conftest import RUN_ID, start_hub
+from tests.rest.test_attachments import s3_url  # noqa: F401 (moto's S3 server)
+from tests.rest.test_recordings import s3_session
+from tests.signaling.rtc_client import enter_call, eventually, join, use_loopback_ice
+from tests.signaling.test_rtc_recording import consent, record, states_seen
+
+LUMAS = {"vet": 50, "owner": 120}
+BUCKET = f"pawhub-test-{RUN_ID}-sfu-recordings"
+
+
+@pytest.fixture(autouse=True)
+def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_loopback_ice(monkeypatch)
+
+
+@pytest.fixture
+async def recording_hub(
+    settings: Settings,
+    s3_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> AsyncIterator[str]:
+    async with s3_session(s3_url) as s3:
+        buckets = {found["Name"] for found in (await s3.list_buckets())["Buckets"]}
+        if BUCKET not in buckets:
+            await s3.create_bucket(Bucket=BUCKET)
+    stored = {"s3_endpoint_url": s3_url, "s3_bucket": BUCKET, "recording_buffer_dir": tmp_path}
+    runner, url = await start_hub(settings.model_copy(update=stored))
+    yield url
+    await runner.cleanup()
+
+
+async def frames_after(peer: Any, who: str, more: int) -> None:
+    start = peer.senders(LUMAS)[who]
+    await eventually(lambda: peer.senders(LUMAS)[who] >= start + more, f"{more} frames of {who}")
+
+
+def decoded_lumas(path: Path) -> tuple[int, float, float]:
+    """Video frames, their mean identifying luma (bench.media.synthetic), and the video's
+    duration in seconds."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        lumas = [sender_luma(frame) for frame in container.decode(stream)]
+        duration = float(container.duration or 0) / av.time_base
+    return len(lumas), sum(lumas) / len(lumas), duration
+
+
+async def test_each_participant_s_media_reaches_s3_without_the_paused_time(
+    recording_hub: str,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    s3_url: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    vet = await RtcClient.connect(recording_hub, consult.vet.token)
+    owner = await RtcClient.connect(recording_hub, consult.owner.token)
+    try:
+        await join(vet, consult, mode="sfu")
+        await enter_call(consult, vet, [(owner, consult.owner)])
+        peers = {
+            "vet": vet.peer(consult.id, "sfu", LUMAS["vet"]),
+            "owner": owner.peer(consult.id, "sfu", LUMAS["owner"]),
+        }
+        for peer in peers.values():
+            await peer.offer()
+        await frames_after(peers["owner"], "vet", 15)
+        await frames_after(peers["vet"], "owner", 15)
+
+        await consent(vet, consult.id, granted=True)
+        await consent(owner, consult.id, granted=True)
+        started = await record(vet, consult.id, "start")
+        assert started["ok"], started
+        began = time.monotonic()
+        await frames_after(peers["owner"], "vet", 60)  # ~2 s recorded
+        await consent(owner, consult.id, granted=False)
+        assert (await states_seen(vet, 2))[-1] == "paused"
+        paused_at = time.monotonic()
+        await asyncio.sleep(2)  # nothing of this is recorded
+        await consent(owner, consult.id, granted=True)
+        assert (await states_seen(vet, 3))[-1] == "recording"
+        paused_s = time.monotonic() - paused_at
+        await frames_after(peers["owner"], "vet", 45)
+        assert (await record(vet, consult.id, "stop"))["ok"]
+        wall_s = time.monotonic() - began
+
+        recording_id = started["recording_id"]
+
+        async def manifest_key() -> str | None:
+            key: str | None = await pool.fetchval(
+                "SELECT manifest_key FROM recordings WHERE id = $1", recording_id
+            )
+            return key
+
+        deadline = time.monotonic() + 60
+        while (key := await manifest_key()) is None:
+            assert time.monotonic() < deadline, "the recording was never finished"
+            await asyncio.sleep(0.2)
+        files = await pool.fetch(
+            "SELECT user_id, object_key FROM recording_files WHERE recording_id = $1",
+            recording_id,
+        )
+        names = {consult.vet.id: "vet", consult.owner.id: "owner"}
+        assert {names[str(row["user_id"])] for row in files} == {"vet", "owner"}
+        async with s3_session(s3_url) as s3:
+            manifest = json.loads(
+                await (await s3.get_object(Bucket=BUCKET, Key=key))["Body"].read()
+            )
+            for row in files:
+                who = names[str(row["user_id"])]
+                path = tmp_path / f"{who}.webm"
+                body = await (await s3.get_object(Bucket=BUCKET, Key=row["object_key"]))[
+                    "Body"
+                ].read()
+                path.write_bytes(body)
+                frames, luma, duration = decoded_lumas(path)
+                assert frames >= 30, f"{who}: {frames} frames"
+                assert abs(luma - LUMAS[who]) < 20, f"{who}'s file shows luma {luma:.0f}"
+                # The paused stretch is left out of the timeline.
+                assert 1.0 < duration < wall_s - paused_s + 1.0, (who, duration, wall_s, paused_s)
+        assert [state["state"] for state in manifest["states"]] == [
+            "recording",
+            "paused",
+            "recording",
+            "stopped",
+        ]
+        assert set(manifest["participants"]) == {consult.vet.id, consult.owner.id}
+        for entry in manifest["participants"].values():
+            assert entry["segments"] and entry["file"] is not None
+    finally:
+        await vet.close()
+        await owner.close()
+
+
+async def wait_for_state(
+    pool: asyncpg.Pool, recording_id: str, state: str, *, indexed: bool = True
+) -> asyncpg.Record:
+    """The recording's row once in `state` (and, if `indexed`, with its manifest written)."""
+    deadline = time.monotonic() + 60
+    while True:
+        row = await pool.fetchrow(
+            "SELECT state, manifest_key FROM recordings WHERE id = $1", recording_id
+        )
+        assert row is not None
+        if row["state"] == state and (row["manifest_key"] is not None or not indexed):
+            return row
+        assert time.monotonic() < deadline, f"recording still {row['state']}"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_hub_stopping_mid_recording_ends_it_interrupted_with_its_media_kept(
+    settings: Settings,
+    s3_url: str,  # noqa: F811
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+) -> None:
+    async with s3_session(s3_url) as s3:
+        if BUCKET not in {found["Name"] for found in (await s3.list_buckets())["Buckets"]}:
+            await s3.create_bucket(Bucket=BUCKET)
+    stored = {"s3_endpoint_url": s3_url, "s3_bucket": BUCKET, "recording_buffer_dir": tmp_path}
+    runner, url = await start_hub(settings.model_copy(update=stored))
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    vet = await RtcClient.connect(url, consult.vet.token)
+    owner = await RtcClient.connect(url, consult.owner.token)
+    try:
+        await join(vet, consult, mode="sfu")
+        await enter_call(consult, vet, [(owner, consult.owner)])
+        peers = {
+            "vet": vet.peer(consult.id, "sfu", LUMAS["vet"]),
+            "owner": owner.peer(consult.id, "sfu", LUMAS["owner"]),
+        }
+        for peer in peers.values():
+            await peer.offer()
+        await frames_after(peers["owner"], "vet", 15)
+        await consent(vet, consult.id, granted=True)
+        await consent(owner, consult.id, granted=True)
+        started = await record(vet, consult.id, "start")
+        assert started["ok"], started
+        await frames_after(peers["owner"], "vet", 45)
+    finally:
+        await runner.cleanup()  # the hub stops while the recording records
+        await vet.close()
+        await owner.close()
+    row = await wait_for_state(pool, started["recording_id"], "interrupted")
+    files = await pool.fetchval(
+        "SELECT count(*) FROM recording_files WHERE recording_id = $1", started["recording_id"]
+    )
+    assert files == 2  # what it had recorded is joined and kept
+    reason = await pool.fetchval(
+        """SELECT reason FROM recording_events WHERE recording_id = $1
+            ORDER BY id DESC LIMIT 1""",
+        started["recording_id"],
+    )
+    assert reason == "the hub recording it stopped" and row["manifest_key"]
+
+
+async def test_a_dead_replicas_recording_is_marked_interrupted_by_the_reaper(
+    recording_hub: str, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    assert settings.redis_url is not None
+    redis = aioredis.from_url(settings.redis_url, decode_responses=True)
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    vet = await RtcClient.connect(recording_hub, consult.vet.token)
+    owner = await RtcClient.connect(recording_hub, consult.owner.token)
+    try:
+        await join(vet, consult, mode="sfu")
+        await enter_call(consult, vet, [(owner, consult.owner)])
+        await consent(vet, consult.id, granted=True)
+        await consent(owner, consult.id, granted=True)
+        started = await record(vet, consult.id, "start")
+        assert started["ok"], started
+        # What a replica that hosted the room and died leaves in Redis: the room pinned to it
+        # and a lease that has run out.
+        prefix, dead = settings.redis_namespace, "replica-that-died"
+        await redis.set(f"{prefix}:rtc:sfu:{consult.id}", dead)
+        await redis.sadd(f"{prefix}:rtc:pinned:{dead}", consult.id)
+        await redis.zadd(f"{prefix}:rtc:replicas", {dead: int(time.time() * 1000) - 1})
+
+        told = await vet.wait_for("recording", lambda event: event["state"] == "interrupted")
+        assert told == {
+            "consult_id": consult.id,
+            "state": "interrupted",
+            "recording_id": started["recording_id"],
+        }
+        await owner.wait_for("recording", lambda event: event["state"] == "interrupted")
+        # Whichever replica reaps writes the manifest if it has S3: the tests' other hubs have none.
+        await wait_for_state(pool, started["recording_id"], "interrupted", indexed=False)
+        assert await redis.get(f"{prefix}:rtc:sfu:{consult.id}") is None  # free to pin again
+        again = await record(vet, consult.id, "start")  # the vet may record anew
+        assert again["ok"] and again["recording_id"] != started["recording_id"]
+    finally:
+        await vet.close()
+        await owner.close()
+        await redis.aclose()

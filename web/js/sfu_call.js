@@ -1,0 +1,151 @@
+// A call in sfu mode: one RTCPeerConnection with the hub's media server (`to: "sfu"`). We offer
+// first, publishing our camera and microphone; the room answers, then offers us the others'
+// tracks as they come and go. Each forwarded track's stream is named after its publisher's
+// user id (its msid), so a participant's audio and video share one tile. The room is the
+// impolite peer: an offer from it while ours is out rolls ours back (the hub refuses ours as a
+// conflict) and ours goes again once stable. The room never trickles; we do.
+// Its signals name no connection: after a reconnect the hub drops our old connection to the
+// room, and the new one ignores what was meant for the old one (the room offers only to a
+// connection it has answered; an answer is taken only while an offer of ours is out).
+import { sentence, showError } from "./ui.js";
+
+const ACK_TIMEOUT_MS = 10000;
+
+export class SfuCall {
+  constructor({ socket, consultId, stream, onRemote, onGone }) {
+    this.socket = socket;
+    this.consultId = consultId;
+    this.stream = stream;
+    this.onRemote = onRemote;
+    this.onGone = onGone;
+    this.iceServers = [];
+    this.pc = null;
+    this.stale = false;
+    this.senders = new Map(); // kind -> the sender of our own track
+    this.remote = new Map(); // user id -> {audio, video}: their latest tracks
+    this.inbox = Promise.resolve(); // the room's signals, one at a time
+    this.outbox = Promise.resolve(); // ours to the room, one at a time
+  }
+
+  configure({ iceServers }) {
+    this.iceServers = iceServers;
+  }
+
+  /** Our connection, as the quality reporter reads connections. */
+  get peers() {
+    return new Map(this.pc ? [["sfu", { pc: this.pc }]] : []);
+  }
+
+  /** In the call with `peerIds` (null: unknown): a connection unless we have a live one. */
+  connect(peerIds = null) {
+    if (peerIds) for (const userId of [...this.remote.keys()]) if (!peerIds.includes(userId)) this.remove(userId);
+    if (!this.pc || this.stale) this.open();
+  }
+
+  open() {
+    this.pc?.close();
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
+    this.pc = pc;
+    this.stale = false;
+    this.remote.clear(); // the room sends everyone's tracks again on the new connection
+    for (const kind of ["audio", "video"]) {
+      // A transceiver per kind even without a device, so one can be switched in later.
+      const track = this.stream.getTracks().find((t) => t.kind === kind);
+      this.senders.set(kind, pc.addTransceiver(track || kind, { direction: "sendonly", streams: [this.stream] }).sender);
+    }
+    pc.onnegotiationneeded = () => this.offer(pc);
+    pc.onicecandidate = ({ candidate }) => {
+      // null: gathering is over; an empty candidate tells the room so.
+      const init = candidate ? candidate.toJSON() : { candidate: "", sdpMLineIndex: 0 };
+      if (this.pc === pc) this.signal({ candidate: init }).then((ack) => this.refused(pc, ack));
+    };
+    pc.ontrack = ({ track, streams }) => {
+      if (this.pc === pc && streams[0]) this.show(streams[0].id, track);
+    };
+  }
+
+  async offer(pc) {
+    try {
+      await pc.setLocalDescription();
+      this.refused(pc, await this.signal({ description: pc.localDescription.toJSON() }));
+    } catch (error) {
+      this.failed(pc, error);
+    }
+  }
+
+  handle({ description }) {
+    const pc = this.pc;
+    if (!pc || this.stale || !description) return this.inbox; // for a connection we replaced
+    this.inbox = this.inbox.then(() => this.process(pc, description));
+    return this.inbox;
+  }
+
+  async process(pc, description) {
+    if (pc !== this.pc) return;
+    try {
+      if (description.type === "offer") {
+        if (!pc.remoteDescription) return; // meant for our previous connection
+        await pc.setRemoteDescription(description); // rolls back an offer of ours: we are polite
+        await pc.setLocalDescription();
+        this.refused(pc, await this.signal({ description: pc.localDescription.toJSON() }));
+      } else if (pc.signalingState === "have-local-offer") {
+        await pc.setRemoteDescription(description);
+      }
+    } catch (error) {
+      this.failed(pc, error);
+    }
+  }
+
+  /** An error ack, or `signal_failed` from a room hosted on another replica. */
+  refused(pc, ack) {
+    // A conflict is an offer that crossed the room's: we answer the room's, then offer again.
+    if (!ack.ok && ack.error.code !== "conflict") this.failed(pc, ack.error);
+  }
+
+  failed(pc, error) {
+    if (pc === this.pc && pc.signalingState !== "closed") showError(`The call could not be set up: ${sentence(error)}`);
+  }
+
+  /**
+   * One signal at a time, each after the last one's ack (the hub runs a connection's events
+   * concurrently, so a candidate could otherwise overtake its offer); resolves to the whole
+   * ack, refusals included (their code matters here).
+   */
+  signal(message) {
+    const sent = this.outbox.then(() => new Promise((resolve) => {
+      this.socket.timeout(ACK_TIMEOUT_MS).emit("signal", { consult_id: this.consultId, to: "sfu", ...message }, (timedOut, ack) => {
+        resolve(timedOut ? { ok: false, error: { code: "timeout", message: "the server did not answer in time" } } : ack);
+      });
+    }));
+    this.outbox = sent;
+    return sent;
+  }
+
+  show(userId, track) {
+    const tracks = { ...this.remote.get(userId), [track.kind]: track };
+    this.remote.set(userId, tracks);
+    this.onRemote(userId, new MediaStream(Object.values(tracks)));
+  }
+
+  /** Our connection to the hub dropped: the hub drops our connection to the room on rejoin. */
+  markStale() {
+    this.stale = true;
+  }
+
+  /** Swap a device mid-call (or stop sending video, `track` null) without renegotiating. */
+  async replaceTrack(kind, track) {
+    await this.senders.get(kind)?.replaceTrack(track);
+  }
+
+  remove(userId) {
+    this.remote.delete(userId);
+    this.onGone(userId);
+  }
+
+  close() {
+    this.pc?.close();
+    this.pc = null;
+    this.senders.clear();
+    for (const userId of [...this.remote.keys()]) this.remove(userId);
+  }
+}
