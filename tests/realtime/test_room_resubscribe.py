@@ -125,7 +125,7 @@ async def test_a_redis_restart_loses_nothing_with_classic_pub_sub(
             # Nothing more is sent: only the resubscription's catch-up can bring the 15.
             await bob.wait_for("message", 25, timeout=20)
             assert bob.seqs() == list(range(1, 26))
-            assert caught_up() - before == 15
+            assert caught_up() - before >= 15  # other hubs of the process add to the metric
             await eventually(
                 lambda: _subscribed(redis, channel_of(own, room_id), 2), "both resubscribed"
             )

@@ -187,7 +187,7 @@ class ConsultRoom {
       const video = h("video", { autoplay: true, playsinline: true, "aria-label": "Remote video" });
       tile = h("figure", { class: "tile", "data-user": userId },
         video,
-        h("figcaption", {}, h("span", { text: this.nameOf(userId) }), h("span", { class: "media-state" }), h("span", { class: "quality", "aria-label": "Connection quality" })));
+        h("figcaption", {}, h("span", { text: this.nameOf(userId) }), h("span", { class: "media-state" }), h("span", { class: "quality", role: "img", "aria-label": "Connection quality" })));
       this.tiles.set(userId, tile);
       this.remoteArea.append(tile);
       this.showMedia(userId, this.mediaOff.get(userId) || { audio: true, video: true });
@@ -208,6 +208,7 @@ class ConsultRoom {
     const badge = this.tiles.get(userId)?.querySelector(".quality");
     if (badge) {
       badge.textContent = `${"▮".repeat(level)}${"▯".repeat(5 - level)} ${LEVEL_WORDS[level]}`;
+      badge.setAttribute("aria-label", `Connection quality: ${LEVEL_WORDS[level]}`);
       badge.dataset.level = String(level);
     }
   }
