@@ -1,7 +1,7 @@
 """Live moderation: classifiers (by default a model learned from pawhub's tele-vet corpus,
 `moderation.learned_model`, trained by `pawhub moderation train`; Detoxify when configured), the
-worker pool, thresholds, flags, moderator actions and the `/moderation` namespace. Never blocks
-the chat hot path.
+worker pool, thresholds and the `/moderation` namespace (flags and moderator actions are rows
+kept by `domain.chat`). Never blocks the chat hot path.
 
 Classification API: `moderation.factory.load_classifier` builds a `moderation.classifier.Classifier`
 (`score_batch(texts) -> [{label: score}]`); `moderation.classifier.assess` applies

@@ -1,6 +1,7 @@
-"""The layout's import rules (README, Architecture): data flows one way, from the transports
-through the domain to storage, the socket core knows nothing of what stands on it, and the
-process layer (pawhub/), which composes everything, is imported by nothing below it."""
+"""The layout's rules (README, Architecture): data flows one way, from the transports through the
+domain to storage, the socket core knows nothing of what stands on it, the process layer
+(pawhub/), which composes everything, is imported by nothing below it, and no module grows past
+what a newcomer reads in one sitting."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ FORBIDDEN = {
 # pawhub/ is the process layer (settings, connections, the CLI, both services' composition
 # roots): it stands above every other package, and only the load testers and the tests use it.
 BELOW_THE_PROCESS_LAYER = sorted(PACKAGES - {"pawhub", "bench"})
+MAX_MODULE_LINES = 300  # tests and the load testers aside
 
 
 def imported_packages(source: Path) -> set[str]:
@@ -64,5 +66,18 @@ def test_nothing_below_the_process_layer_imports_it(package: str) -> None:
 
 def test_the_rules_see_a_breach(tmp_path: Path) -> None:
     source = tmp_path / "breach.py"
-    source.write_text("import aiohttp\nfrom realtime.chat import ChatNamespace\nfrom . import x\n")
-    assert imported_packages(source) == {"aiohttp", "realtime"}
+    source.write_text(
+        "import aiohttp\nfrom realtime.chat import ChatNamespace\nfrom . import x\n"
+        "def later():\n    import media.sfu\n"
+    )
+    assert imported_packages(source) == {"aiohttp", "realtime", "media"}
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES - {"bench"}))
+def test_no_module_is_longer_than_a_sitting(package: str) -> None:
+    long = [
+        f"{source.relative_to(ROOT)}: {lines} lines"
+        for source in sorted((ROOT / package).rglob("*.py"))
+        if (lines := len(source.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not long, f"split these (at most {MAX_MODULE_LINES} lines):\n" + "\n".join(long)
