@@ -211,10 +211,13 @@ class ScoringWorker:
         # the next turn, between stream batches, not a batch per `_sweep_every`.
         self._last_sweep = now if len(lost) < self._batch_size else float("-inf")
         if lost:
-            log.info("sweep: scoring %d messages whose hand-off was lost", len(lost))
             SWEPT.inc(len(lost))
             await self._score(executor, lost)
-            log.info("sweep: %d scored in %.1f s", len(lost), time.monotonic() - now)
+            log.info(
+                "sweep: scored %d messages whose hand-off was lost in %.1f s",
+                len(lost),
+                time.monotonic() - now,
+            )
 
     async def _purge(self) -> None:
         now = time.monotonic()

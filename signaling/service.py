@@ -106,7 +106,8 @@ class CallService:
                 livekit_configured=self._livekit_configured,
             ),
         )
-        same_connection = previous is not None and previous.sid == sid
+        # A repeated join on the same connection keeps what that connection had set.
+        kept = previous if previous is not None and previous.sid == sid else None
         member = Member(
             user_id=user_id,
             role=role,
@@ -115,8 +116,8 @@ class CallService:
             replica=self._bus.replica_id,
             sid=sid,
             # A new connection starts with both on; its page says otherwise with `media`.
-            audio=previous.audio if same_connection and previous else True,
-            video=previous.video if same_connection and previous else True,
+            audio=kept.audio if kept else True,
+            video=kept.video if kept else True,
         )
         livekit = (
             await self._lobby.livekit_join(mode, consult_id, member) if member.admitted else None
@@ -127,7 +128,7 @@ class CallService:
         mode = await self._calls.current_mode(consult_id) or mode
         self._joined[sid].add(consult_id)
         self._users[sid] = user_id
-        rejoined = previous is not None and not same_connection
+        rejoined = previous is not None and kept is None
         if rejoined and mode is Mode.sfu:
             await self._sfu.remove(consult_id, user_id)  # its old connection is dead
         others = await self._roster.others(consult_id, member)
