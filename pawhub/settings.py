@@ -110,6 +110,17 @@ class Settings(BaseSettings):
             return [url.strip() for url in value.split(",") if url.strip()]
         return value
 
+    def child_environment(self) -> dict[str, str]:
+        """This process's environment, pointing a child `pawhub` process at the same
+        PostgreSQL, Redis (namespace included) and JWT secret."""
+        return {
+            **os.environ,
+            "DATABASE_URL": self.database_url or "",
+            "REDIS_URL": self.redis_url or "",
+            "REDIS_NAMESPACE": self.redis_namespace,
+            "JWT_SECRET": self.jwt_secret,
+        }
+
     @property
     def has_s3(self) -> bool:
         """S3 is reachable: a configured endpoint or keys, or production's credential chain."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import statistics
 import subprocess
 import sys
@@ -73,13 +72,7 @@ def _healthy(url: str) -> bool:
 async def hub_process(settings: Settings) -> AsyncIterator[str]:
     """`python -m pawhub hub` on a free loopback port, stopped afterwards; yields its URL."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "REDIS_NAMESPACE": settings.redis_namespace,
-        "JWT_SECRET": settings.jwt_secret,
-    }
+    env = settings.child_environment()
     process = subprocess.Popen(
         [sys.executable, "-m", "pawhub", "hub", "--host", "127.0.0.1", "--port", str(port)],
         env=env,

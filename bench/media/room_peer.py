@@ -14,9 +14,9 @@ import aiohttp
 import aioice.ice
 from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
-from av import VideoFrame
+from av import AudioFrame, VideoFrame
 
+from bench.media.frame_readers import FrameReaders
 from bench.media.relay_room import RelaySfuRoom
 from media import _aiortc
 from media.sfu import SfuRoom
@@ -49,7 +49,7 @@ class RoomPeer:
             self.pc.addTrack(track)
         self.pc.on("track", self._receive)
         self._signaling: asyncio.Task[None] | None = None
-        self._readers: list[asyncio.Task[None]] = []
+        self._readers = FrameReaders(self._count)
 
     async def join(self, http: aiohttp.ClientSession) -> None:
         socket = await http.ws_connect(self.signal_url)
@@ -67,7 +67,7 @@ class RoomPeer:
 
     def _receive(self, track: MediaStreamTrack) -> None:
         if self._decode:
-            self._readers.append(asyncio.ensure_future(self._count(track)))
+            self._readers.read(track)
             return
         receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
 
@@ -76,19 +76,15 @@ class RoomPeer:
 
         _aiortc.tap_encoded_frames(receiver, count, lambda: None)
 
-    async def _count(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                self.frames[track.id] += 1
-                if self._on_video is not None and isinstance(frame, VideoFrame):
-                    self._on_video(frame)
+    def _count(self, track: MediaStreamTrack, frame: AudioFrame | VideoFrame) -> None:
+        self.frames[track.id] += 1
+        if self._on_video is not None and isinstance(frame, VideoFrame):
+            self._on_video(frame)
 
     async def close(self) -> None:
         if self._signaling is not None:
             self._signaling.cancel()
-        for reader in self._readers:
-            reader.cancel()
+        await self._readers.close()
         await self.pc.close()
 
 

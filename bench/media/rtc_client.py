@@ -19,10 +19,10 @@ from typing import Any
 
 import socketio
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
-from av import VideoFrame
+from av import AudioFrame, VideoFrame
 
+from bench.media.frame_readers import FrameReaders
 from bench.media.synthetic import ColorBarTrack, sender_luma
 
 EVENTS = (
@@ -132,8 +132,8 @@ class MediaPeer:
         self.frames: Counter[int] = Counter()  # decoded frames per sender luma
         self.first_frame_at: float | None = None
         self.connected_at: float | None = None
-        self._readers: list[asyncio.Task[None]] = []
-        self.pc.on("track", self._read)
+        self._readers = FrameReaders(self._count)
+        self.pc.on("track", self._readers.read)
         self.pc.on("iceconnectionstatechange", self._ice_changed)
 
     async def offer(self) -> None:
@@ -181,20 +181,12 @@ class MediaPeer:
         if self.pc.iceConnectionState in ("connected", "completed") and not self.connected_at:
             self.connected_at = time.monotonic()
 
-    def _read(self, track: MediaStreamTrack) -> None:
-        self._readers.append(asyncio.ensure_future(self._count_frames(track)))
-
-    async def _count_frames(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                if isinstance(frame, VideoFrame):
-                    if self.first_frame_at is None:
-                        self.first_frame_at = time.monotonic()
-                    self.frames[sender_luma(frame)] += 1
+    def _count(self, _track: MediaStreamTrack, frame: AudioFrame | VideoFrame) -> None:
+        if isinstance(frame, VideoFrame):
+            if self.first_frame_at is None:
+                self.first_frame_at = time.monotonic()
+            self.frames[sender_luma(frame)] += 1
 
     async def close(self) -> None:
         await self.pc.close()
-        for reader in self._readers:
-            reader.cancel()
-        await asyncio.gather(*self._readers, return_exceptions=True)
+        await self._readers.close()

@@ -20,14 +20,8 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from bench.media.room_peer import (
-    SFUS,
-    RoomPeer,
-    room_cpu_s,
-    serve_rooms,
-    use_loopback_only,
-    wait_until_up,
-)
+from bench.media import room_peer
+from bench.media.room_peer import RoomPeer
 from bench.media.synthetic import ColorBarTrack
 from deploy.embedded import free_port
 
@@ -55,13 +49,13 @@ async def measure(
     ]
     try:
         async with aiohttp.ClientSession() as http:
-            await wait_until_up(http, base_url)
+            await room_peer.wait_until_up(http, base_url)
             for peer in peers:
                 await peer.join(http)
             await asyncio.sleep(WARM_UP_S)
-            cpu_before, frames_before = await room_cpu_s(http, base_url), _frames(peers)
+            cpu_before, frames_before = await room_peer.room_cpu_s(http, base_url), _frames(peers)
             await asyncio.sleep(WINDOW_S)
-            cpu_after, frames_after = await room_cpu_s(http, base_url), _frames(peers)
+            cpu_after, frames_after = await room_peer.room_cpu_s(http, base_url), _frames(peers)
     finally:
         for peer in peers:
             await peer.close()
@@ -82,11 +76,13 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=int, default=15)
-    parser.add_argument("--sfu", nargs="+", choices=sorted(SFUS), default=["relay", "forward"])
+    parser.add_argument(
+        "--sfu", nargs="+", choices=sorted(room_peer.SFUS), default=["relay", "forward"]
+    )
     args = parser.parse_args()
-    use_loopback_only()
+    room_peer.use_loopback_only()
     if args.serve:
-        asyncio.run(serve_rooms(args.serve, args.sfu[0]))
+        asyncio.run(room_peer.serve_rooms(args.serve, args.sfu[0]))
         return
     print(f"{args.width}x{args.height} at {args.fps} fps, one publisher, VP8")
     print("sfu      subscribers  room CPU (% of a core)  fps per subscriber")

@@ -73,14 +73,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         redis_url=redis_url,  # type: ignore[call-arg]
         redis_namespace=f"bench-{uuid4().hex[:8]}",
     )
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "REDIS_NAMESPACE": settings.redis_namespace,
-        "CHAT_RATE_LIMIT": "0",
-        "JWT_SECRET": settings.jwt_secret,
-    }
+    env = {**settings.child_environment(), "CHAT_RATE_LIMIT": "0"}
     port = free_port()
     processes = [
         subprocess.Popen([sys.executable, "-m", "pawhub", "hub", "--port", str(port)], env=env),

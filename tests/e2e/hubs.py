@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -49,15 +48,7 @@ class HubProcess:
 
 async def start_hub_process(settings: Settings, **overrides: str) -> HubProcess:
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "REDIS_NAMESPACE": settings.redis_namespace,
-        "JWT_SECRET": settings.jwt_secret,
-        "CHAT_RATE_LIMIT": "0",
-        **overrides,
-    }
+    env = {**settings.child_environment(), "CHAT_RATE_LIMIT": "0", **overrides}
     process = subprocess.Popen(
         [sys.executable, "-m", "pawhub", "hub", "--port", str(port)],
         env=env,

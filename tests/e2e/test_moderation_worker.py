@@ -26,12 +26,7 @@ MESSAGES = 600
 
 
 def start_worker(settings: Settings, consumer: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "REDIS_NAMESPACE": settings.redis_namespace,
-    }
+    env = settings.child_environment()
     return subprocess.Popen(
         [
             sys.executable,

@@ -27,8 +27,8 @@ from tests.e2e.browser import (
     new_person,
     sign_in,
 )
-from tests.moderation_live.conftest import running_scoring_worker
 from tests.recording_client import ChatClient
+from tests.scoring_worker import running_scoring_worker
 
 pytestmark = pytest.mark.slow
 
@@ -69,13 +69,27 @@ async def named_booking(book_pet: BookPet, pool: asyncpg.Pool) -> Any:
     return booked
 
 
-async def open_consult(browser: Browser, servers: Servers, name: str, email: str) -> Page:
+async def open_consult(
+    browser: Browser, servers: Servers, name: str, email: str, *init_scripts: str
+) -> Page:
+    """A person signed in and past the pre-call check, with `init_scripts` run on their pages."""
     context, page = await new_person(browser, name)
-    await context.add_init_script(RECORD_PEER_CONNECTIONS)
+    for script in (RECORD_PEER_CONNECTIONS, *init_scripts):
+        await context.add_init_script(script)
     await sign_in(page, servers.hub_url, "/app/", email)
     await page.get_by_role("link", name="Join consult").click()
     await page.get_by_role("button", name="Join").click()
     return page
+
+
+async def admitted_call(
+    browser: Browser, servers: Servers, booked: Any, *owner_scripts: str
+) -> tuple[Page, Page]:
+    """The owner's and the vet's pages, the owner admitted (`owner_scripts` run on theirs)."""
+    owner = await open_consult(browser, servers, "owner", booked.owner.email, *owner_scripts)
+    vet = await open_consult(browser, servers, "vet", booked.vet.email)
+    await vet.get_by_role("button", name="Admit").click()
+    return owner, vet
 
 
 async def frames_decoded(page: Page) -> int:
@@ -247,14 +261,7 @@ async def test_blocked_autoplay_offers_a_click_to_enable_audio(
     browser: Browser, servers: Servers, book_pet: BookPet, pool: asyncpg.Pool
 ) -> None:
     booked = await named_booking(book_pet, pool)
-    context, owner = await new_person(browser, "owner")
-    await context.add_init_script(RECORD_PEER_CONNECTIONS)
-    await context.add_init_script(BLOCK_AUTOPLAY)
-    await sign_in(owner, servers.hub_url, "/app/", booked.owner.email)
-    await owner.get_by_role("link", name="Join consult").click()
-    await owner.get_by_role("button", name="Join").click()
-    vet = await open_consult(browser, servers, "vet", booked.vet.email)
-    await vet.get_by_role("button", name="Admit").click()
+    owner, _ = await admitted_call(browser, servers, booked, BLOCK_AUTOPLAY)
     enable = owner.get_by_role("button", name="Click to enable audio")
     await expect(enable).to_be_visible()
     await enable.click()
@@ -285,13 +292,7 @@ async def test_a_poor_connection_gets_a_hint_and_the_other_side_sees_its_level(
     browser: Browser, servers: Servers, book_pet: BookPet, pool: asyncpg.Pool
 ) -> None:
     booked = await named_booking(book_pet, pool)
-    context, owner = await new_person(browser, "owner")
-    await context.add_init_script(LOSSY_NETWORK)
-    await sign_in(owner, servers.hub_url, "/app/", booked.owner.email)
-    await owner.get_by_role("link", name="Join consult").click()
-    await owner.get_by_role("button", name="Join").click()
-    vet = await open_consult(browser, servers, "vet", booked.vet.email)
-    await vet.get_by_role("button", name="Admit").click()
+    owner, vet = await admitted_call(browser, servers, booked, LOSSY_NETWORK)
     await expect(owner.get_by_text("Your connection is poor (no connection).")).to_be_visible()
     owner_quality = vet.locator(f"figure[data-user='{booked.owner.id}'] .quality")
     await expect(owner_quality).to_have_attribute("data-level", "0")
@@ -301,9 +302,7 @@ async def test_consent_is_given_and_withdrawn_and_the_vet_hears_of_both(
     browser: Browser, servers: Servers, book_pet: BookPet, pool: asyncpg.Pool
 ) -> None:
     booked = await named_booking(book_pet, pool)
-    owner = await open_consult(browser, servers, "owner", booked.owner.email)
-    vet = await open_consult(browser, servers, "vet", booked.vet.email)
-    await vet.get_by_role("button", name="Admit").click()
+    owner, vet = await admitted_call(browser, servers, booked)
     recording = vet.get_by_role("region", name="Recording")
 
     await owner.get_by_role("button", name="I consent").click()
@@ -398,9 +397,7 @@ async def test_reconnect_shows_what_was_missed_once_in_order(
     browser: Browser, servers: Servers, book_pet: BookPet, pool: asyncpg.Pool
 ) -> None:
     booked = await named_booking(book_pet, pool)
-    owner = await open_consult(browser, servers, "owner", booked.owner.email)
-    vet = await open_consult(browser, servers, "vet", booked.vet.email)
-    await vet.get_by_role("button", name="Admit").click()
+    owner, vet = await admitted_call(browser, servers, booked)
     await send(owner, "before the drop")
     await expect(chat_log(vet)).to_contain_text("before the drop")
 

@@ -10,7 +10,7 @@ from playwright.async_api import Browser, Page, expect
 from domain.chat.messages import store_message
 from domain.identity.tokens import Principal
 from tests.conftest import BookPet
-from tests.e2e.browser import Servers, new_person, sign_in
+from tests.e2e.browser import Servers
 from tests.e2e.test_pages import chat_log, named_booking, open_consult, send
 
 pytestmark = pytest.mark.slow
@@ -47,11 +47,7 @@ async def test_the_chat_panel_pages_back_and_shows_typing_receipts_unread_and_re
     for n in range(CHAT_PAGE + 5):
         await store_message(pool, room, vet_sender, f"seed-{n}", f"earlier note {n}")
 
-    context, owner = await new_person(browser, "owner")
-    await context.add_init_script(HIDEABLE)
-    await sign_in(owner, servers.hub_url, "/app/", booked.owner.email)
-    await owner.get_by_role("link", name="Join consult").click()
-    await owner.get_by_role("button", name="Join").click()
+    owner = await open_consult(browser, servers, "owner", booked.owner.email, HIDEABLE)
     await expect(owner.get_by_text("Waiting for Dr Vera Vet")).to_be_visible()
     log = chat_log(owner)
     await expect(log).to_contain_text(f"earlier note {CHAT_PAGE + 4}")

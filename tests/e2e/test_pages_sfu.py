@@ -16,10 +16,10 @@ from tests.conftest import BookPet
 from tests.e2e.browser import Servers, at_each_width
 from tests.e2e.test_pages import (
     CALL_STATE,
+    admitted_call,
     assert_remote_video_plays,
     drop_sockets_of,
     named_booking,
-    open_consult,
 )
 
 pytestmark = pytest.mark.slow
@@ -108,9 +108,7 @@ async def test_recording_moves_the_call_to_the_sfu_and_both_still_see_each_other
     browser: Browser, servers: Servers, book_pet: BookPet, pool: asyncpg.Pool
 ) -> None:
     booked = await named_booking(book_pet, pool)
-    owner = await open_consult(browser, servers, "owner", booked.owner.email)
-    vet = await open_consult(browser, servers, "vet", booked.vet.email)
-    await vet.get_by_role("button", name="Admit").click()
+    owner, vet = await admitted_call(browser, servers, booked)
     await assert_remote_video_plays(owner)
     await assert_remote_video_plays(vet)
     p2p = {

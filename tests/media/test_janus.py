@@ -17,9 +17,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
-from av import VideoFrame
+from av import AudioFrame, VideoFrame
 
+from bench.media.frame_readers import FrameReaders
 from bench.media.synthetic import ColorBarTrack, sender_luma
 from deploy.embedded import free_port
 from media.janus import JanusError, JanusHandle, JanusRoom, JanusSession
@@ -85,7 +85,7 @@ class Participant:
         self.publisher.addTrack(ColorBarTrack(LUMAS[name]))
         self.subscriber: RTCPeerConnection | None = None
         self.feed = ""
-        self._readers: list[asyncio.Task[None]] = []
+        self._readers = FrameReaders(self._count)
 
     async def publish(self, session: JanusSession, room: JanusRoom) -> None:
         handle = await session.attach()
@@ -101,31 +101,23 @@ class Participant:
         if self.subscriber is not None:
             await self.subscriber.close()
         self.subscriber = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        pc.on("track", self._read)
+        pc.on("track", self._readers.read)
         handle: JanusHandle = await session.attach()
         offer = await handle.subscribe(room.id, self.token, feeds)
         await pc.setRemoteDescription(RTCSessionDescription(**offer))
         await pc.setLocalDescription(await pc.createAnswer())
         await handle.start({"type": "answer", "sdp": pc.localDescription.sdp})
 
-    def _read(self, track: MediaStreamTrack) -> None:
-        self._readers.append(asyncio.ensure_future(self._count(track)))
-
-    async def _count(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                if isinstance(frame, VideoFrame):
-                    luma = sender_luma(frame)
-                    self.frames[min(LUMAS, key=lambda name: abs(LUMAS[name] - luma))] += 1
+    def _count(self, _track: MediaStreamTrack, frame: AudioFrame | VideoFrame) -> None:
+        if isinstance(frame, VideoFrame):
+            luma = sender_luma(frame)
+            self.frames[min(LUMAS, key=lambda name: abs(LUMAS[name] - luma))] += 1
 
     async def close(self) -> None:
         await self.publisher.close()
         if self.subscriber is not None:
             await self.subscriber.close()
-        for reader in self._readers:
-            reader.cancel()
-        await asyncio.gather(*self._readers, return_exceptions=True)
+        await self._readers.close()
 
 
 def everyone_sees_the_others(participants: list[Participant], frames: int) -> bool:

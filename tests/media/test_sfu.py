@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -19,9 +18,9 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.exceptions import OperationError
-from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, VideoFrame
 
+from bench.media.frame_readers import FrameReaders
 from bench.media.synthetic import ColorBarTrack, frame_number, sender_luma
 from media import _aiortc
 from media.forwarding import KEYFRAME_INTERVAL_S
@@ -77,8 +76,8 @@ class Client:
         self.numbers: defaultdict[str, list[int]] = defaultdict(list)  # their frame numbers
         self.audio_frames = 0
         self.offers: list[RTCSessionDescription] = []
-        self._readers: list[asyncio.Task[None]] = []
-        self.pc.on("track", self._read)
+        self._readers = FrameReaders(self._count)
+        self.pc.on("track", self._readers.read)
 
     async def join(self) -> RTCSessionDescription:
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -107,26 +106,17 @@ class Client:
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await self.room.handle_answer(self.name, self.pc.localDescription)
 
-    def _read(self, track: MediaStreamTrack) -> None:
-        self._readers.append(asyncio.ensure_future(self._count_frames(track)))
-
-    async def _count_frames(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                if isinstance(frame, AudioFrame):
-                    self.audio_frames += 1
-                    continue
-                assert isinstance(frame, VideoFrame)
-                sender = nearest_sender(sender_luma(frame))
-                self.frames[sender] += 1
-                self.numbers[sender].append(frame_number(frame))
+    def _count(self, _track: MediaStreamTrack, frame: AudioFrame | VideoFrame) -> None:
+        if isinstance(frame, AudioFrame):
+            self.audio_frames += 1
+            return
+        sender = nearest_sender(sender_luma(frame))
+        self.frames[sender] += 1
+        self.numbers[sender].append(frame_number(frame))
 
     async def close(self) -> None:
         await self.pc.close()
-        for reader in self._readers:
-            reader.cancel()
-        await asyncio.gather(*self._readers, return_exceptions=True)
+        await self._readers.close()
 
 
 async def test_three_participants_each_receive_the_other_two() -> None:

@@ -6,7 +6,7 @@ publisher. Each loop is made to meet such an await, then stopped."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 from uuid import uuid4
 
@@ -14,19 +14,11 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
-from pawhub.resources import open_redis
 from realtime.bus import Subscription
 from realtime.outbox import Outbox
 from realtime.room_channels import Flavour, RoomChannels
 
 STOPS_WITHIN_S = 3.0
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = open_redis(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

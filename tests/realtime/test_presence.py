@@ -4,7 +4,6 @@ a dead replica's users offline, each announced once, by one replica."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
 
 import pytest
@@ -12,13 +11,6 @@ import redis.asyncio as aioredis
 
 from realtime import presence as presence_module
 from realtime.presence import Presence
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

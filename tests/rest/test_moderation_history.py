@@ -4,7 +4,7 @@ actions taken on each, newest first, bounded and paged; for moderators and admin
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -40,6 +40,27 @@ async def flag_messages(
     return flag_ids
 
 
+class Cast(NamedTuple):
+    """A sender and a vet in one room, and two moderators (Mona signed in)."""
+
+    sender: User
+    vet: User
+    mona: User
+    mona_token: str
+    bert: User
+    room: UUID
+
+
+async def cast_of_a_moderated_room(pool: asyncpg.Pool, make_user: MakeUser) -> Cast:
+    sender, _ = await make_user(Role.owner, "Sid Sender")
+    vet, _ = await make_user(Role.vet, "Dr. Vera Vet")
+    mona, mona_token = await make_user(Role.moderator, "Mona Moderator")
+    bert, _ = await make_user(Role.moderator, "Bert Moderator")
+    async with pool.acquire() as conn:
+        room = (await create_conversation(conn, sender.id, [vet.id], "Rex")).id
+    return Cast(sender, vet, mona, mona_token, bert, room)
+
+
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -51,12 +72,7 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 async def test_a_senders_history_lists_their_flags_and_what_was_done_newest_first(
     http: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser
 ) -> None:
-    sender, _ = await make_user(Role.owner, "Sid Sender")
-    vet, _ = await make_user(Role.vet, "Dr. Vera Vet")
-    mona, mona_token = await make_user(Role.moderator, "Mona Moderator")
-    bert, _ = await make_user(Role.moderator, "Bert Moderator")
-    async with pool.acquire() as conn:
-        room = (await create_conversation(conn, sender.id, [vet.id], "Rex")).id
+    sender, vet, mona, mona_token, bert, room = await cast_of_a_moderated_room(pool, make_user)
     first, second, third = await flag_messages(pool, room, sender, ["rude 1", "rude 2", "rude 3"])
     report_by_vet, _ = await store_message(pool, room, principal(vet), "v", "not the sender's")
     await report_message(pool, room, report_by_vet.id, vet.id, "rude vet")

@@ -12,23 +12,22 @@ import httpx
 
 from domain.chat.actions import ModeratorAction, act_on_flag
 from domain.chat.claims import claim_flag
-from domain.chat.conversations import create_conversation
 from domain.chat.flags import report_message
 from domain.chat.messages import store_message
 from domain.identity import Role
 from tests.rest.conftest import MakeUser, bearer
-from tests.rest.test_moderation_history import flag_messages, principal, problem
+from tests.rest.test_moderation_history import (
+    cast_of_a_moderated_room,
+    flag_messages,
+    principal,
+    problem,
+)
 
 
 async def test_a_flags_trail_names_who_did_what_when_and_why_oldest_first(
     http: httpx.AsyncClient, pool: asyncpg.Pool, make_user: MakeUser
 ) -> None:
-    sender, _ = await make_user(Role.owner, "Sid Sender")
-    vet, _ = await make_user(Role.vet, "Dr. Vera Vet")
-    mona, mona_token = await make_user(Role.moderator, "Mona Moderator")
-    bert, _ = await make_user(Role.moderator, "Bert Moderator")
-    async with pool.acquire() as conn:
-        room = (await create_conversation(conn, sender.id, [vet.id], "Rex")).id
+    sender, vet, mona, mona_token, bert, room = await cast_of_a_moderated_room(pool, make_user)
     [modelled] = await flag_messages(pool, room, sender, ["you useless quack"])
     reported, _ = await store_message(pool, room, principal(sender), "r", "see you outside")
     await claim_flag(pool, modelled, principal(mona))

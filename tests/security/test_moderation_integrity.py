@@ -32,13 +32,13 @@ from domain.identity import Role
 from domain.identity.tokens import Principal
 from moderation.classifier import Scores
 from moderation.default_model import VetProfanityClassifier
-from moderation.pipeline import GROUP, ScoringWorker
+from moderation.pipeline import GROUP
 from pawhub.resources import open_redis
 from pawhub.settings import Settings
-from pawhub.worker import thresholds_of
 from realtime.handoff import ModerationHandoff, moderation_stream
 from tests.conftest import start_hub
 from tests.recording_client import ChatClient, ModeratorClient
+from tests.scoring_worker import running_scoring_worker
 
 ABUSE = "f4ck you, you useless quack"
 BOMB = "kaboom-7f3a"  # the word the classifier below fails on
@@ -63,30 +63,11 @@ class Stack:
     stream: str
 
 
-@contextlib.asynccontextmanager
-async def running_worker(
-    pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings
-) -> AsyncIterator[None]:
-    """A real scoring worker (with FailingClassifier, its own process pool) on `settings`'s
-    stream; stop what shares its event loop first: its pool blocks the loop as it shuts down."""
-    worker = ScoringWorker(
-        pool,
-        redis,
-        settings.redis_namespace,
-        FailingClassifier,
-        thresholds_of(settings),
-        "integrity-worker",
-        batch_size=SWEEP_BATCH,
-        sweep_after=SWEEP_AFTER,
+def integrity_worker(settings: Settings) -> contextlib.AbstractAsyncContextManager[None]:
+    """A scoring worker with FailingClassifier that sweeps what is SWEEP_AFTER old."""
+    return running_scoring_worker(
+        settings, FailingClassifier, batch_size=SWEEP_BATCH, sweep_after=SWEEP_AFTER
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +77,7 @@ async def stack(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Stack]:
         update={"redis_namespace": settings.redis_namespace + "-integrity", "chat_rate_limit": 0}
     )
     redis: aioredis.Redis = open_redis(settings.redis_url or "")
-    async with running_worker(pool, redis, settings):
+    async with integrity_worker(settings):
         runner, url = await start_hub(settings)
         yield Stack(url, settings, redis, moderation_stream(settings.redis_namespace))
         await runner.cleanup()
@@ -266,7 +247,7 @@ async def test_kept_text_is_purged_once_its_flag_is_closed_and_retention_passed(
     idle = stack.settings.model_copy(
         update={"redis_namespace": stack.settings.redis_namespace + "-purge"}
     )
-    async with running_worker(pool, stack.redis, idle):
+    async with integrity_worker(idle):
         await wait_for(lambda: kept_text(pool, closed["id"]), until=([None], []), timeout=60)
     assert await kept_text(pool, still_open["id"]) == ([ABUSE + "!"], [ABUSE + "!"])
     open_flags = (await mod.call("subscribe", {}))["open"]

@@ -3,32 +3,20 @@ the lobby dance that brings a consult's people into its call."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aioice.ice
 import pytest
 
 from bench.media.consults import Person, VideoConsult
-from bench.media.rtc_client import Ack, RtcClient
-
-TIMEOUT_S = 60
-POLL_S = 0.1
+from bench.media.rtc_client import Ack, MediaPeer, RtcClient
 
 # Parses (v=0, one m= line) but nobody could connect with it: for tests of the relay alone.
 MINIMAL_SDP = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
     "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:96 VP8/90000\r\n"
 )
-
-
-async def eventually(condition: Callable[[], bool], what: str) -> None:
-    for _ in range(int(TIMEOUT_S / POLL_S)):
-        if condition():
-            return
-        await asyncio.sleep(POLL_S)
-    pytest.fail(f"no {what} within {TIMEOUT_S} s")
 
 
 def use_loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,3 +59,17 @@ async def enter_call(
         await vet.wait_for("lobby", lambda event, who=person.id: event["user_id"] == who)
         assert (await vet.call("admit", {"consult_id": consult.id, "user_id": person.id}))["ok"]
         await client.wait_for("admitted")
+
+
+async def sfu_peers(
+    consult: VideoConsult, vet: RtcClient, owner: RtcClient, lumas: dict[str, int]
+) -> dict[str, MediaPeer]:
+    """The vet's and the owner's peers in the consult's SFU room, each sending its luma and
+    offering."""
+    peers = {
+        "vet": vet.peer(consult.id, "sfu", lumas["vet"]),
+        "owner": owner.peer(consult.id, "sfu", lumas["owner"]),
+    }
+    for peer in peers.values():
+        await peer.offer()
+    return peers

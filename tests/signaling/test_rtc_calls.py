@@ -8,13 +8,15 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from bench.media.consults import make_video_consult
+from bench.media.consults import VideoConsult, make_video_consult
 from bench.media.rtc_client import RtcClient
 from pawhub.settings import Settings
 from tests.conftest import start_hub
-from tests.signaling.rtc_client import enter_call, eventually, join, use_loopback_ice
+from tests.media.waiting import eventually
+from tests.signaling.rtc_client import enter_call, join, sfu_peers, use_loopback_ice
 
 LUMAS = {"vet": 50, "owner": 120}
+AcrossReplicas = tuple[VideoConsult, RtcClient, RtcClient]
 FRAMES = 30
 
 
@@ -114,74 +116,63 @@ async def test_a_peer_back_within_the_grace_keeps_its_place(
         await runner.cleanup()
 
 
-async def test_members_on_two_replicas_meet_and_see_each_other(
+@pytest.fixture
+async def across_replicas(
     hub_url: str,
     second_hub_url: str,
     pool: asyncpg.Pool,
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> AsyncIterator[AcrossReplicas]:
+    """A video consult, its vet connected to one replica and its owner to the other."""
     use_loopback_ice(monkeypatch)
     consult = await make_video_consult(pool, settings.jwt_secret)
     vet = await RtcClient.connect(hub_url, consult.vet.token)
     owner = await RtcClient.connect(second_hub_url, consult.owner.token)
-    try:
-        await enter_call(consult, vet, [(owner, consult.owner)])  # lobby, admitted: via Redis
-        vet_peer = vet.peer(consult.id, consult.owner.id, LUMAS["vet"])
-        owner_peer = owner.peer(consult.id, consult.vet.id, LUMAS["owner"])
-        await vet_peer.offer()
-        await eventually(
-            lambda: (
-                vet_peer.senders(LUMAS)["owner"] >= FRAMES
-                and owner_peer.senders(LUMAS)["vet"] >= FRAMES
-            ),
-            f"{FRAMES} frames each way across replicas",
-        )
-
-        stats = {"consult_id": consult.id, "rtt_ms": 300, "packet_loss": 0.0, "jitter_ms": 10}
-        assert (await vet.call("stats", stats)) == {"ok": True, "level": 3}
-        quality = await owner.wait_for("quality")
-        assert quality == {"consult_id": consult.id, "user_id": consult.vet.id, "level": 3}
-        assert not vet.received["quality"]
-
-        assert (await owner.call("leave", {"consult_id": consult.id}))["ok"]
-        assert (await vet.wait_for("peer_left"))["user_id"] == consult.owner.id
-    finally:
-        await vet.close()
-        await owner.close()
+    yield consult, vet, owner
+    await vet.close()
+    await owner.close()
 
 
-async def test_an_sfu_call_spans_replicas(
-    hub_url: str,
-    second_hub_url: str,
-    pool: asyncpg.Pool,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
+async def test_members_on_two_replicas_meet_and_see_each_other(
+    across_replicas: AcrossReplicas,
 ) -> None:
+    consult, vet, owner = across_replicas
+    await enter_call(consult, vet, [(owner, consult.owner)])  # lobby, admitted: via Redis
+    vet_peer = vet.peer(consult.id, consult.owner.id, LUMAS["vet"])
+    owner_peer = owner.peer(consult.id, consult.vet.id, LUMAS["owner"])
+    await vet_peer.offer()
+    await eventually(
+        lambda: (
+            vet_peer.senders(LUMAS)["owner"] >= FRAMES
+            and owner_peer.senders(LUMAS)["vet"] >= FRAMES
+        ),
+        f"{FRAMES} frames each way across replicas",
+    )
+
+    stats = {"consult_id": consult.id, "rtt_ms": 300, "packet_loss": 0.0, "jitter_ms": 10}
+    assert (await vet.call("stats", stats)) == {"ok": True, "level": 3}
+    quality = await owner.wait_for("quality")
+    assert quality == {"consult_id": consult.id, "user_id": consult.vet.id, "level": 3}
+    assert not vet.received["quality"]
+
+    assert (await owner.call("leave", {"consult_id": consult.id}))["ok"]
+    assert (await vet.wait_for("peer_left"))["user_id"] == consult.owner.id
+
+
+async def test_an_sfu_call_spans_replicas(across_replicas: AcrossReplicas) -> None:
     """Two people who ask for sfu mode, on different replicas: one replica hosts the room and
     the other forwards its member's signals there."""
-    use_loopback_ice(monkeypatch)
-    consult = await make_video_consult(pool, settings.jwt_secret)
-    vet = await RtcClient.connect(hub_url, consult.vet.token)
-    owner = await RtcClient.connect(second_hub_url, consult.owner.token)
-    try:
-        ack = await join(vet, consult, mode="sfu")
-        assert ack["mode"] == "sfu" and ack["polite"] is True
-        await enter_call(consult, vet, [(owner, consult.owner)])
-        peers = {
-            "vet": vet.peer(consult.id, "sfu", LUMAS["vet"]),
-            "owner": owner.peer(consult.id, "sfu", LUMAS["owner"]),
-        }
-        for peer in peers.values():
-            await peer.offer()
-        await eventually(
-            lambda: (
-                peers["vet"].senders(LUMAS)["owner"] >= FRAMES
-                and peers["owner"].senders(LUMAS)["vet"] >= FRAMES
-            ),
-            f"{FRAMES} frames each way through the room",
-        )
-        assert not vet.received["signal_failed"] and not owner.received["signal_failed"]
-    finally:
-        await vet.close()
-        await owner.close()
+    consult, vet, owner = across_replicas
+    ack = await join(vet, consult, mode="sfu")
+    assert ack["mode"] == "sfu" and ack["polite"] is True
+    await enter_call(consult, vet, [(owner, consult.owner)])
+    peers = await sfu_peers(consult, vet, owner, LUMAS)
+    await eventually(
+        lambda: (
+            peers["vet"].senders(LUMAS)["owner"] >= FRAMES
+            and peers["owner"].senders(LUMAS)["vet"] >= FRAMES
+        ),
+        f"{FRAMES} frames each way through the room",
+    )
+    assert not vet.received["signal_failed"] and not owner.received["signal_failed"]

@@ -4,13 +4,15 @@ told to those in the call, every consent in an append-only ledger."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import pytest
 
-from bench.media.consults import make_video_consult
+from bench.media.consults import VideoConsult, make_video_consult
 from bench.media.rtc_client import RtcClient
 from domain.recordings import repository
 from domain.recordings.consent import NOTICE_VERSION
@@ -35,13 +37,24 @@ async def states_seen(client: RtcClient, count: int) -> list[str]:
     return [event["state"] for event in client.received["recording"]]
 
 
+@contextlib.asynccontextmanager
+async def call_with_a_latecomer(
+    hub_url: str, pool: asyncpg.Pool, settings: Settings
+) -> AsyncIterator[tuple[VideoConsult, RtcClient, RtcClient, RtcClient]]:
+    """A consult with one invited guest: its vet and owner in the call, the guest connected
+    and not yet joined."""
+    consult = await make_video_consult(pool, settings.jwt_secret, invited=1)
+    async with connected(hub_url, consult.vet, consult.owner, consult.invited[0]) as clients:
+        vet, owner, late = clients
+        await enter_call(consult, vet, [(owner, consult.owner)])
+        yield consult, vet, owner, late
+
+
 async def test_recording_follows_everyone_s_consent(
     hub_url: str, pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    consult = await make_video_consult(pool, settings.jwt_secret, invited=1)
-    guest = consult.invited[0]
-    async with connected(hub_url, consult.vet, consult.owner, guest) as (vet, owner, late):
-        await enter_call(consult, vet, [(owner, consult.owner)])
+    async with call_with_a_latecomer(hub_url, pool, settings) as (consult, vet, owner, late):
+        guest = consult.invited[0]
 
         refused = await record(vet, consult.id, "start")
         assert error_code(refused) == "consent_required"
@@ -121,10 +134,8 @@ async def test_recording_follows_everyone_s_consent(
 async def test_only_the_vet_records_and_their_leaving_stops_it(
     hub_url: str, pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    consult = await make_video_consult(pool, settings.jwt_secret, invited=1)
-    guest = consult.invited[0]
-    async with connected(hub_url, consult.vet, consult.owner, guest) as (vet, owner, late):
-        await enter_call(consult, vet, [(owner, consult.owner)])
+    async with call_with_a_latecomer(hub_url, pool, settings) as (consult, vet, owner, late):
+        guest = consult.invited[0]
         assert error_code(await record(owner, consult.id, "start")) == "forbidden"
         assert error_code(await record(vet, consult.id, "stop")) == "conflict"
         bad = {"consult_id": consult.id, "action": "rewind"}

@@ -6,6 +6,7 @@ paused left out, and the manifest lists the states."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -17,14 +18,15 @@ import av
 import pytest
 import redis.asyncio as aioredis
 
-from bench.media.consults import make_video_consult
+from bench.media.consults import VideoConsult, make_video_consult
 from bench.media.rtc_client import RtcClient
 from bench.media.synthetic import sender_luma
 from pawhub.settings import Settings
 from tests.conftest import RUN_ID, start_hub
+from tests.media.waiting import eventually
 from tests.rest.test_attachments import s3_url  # noqa: F401 (moto's S3 server)
 from tests.rest.test_recordings import s3_session
-from tests.signaling.rtc_client import enter_call, eventually, join, use_loopback_ice
+from tests.signaling.rtc_client import connected, enter_call, join, sfu_peers, use_loopback_ice
 from tests.signaling.test_rtc_recording import consent, record, states_seen
 
 LUMAS = {"vet": 50, "owner": 120}
@@ -52,6 +54,19 @@ async def recording_hub(
     await runner.cleanup()
 
 
+VetAndOwner = tuple[VideoConsult, RtcClient, RtcClient]
+
+
+@pytest.fixture
+async def vet_and_owner(
+    recording_hub: str, pool: asyncpg.Pool, settings: Settings
+) -> AsyncIterator[VetAndOwner]:
+    """A video consult's vet and owner, connected to the recording hub."""
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    async with connected(recording_hub, consult.vet, consult.owner) as (vet, owner):
+        yield consult, vet, owner
+
+
 async def frames_after(peer: Any, who: str, more: int) -> None:
     start = peer.senders(LUMAS)[who]
     await eventually(lambda: peer.senders(LUMAS)[who] >= start + more, f"{more} frames of {who}")
@@ -67,91 +82,88 @@ def decoded_lumas(path: Path) -> tuple[int, float, float]:
     return len(lumas), sum(lumas) / len(lumas), duration
 
 
+async def sfu_call(consult: Any, vet: RtcClient, owner: RtcClient) -> dict[str, Any]:
+    """The vet and the owner in an sfu call, each sending its own luma; their peers, once the
+    owner sees the vet."""
+    await join(vet, consult, mode="sfu")
+    await enter_call(consult, vet, [(owner, consult.owner)])
+    peers = await sfu_peers(consult, vet, owner, LUMAS)
+    await frames_after(peers["owner"], "vet", 15)
+    return peers
+
+
+async def start_recording(consult: Any, vet: RtcClient, owner: RtcClient) -> dict[str, Any]:
+    """Both consent and the vet starts recording; the `record` ack."""
+    await consent(vet, consult.id, granted=True)
+    await consent(owner, consult.id, granted=True)
+    started: dict[str, Any] = await record(vet, consult.id, "start")
+    assert started["ok"], started
+    return started
+
+
 async def test_each_participant_s_media_reaches_s3_without_the_paused_time(
-    recording_hub: str,
+    vet_and_owner: VetAndOwner,
     pool: asyncpg.Pool,
-    settings: Settings,
     s3_url: str,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    consult = await make_video_consult(pool, settings.jwt_secret)
-    vet = await RtcClient.connect(recording_hub, consult.vet.token)
-    owner = await RtcClient.connect(recording_hub, consult.owner.token)
-    try:
-        await join(vet, consult, mode="sfu")
-        await enter_call(consult, vet, [(owner, consult.owner)])
-        peers = {
-            "vet": vet.peer(consult.id, "sfu", LUMAS["vet"]),
-            "owner": owner.peer(consult.id, "sfu", LUMAS["owner"]),
-        }
-        for peer in peers.values():
-            await peer.offer()
-        await frames_after(peers["owner"], "vet", 15)
-        await frames_after(peers["vet"], "owner", 15)
+    consult, vet, owner = vet_and_owner
+    peers = await sfu_call(consult, vet, owner)
+    await frames_after(peers["vet"], "owner", 15)
 
-        await consent(vet, consult.id, granted=True)
-        await consent(owner, consult.id, granted=True)
-        started = await record(vet, consult.id, "start")
-        assert started["ok"], started
-        began = time.monotonic()
-        await frames_after(peers["owner"], "vet", 60)  # ~2 s recorded
-        await consent(owner, consult.id, granted=False)
-        assert (await states_seen(vet, 2))[-1] == "paused"
-        paused_at = time.monotonic()
-        await asyncio.sleep(2)  # nothing of this is recorded
-        await consent(owner, consult.id, granted=True)
-        assert (await states_seen(vet, 3))[-1] == "recording"
-        paused_s = time.monotonic() - paused_at
-        await frames_after(peers["owner"], "vet", 45)
-        assert (await record(vet, consult.id, "stop"))["ok"]
-        wall_s = time.monotonic() - began
+    started = await start_recording(consult, vet, owner)
+    began = time.monotonic()
+    await frames_after(peers["owner"], "vet", 60)  # ~2 s recorded
+    await consent(owner, consult.id, granted=False)
+    assert (await states_seen(vet, 2))[-1] == "paused"
+    paused_at = time.monotonic()
+    await asyncio.sleep(2)  # nothing of this is recorded
+    await consent(owner, consult.id, granted=True)
+    assert (await states_seen(vet, 3))[-1] == "recording"
+    paused_s = time.monotonic() - paused_at
+    await frames_after(peers["owner"], "vet", 45)
+    assert (await record(vet, consult.id, "stop"))["ok"]
+    wall_s = time.monotonic() - began
 
-        recording_id = started["recording_id"]
+    recording_id = started["recording_id"]
 
-        async def manifest_key() -> str | None:
-            key: str | None = await pool.fetchval(
-                "SELECT manifest_key FROM recordings WHERE id = $1", recording_id
-            )
-            return key
-
-        deadline = time.monotonic() + 60
-        while (key := await manifest_key()) is None:
-            assert time.monotonic() < deadline, "the recording was never finished"
-            await asyncio.sleep(0.2)
-        files = await pool.fetch(
-            "SELECT user_id, object_key FROM recording_files WHERE recording_id = $1",
-            recording_id,
+    async def manifest_key() -> str | None:
+        key: str | None = await pool.fetchval(
+            "SELECT manifest_key FROM recordings WHERE id = $1", recording_id
         )
-        names = {consult.vet.id: "vet", consult.owner.id: "owner"}
-        assert {names[str(row["user_id"])] for row in files} == {"vet", "owner"}
-        async with s3_session(s3_url) as s3:
-            manifest = json.loads(
-                await (await s3.get_object(Bucket=BUCKET, Key=key))["Body"].read()
-            )
-            for row in files:
-                who = names[str(row["user_id"])]
-                path = tmp_path / f"{who}.webm"
-                body = await (await s3.get_object(Bucket=BUCKET, Key=row["object_key"]))[
-                    "Body"
-                ].read()
-                path.write_bytes(body)
-                frames, luma, duration = decoded_lumas(path)
-                assert frames >= 30, f"{who}: {frames} frames"
-                assert abs(luma - LUMAS[who]) < 20, f"{who}'s file shows luma {luma:.0f}"
-                # The paused stretch is left out of the timeline.
-                assert 1.0 < duration < wall_s - paused_s + 1.0, (who, duration, wall_s, paused_s)
-        assert [state["state"] for state in manifest["states"]] == [
-            "recording",
-            "paused",
-            "recording",
-            "stopped",
-        ]
-        assert set(manifest["participants"]) == {consult.vet.id, consult.owner.id}
-        for entry in manifest["participants"].values():
-            assert entry["segments"] and entry["file"] is not None
-    finally:
-        await vet.close()
-        await owner.close()
+        return key
+
+    deadline = time.monotonic() + 60
+    while (key := await manifest_key()) is None:
+        assert time.monotonic() < deadline, "the recording was never finished"
+        await asyncio.sleep(0.2)
+    files = await pool.fetch(
+        "SELECT user_id, object_key FROM recording_files WHERE recording_id = $1",
+        recording_id,
+    )
+    names = {consult.vet.id: "vet", consult.owner.id: "owner"}
+    assert {names[str(row["user_id"])] for row in files} == {"vet", "owner"}
+    async with s3_session(s3_url) as s3:
+        manifest = json.loads(await (await s3.get_object(Bucket=BUCKET, Key=key))["Body"].read())
+        for row in files:
+            who = names[str(row["user_id"])]
+            path = tmp_path / f"{who}.webm"
+            body = await (await s3.get_object(Bucket=BUCKET, Key=row["object_key"]))["Body"].read()
+            path.write_bytes(body)
+            frames, luma, duration = decoded_lumas(path)
+            assert frames >= 30, f"{who}: {frames} frames"
+            assert abs(luma - LUMAS[who]) < 20, f"{who}'s file shows luma {luma:.0f}"
+            # The paused stretch is left out of the timeline.
+            assert 1.0 < duration < wall_s - paused_s + 1.0, (who, duration, wall_s, paused_s)
+    assert [state["state"] for state in manifest["states"]] == [
+        "recording",
+        "paused",
+        "recording",
+        "stopped",
+    ]
+    assert set(manifest["participants"]) == {consult.vet.id, consult.owner.id}
+    for entry in manifest["participants"].values():
+        assert entry["segments"] and entry["file"] is not None
 
 
 async def wait_for_state(
@@ -185,19 +197,8 @@ async def test_a_hub_stopping_mid_recording_ends_it_interrupted_with_its_media_k
     vet = await RtcClient.connect(url, consult.vet.token)
     owner = await RtcClient.connect(url, consult.owner.token)
     try:
-        await join(vet, consult, mode="sfu")
-        await enter_call(consult, vet, [(owner, consult.owner)])
-        peers = {
-            "vet": vet.peer(consult.id, "sfu", LUMAS["vet"]),
-            "owner": owner.peer(consult.id, "sfu", LUMAS["owner"]),
-        }
-        for peer in peers.values():
-            await peer.offer()
-        await frames_after(peers["owner"], "vet", 15)
-        await consent(vet, consult.id, granted=True)
-        await consent(owner, consult.id, granted=True)
-        started = await record(vet, consult.id, "start")
-        assert started["ok"], started
+        peers = await sfu_call(consult, vet, owner)
+        started = await start_recording(consult, vet, owner)
         await frames_after(peers["owner"], "vet", 45)
     finally:
         await runner.cleanup()  # the hub stops while the recording records
@@ -222,15 +223,13 @@ async def test_a_dead_replicas_recording_is_marked_interrupted_by_the_reaper(
     assert settings.redis_url is not None
     redis = aioredis.from_url(settings.redis_url, decode_responses=True)
     consult = await make_video_consult(pool, settings.jwt_secret)
-    vet = await RtcClient.connect(recording_hub, consult.vet.token)
-    owner = await RtcClient.connect(recording_hub, consult.owner.token)
-    try:
+    async with (
+        connected(recording_hub, consult.vet, consult.owner) as (vet, owner),
+        contextlib.aclosing(redis),
+    ):
         await join(vet, consult, mode="sfu")
         await enter_call(consult, vet, [(owner, consult.owner)])
-        await consent(vet, consult.id, granted=True)
-        await consent(owner, consult.id, granted=True)
-        started = await record(vet, consult.id, "start")
-        assert started["ok"], started
+        started = await start_recording(consult, vet, owner)
         # What a replica that hosted the room and died leaves in Redis: the room pinned to it
         # and a lease that has run out.
         prefix, dead = settings.redis_namespace, "replica-that-died"
@@ -250,7 +249,3 @@ async def test_a_dead_replicas_recording_is_marked_interrupted_by_the_reaper(
         assert await redis.get(f"{prefix}:rtc:sfu:{consult.id}") is None  # free to pin again
         again = await record(vet, consult.id, "start")  # the vet may record anew
         assert again["ok"] and again["recording_id"] != started["recording_id"]
-    finally:
-        await vet.close()
-        await owner.close()
-        await redis.aclose()

@@ -13,9 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bench.media.consults import make_video_consult
 from bench.media.rtc_client import RtcClient
-from pawhub.settings import Settings
 from tests.rest.test_attachments import s3_url  # noqa: F401 (moto's S3 server)
 from tests.rest.test_recordings import s3_session
 from tests.signaling.rtc_client import enter_call, join, use_loopback_ice
@@ -23,9 +21,11 @@ from tests.signaling.test_rtc_recording import consent, record
 from tests.signaling.test_rtc_recording_media import (
     BUCKET,
     LUMAS,
+    VetAndOwner,
     decoded_lumas,
     frames_after,
     recording_hub,  # noqa: F401 (a hub storing recordings in moto's S3)
+    vet_and_owner,  # noqa: F401 (its vet and owner)
 )
 
 
@@ -65,66 +65,59 @@ async def finished_files(pool: asyncpg.Pool, recording_id: str) -> list[Any]:
 
 
 async def test_recording_moves_a_p2p_call_to_the_sfu_and_records_both(
-    recording_hub: str,  # noqa: F811
+    vet_and_owner: VetAndOwner,  # noqa: F811
     pool: asyncpg.Pool,
-    settings: Settings,
     s3_url: str,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    consult = await make_video_consult(pool, settings.jwt_secret)
-    vet = await RtcClient.connect(recording_hub, consult.vet.token)
-    owner = await RtcClient.connect(recording_hub, consult.owner.token)
+    consult, vet, owner = vet_and_owner
     clients = {"vet": vet, "owner": owner}
     ids = {"vet": consult.vet.id, "owner": consult.owner.id}
-    try:
-        await enter_call(consult, vet, [(owner, consult.owner)])
-        assert owner.received["admitted"][0]["mode"] == "p2p"
-        p2p = {
-            "vet": vet.peer(consult.id, ids["owner"], LUMAS["vet"]),
-            "owner": owner.peer(consult.id, ids["vet"], LUMAS["owner"]),
-        }
-        await p2p["vet"].offer()
-        await frames_after(p2p["owner"], "vet", 15)
-        await frames_after(p2p["vet"], "owner", 15)
+    await enter_call(consult, vet, [(owner, consult.owner)])
+    assert owner.received["admitted"][0]["mode"] == "p2p"
+    p2p = {
+        "vet": vet.peer(consult.id, ids["owner"], LUMAS["vet"]),
+        "owner": owner.peer(consult.id, ids["vet"], LUMAS["owner"]),
+    }
+    await p2p["vet"].offer()
+    await frames_after(p2p["owner"], "vet", 15)
+    await frames_after(p2p["vet"], "owner", 15)
 
-        await consent(vet, consult.id, granted=True)
-        await consent(owner, consult.id, granted=True)
-        started = await record(vet, consult.id, "start")
-        assert started["ok"], started
-        for client in clients.values():
-            assert await client.wait_for("mode") == {"consult_id": consult.id, "mode": "sfu"}
+    await consent(vet, consult.id, granted=True)
+    await consent(owner, consult.id, granted=True)
+    started = await record(vet, consult.id, "start")
+    assert started["ok"], started
+    for client in clients.values():
+        assert await client.wait_for("mode") == {"consult_id": consult.id, "mode": "sfu"}
 
-        sfu = {}
-        for name, client in clients.items():  # each closes its p2p connection and offers anew
-            other = "owner" if name == "vet" else "vet"
-            await client.peers.pop(ids[other]).close()
-            sfu[name] = client.peer(consult.id, "sfu", LUMAS[name])
-            await sfu[name].offer()
-        await frames_after(sfu["owner"], "vet", 60)  # ~2 s through the room, recorded
-        await frames_after(sfu["vet"], "owner", 30)
-        for name, client in clients.items():
-            other = "owner" if name == "vet" else "vet"
-            assert forwarded_streams(client) == {ids[other]}, "a stream not named by its publisher"
-            assert sfu[name].senders(LUMAS)[name] == 0
-            assert not client.received["signal_failed"]
+    sfu = {}
+    for name, client in clients.items():  # each closes its p2p connection and offers anew
+        other = "owner" if name == "vet" else "vet"
+        await client.peers.pop(ids[other]).close()
+        sfu[name] = client.peer(consult.id, "sfu", LUMAS[name])
+        await sfu[name].offer()
+    await frames_after(sfu["owner"], "vet", 60)  # ~2 s through the room, recorded
+    await frames_after(sfu["vet"], "owner", 30)
+    for name, client in clients.items():
+        other = "owner" if name == "vet" else "vet"
+        assert forwarded_streams(client) == {ids[other]}, "a stream not named by its publisher"
+        assert sfu[name].senders(LUMAS)[name] == 0
+        assert not client.received["signal_failed"]
 
-        assert (await record(vet, consult.id, "stop"))["ok"]
-        files = await finished_files(pool, started["recording_id"])
-        names = {value: name for name, value in ids.items()}
-        assert {names[str(row["user_id"])] for row in files} == {"vet", "owner"}
-        async with s3_session(s3_url) as s3:
-            for row in files:
-                who = names[str(row["user_id"])]
-                path = tmp_path / f"{who}.webm"
-                stored = await s3.get_object(Bucket=BUCKET, Key=row["object_key"])
-                path.write_bytes(await stored["Body"].read())
-                frames, luma, _ = decoded_lumas(path)
-                assert frames >= 30, f"{who}: {frames} frames"
-                assert abs(luma - LUMAS[who]) < 20, f"{who}'s file shows luma {luma:.0f}"
+    assert (await record(vet, consult.id, "stop"))["ok"]
+    files = await finished_files(pool, started["recording_id"])
+    names = {value: name for name, value in ids.items()}
+    assert {names[str(row["user_id"])] for row in files} == {"vet", "owner"}
+    async with s3_session(s3_url) as s3:
+        for row in files:
+            who = names[str(row["user_id"])]
+            path = tmp_path / f"{who}.webm"
+            stored = await s3.get_object(Bucket=BUCKET, Key=row["object_key"])
+            path.write_bytes(await stored["Body"].read())
+            frames, luma, _ = decoded_lumas(path)
+            assert frames >= 30, f"{who}: {frames} frames"
+            assert abs(luma - LUMAS[who]) < 20, f"{who}'s file shows luma {luma:.0f}"
 
-        # Stopping does not move the call back: it stays in sfu.
-        assert (await join(owner, consult))["mode"] == "sfu"
-        assert [event["mode"] for event in vet.received["mode"]] == ["sfu"]
-    finally:
-        await vet.close()
-        await owner.close()
+    # Stopping does not move the call back: it stays in sfu.
+    assert (await join(owner, consult))["mode"] == "sfu"
+    assert [event["mode"] for event in vet.received["mode"]] == ["sfu"]

@@ -19,7 +19,8 @@ from bench.media.rtc_client import RtcClient
 from pawhub.settings import Settings
 from realtime.background import every
 from tests.conftest import start_hub
-from tests.signaling.rtc_client import eventually, join, use_loopback_ice
+from tests.media.waiting import eventually
+from tests.signaling.rtc_client import join, use_loopback_ice
 
 STOP_BOUND_S = 10  # far beyond a clean stop; a loop that ignores its cancellation never stops
 

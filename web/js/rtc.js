@@ -13,11 +13,7 @@ const ICE_RETRIES = 3;
 
 export class Call {
   constructor({ socket, consultId, stream, onRemote, onGone }) {
-    this.socket = socket;
-    this.consultId = consultId;
-    this.stream = stream;
-    this.onRemote = onRemote;
-    this.onGone = onGone;
+    Object.assign(this, { socket, consultId, stream, onRemote, onGone });
     this.polite = true;
     this.iceServers = [];
     this.peers = new Map(); // user_id -> {pc, session, remote, stale, makingOffer, ignoreOffer, inbox, outbox, early}

@@ -13,11 +13,7 @@ const ACK_TIMEOUT_MS = 10000;
 
 export class SfuCall {
   constructor({ socket, consultId, stream, onRemote, onGone }) {
-    this.socket = socket;
-    this.consultId = consultId;
-    this.stream = stream;
-    this.onRemote = onRemote;
-    this.onGone = onGone;
+    Object.assign(this, { socket, consultId, stream, onRemote, onGone });
     this.iceServers = [];
     this.pc = null;
     this.stale = false;
