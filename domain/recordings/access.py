@@ -29,7 +29,7 @@ class RecordingFile:
     duration_s: float
 
 
-async def _check_may_see(conn: asyncpg.Connection, principal: Principal, consult_id: UUID) -> None:
+async def check_may_see(conn: asyncpg.Connection, principal: Principal, consult_id: UUID) -> None:
     if principal.role is Role.admin:
         return
     consult = await get_consult(conn, consult_id)
@@ -41,7 +41,7 @@ async def recordings_of(
     conn: asyncpg.Connection, principal: Principal, actor: Actor, consult_id: UUID
 ) -> list[Recording]:
     async with conn.transaction():
-        await _check_may_see(conn, principal, consult_id)
+        await check_may_see(conn, principal, consult_id)
         await audit.append(conn, actor, "recordings.list", "consult", consult_id)
         return await repository.of_consult(conn, consult_id)
 
@@ -54,7 +54,7 @@ async def files_to_download(
         recording = await repository.get(conn, recording_id)
         if recording is None:
             raise NotFound("no such recording")
-        await _check_may_see(conn, principal, recording.consult_id)
+        await check_may_see(conn, principal, recording.consult_id)
         if recording.state.live:
             raise Conflict("the recording is still going on; download it once it has stopped")
         if recording.purged_at is not None:

@@ -40,6 +40,7 @@ class Recording:
             "started_at": self.started_at.isoformat(),
             "stopped_at": None if self.stopped_at is None else self.stopped_at.isoformat(),
             "duration_s": round(self.duration_s, 3),
+            "legal_hold": self.legal_hold,
         }
 
 
@@ -131,6 +132,20 @@ async def of_consult(conn: asyncpg.Connection | asyncpg.Pool, consult_id: UUID) 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, recording_id: UUID) -> Recording | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM recordings WHERE id = $1", recording_id)
+    return None if row is None else _recording(row)
+
+
+async def set_legal_hold(
+    conn: asyncpg.Connection, recording_id: UUID, held: bool
+) -> Recording | None:
+    """Set the hold of a recording whose media is kept; None once purged. It waits on the row
+    lock of a purge in progress (recordings.retention), and then sees it purged."""
+    row = await conn.fetchrow(
+        f"""UPDATE recordings SET legal_hold = $2 WHERE id = $1 AND purged_at IS NULL
+            RETURNING {_COLUMNS}""",
+        recording_id,
+        held,
+    )
     return None if row is None else _recording(row)
 
 

@@ -1,21 +1,37 @@
 """`GET /v1/consults/{id}/recordings` and `GET /v1/recordings/{id}/download`: the consult's vet
 and owner and admins only (404 for anyone else), each access audited; downloads are presigned
-GET URLs valid DOWNLOAD_TTL_S, one WebM per participant."""
+GET URLs valid DOWNLOAD_TTL_S, one WebM per participant. `PUT /v1/recordings/{id}/legal-hold`:
+admins place and release legal holds, with a reason."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, get
+from litestar import Controller, get, put
 from litestar.di import Provide
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from domain.clinical.attachments import DOWNLOAD_TTL_S
+from domain.fields import NO_NUL
 from domain.recordings import access
+from domain.recordings.holds import MAX_REASON, set_legal_hold
 from rest.auth import SECURED, CurrentActor, CurrentPrincipal, Db
 from rest.clinical.attachments import Store, provide_store
 from rest.problems import problem_responses
+
+
+class LegalHold(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    held: bool
+    reason: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=MAX_REASON, pattern=NO_NUL
+        ),
+    ]
 
 
 class RecordingController(Controller):
@@ -69,3 +85,21 @@ class RecordingController(Controller):
                 for file in files
             ],
         }
+
+    @put(
+        "/v1/recordings/{recording_id:uuid}/legal-hold",
+        summary="Place or release a recording's legal hold (admins): held ones are never purged",
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def legal_hold(
+        self,
+        db: Db,
+        principal: CurrentPrincipal,
+        actor: CurrentActor,
+        recording_id: FromPath[UUID],
+        data: JSONBody[LegalHold],
+    ) -> dict[str, Any]:
+        recording = await set_legal_hold(
+            db, principal, actor, recording_id, held=data.held, reason=data.reason
+        )
+        return recording.public()

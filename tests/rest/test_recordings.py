@@ -1,7 +1,8 @@
 """A consult's recordings over REST: listed for its vet, its owner and admins (404 for anyone
 else), downloaded through presigned URLs of a real S3 server once stopped (409 before), every
-access in the audit log; and `pawhub recordings purge`, which deletes media past retention
-except under legal hold, leaving tombstones."""
+access in the audit log; legal holds placed and released by admins only, each with its reason;
+and `pawhub recordings purge`, which deletes media past retention except under legal hold,
+leaving tombstones."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import os
 import subprocess
 import sys
 from typing import Any, cast
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import aioboto3
 import asyncpg
 import httpx
 import pytest
 
-from bench.media.consults import VideoConsult, make_person, make_video_consult
+from bench.media.consults import Person, VideoConsult, make_person, make_video_consult
 from domain.identity import Role
 from domain.recordings import repository
 from domain.recordings.lifecycle import RecordingState
@@ -48,6 +49,16 @@ async def put_object(endpoint: str, key: str, body: bytes) -> None:
 
 
 @pytest.fixture
+async def admin(pool: asyncpg.Pool, settings: Settings) -> Person:
+    return await make_person(pool, settings.jwt_secret, Role.admin, "Ada Admin")
+
+
+@pytest.fixture
+async def stopped_recording(pool: asyncpg.Pool, consult: VideoConsult) -> UUID:
+    return await recorded(pool, consult, stop=True)
+
+
+@pytest.fixture
 async def consult(pool: asyncpg.Pool, settings: Settings) -> VideoConsult:
     return await make_video_consult(pool, settings.jwt_secret)
 
@@ -76,9 +87,9 @@ async def test_the_vet_owner_and_admins_see_recordings_and_strangers_do_not(
     pool: asyncpg.Pool,
     settings: Settings,
     consult: VideoConsult,
+    admin: Person,
 ) -> None:
     recording_id = await recorded(pool, consult, stop=True)
-    admin = await make_person(pool, settings.jwt_secret, Role.admin, "Ada Admin")
     stranger = await make_person(pool, settings.jwt_secret, Role.owner, "Sam Stranger")
     other_vet = await make_person(pool, settings.jwt_secret, Role.vet, "Dr. Other")
     for person in (consult.vet, consult.owner, admin):
@@ -142,6 +153,77 @@ async def test_a_stopped_recording_downloads_through_presigned_urls_and_is_audit
     ]
 
 
+async def hold(
+    client: httpx.AsyncClient, recording_id: UUID, token: str, held: bool, reason: str
+) -> httpx.Response:
+    return await client.put(
+        f"/v1/recordings/{recording_id}/legal-hold",
+        json={"held": held, "reason": reason},
+        headers=bearer(token),
+    )
+
+
+async def test_only_admins_place_and_release_legal_holds_each_kept_with_its_reason(
+    api: httpx.AsyncClient,  # noqa: F811
+    pool: asyncpg.Pool,
+    settings: Settings,
+    consult: VideoConsult,
+    admin: Person,
+    stopped_recording: UUID,
+) -> None:
+    recording_id = stopped_recording
+    stranger = await make_person(pool, settings.jwt_secret, Role.vet, "Dr. Other Vet")
+    for person, status in ((consult.vet, 403), (consult.owner, 403), (stranger, 404)):
+        refused = await hold(api, recording_id, person.token, True, "complaint 17")
+        assert refused.status_code == status, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    assert (await hold(api, uuid4(), admin.token, True, "complaint 17")).status_code == 404
+    bad_bodies: list[dict[str, Any]] = [
+        {"held": True},
+        {"held": True, "reason": "   "},
+        {"held": True, "reason": "x" * 501},
+        {"held": "maybe", "reason": "complaint 17"},
+        {"held": True, "reason": "complaint 17", "until": "forever"},
+    ]
+    for body in bad_bodies:
+        refused = await api.put(
+            f"/v1/recordings/{recording_id}/legal-hold", json=body, headers=bearer(admin.token)
+        )
+        assert refused.status_code == 400, (body, refused.text)
+    assert await pool.fetchval("SELECT legal_hold FROM recordings WHERE id = $1", recording_id) is (
+        False
+    )
+
+    placed = await hold(api, recording_id, admin.token, True, "  complaint 17 ")
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["legal_hold"] is True and placed.json()["id"] == str(recording_id)
+    [seen] = (await listed(api, consult, consult.owner.token)).json()
+    assert seen["legal_hold"] is True
+    released = await hold(api, recording_id, admin.token, False, "claim settled")
+    assert released.status_code == 200 and released.json()["legal_hold"] is False
+
+    holds = await pool.fetch(
+        "SELECT held, actor_id, reason FROM recording_holds WHERE recording_id = $1 ORDER BY id",
+        recording_id,
+    )
+    assert [tuple(row) for row in holds] == [
+        (True, admin.user.id, "complaint 17"),
+        (False, admin.user.id, "claim settled"),
+    ]
+    trail = await pool.fetch(
+        "SELECT actor_id, action FROM audit_log WHERE target_id = $1 AND action LIKE $2"
+        " ORDER BY id",
+        recording_id,
+        "recording.legal_hold%",
+    )
+    assert [tuple(row) for row in trail] == [
+        (admin.user.id, "recording.legal_hold"),
+        (admin.user.id, "recording.legal_hold_released"),
+    ]
+    with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
+        await pool.execute("UPDATE recording_holds SET reason = 'nothing happened'")
+
+
 async def object_exists(endpoint: str, key: str) -> bool:
     async with s3_session(endpoint) as client:
         listed = await client.list_objects_v2(Bucket=f"pawhub-test-{RUN_ID}", Prefix=key)
@@ -154,6 +236,7 @@ async def test_purge_deletes_media_past_retention_but_not_under_legal_hold(
     pool: asyncpg.Pool,
     settings: Settings,
     database_url: str,
+    admin: Person,
 ) -> None:
     expired, held, recent = [
         await recorded(pool, await make_video_consult(pool, settings.jwt_secret), stop=True)
@@ -182,7 +265,8 @@ async def test_purge_deletes_media_past_retention_but_not_under_legal_hold(
         "UPDATE recordings SET stopped_at = now() - interval '6 years' WHERE id = ANY($1::uuid[])",
         [expired, held],
     )
-    await pool.execute("UPDATE recordings SET legal_hold = true WHERE id = $1", held)
+    placed = await hold(api, held, admin.token, True, "complaint 17")
+    assert placed.status_code == 200, placed.text
 
     env = {
         **os.environ,
@@ -207,3 +291,5 @@ async def test_purge_deletes_media_past_retention_but_not_under_legal_hold(
     assert tombstone is not None and tombstone.purged_at is not None
     kept = await repository.get(pool, held)
     assert kept is not None and kept.purged_at is None
+    too_late = await hold(api, expired, admin.token, True, "complaint 18")
+    assert too_late.status_code == 409, too_late.text
