@@ -24,6 +24,7 @@ from moderation.claim_keeper import ClaimKeeper
 from realtime.bus import Subscription
 from realtime.fanout import RoomFanout
 from realtime.handoff import moderation_events, publish_flag_event
+from realtime.limits import Budget
 from realtime.namespace import AuthenticatedNamespace
 from realtime.protocol import Ack, ErrorCode, EventError, Payload, event, ok
 
@@ -65,6 +66,15 @@ class ReleasePayload(Payload):
 
 class ModerationNamespace(AuthenticatedNamespace):
     allowed_roles = frozenset({Role.moderator, Role.admin})
+    budgets = {
+        **AuthenticatedNamespace.budgets,
+        "subscribe": Budget(10, 60),
+        "watch": Budget(60, 60),
+        "unwatch": Budget(60, 60),
+        "act": Budget(60, 60),
+        "claim": Budget(120, 60),  # triage claims and renews often
+        "release": Budget(120, 60),
+    }
 
     def __init__(
         self,

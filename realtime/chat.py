@@ -18,6 +18,7 @@ from domain.identity.tokens import Principal
 from realtime.fanout import RoomFanout
 from realtime.group_commit import GroupCommitStore
 from realtime.handoff import ModerationHandoff
+from realtime.limits import Budget
 from realtime.metrics import MESSAGES_STORED
 from realtime.namespace import AuthenticatedNamespace
 from realtime.presence import Presence
@@ -78,6 +79,21 @@ Screen = Callable[[str], ScreenedBody]
 
 
 class ChatNamespace(AuthenticatedNamespace):
+    # The chat load tester joins once per client (up to 20 clients share a user in its
+    # capacity scenario) and then only sends.
+    budgets = {
+        **AuthenticatedNamespace.budgets,
+        "send": None,  # realtime.rate_limit.SendRateLimiter: CHAT_RATE_LIMIT per 10 s, in Redis
+        "join": Budget(200, 60),
+        "leave": Budget(200, 60),
+        "history": Budget(60, 10),
+        "typing": Budget(20, 10),
+        "read": Budget(100, 10),
+        "edit": Budget(30, 60),
+        "delete": Budget(30, 60),
+        "report": Budget(10, 60),
+    }
+
     def __init__(
         self,
         *,

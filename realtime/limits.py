@@ -30,57 +30,21 @@ class Budget:
 
 NamespaceBudgets = Mapping[str, Budget | None]  # event -> its budget; None: limited elsewhere
 
-_RENEW = Budget(10, 60)  # `auth`: a client renews its token every few minutes
-
-# Generous for real clients: a web client joins every conversation it lists when it connects,
-# trickles 50+ ICE candidates per offer, reports call stats every second or two and sends
-# `typing` a few times a second at most. The chat load tester joins once per client (up to
-# 20 clients share a user in its capacity scenario) and then only sends.
-DEFAULT_BUDGETS: Mapping[str, NamespaceBudgets] = {
-    "/": {"auth": _RENEW},
-    "/chat": {
-        "auth": _RENEW,
-        "send": None,  # realtime.rate_limit.SendRateLimiter: CHAT_RATE_LIMIT per 10 s, in Redis
-        "join": Budget(200, 60),
-        "leave": Budget(200, 60),
-        "history": Budget(60, 10),
-        "typing": Budget(20, 10),
-        "read": Budget(100, 10),
-        "edit": Budget(30, 60),
-        "delete": Budget(30, 60),
-        "report": Budget(10, 60),
-    },
-    "/rtc": {
-        "auth": _RENEW,
-        "join": Budget(30, 60),
-        "leave": Budget(30, 60),
-        "admit": Budget(60, 60),
-        "deny": Budget(60, 60),
-        "signal": Budget(300, 10),
-        "stats": Budget(20, 10),
-        "media": Budget(30, 10),  # a click on Mute or Camera each
-        "consent": Budget(20, 60),
-        "record": Budget(20, 60),
-    },
-    "/moderation": {
-        "auth": _RENEW,
-        "subscribe": Budget(10, 60),
-        "watch": Budget(60, 60),
-        "unwatch": Budget(60, 60),
-        "act": Budget(60, 60),
-        "claim": Budget(120, 60),  # triage claims and renews often
-        "release": Budget(120, 60),
-    },
-}
+# `auth`: a client renews its token every few minutes. Every namespace has it; each declares
+# the budgets of its own events (AuthenticatedNamespace.budgets), generous for real clients: a
+# web client joins every conversation it lists when it connects, trickles 50+ ICE candidates per
+# offer, reports call stats every second or two and sends `typing` a few times a second at most.
+RENEW = Budget(10, 60)
 
 SESSION_GRACE_S = 30.0  # how long a socket outlives its token, for the client to renew it
 
 
 @dataclass(frozen=True)
 class SocketLimits:
-    """The limits every namespace of a hub applies (tests start hubs with tight ones)."""
+    """The limits every namespace of a hub applies: `budgets` replaces the budgets a namespace
+    declares, by namespace (tests start hubs with tight ones)."""
 
-    budgets: Mapping[str, NamespaceBudgets] = field(default_factory=lambda: DEFAULT_BUDGETS)
+    budgets: Mapping[str, NamespaceBudgets] = field(default_factory=dict)
     session_grace_s: float = SESSION_GRACE_S
 
 

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import socketio
 from pydantic import Field
@@ -15,7 +15,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from domain.identity import Role
 from domain.identity.tokens import InvalidToken, Principal, verify_access_token
-from realtime.limits import EventBudgets, SocketLimits
+from realtime.limits import RENEW, EventBudgets, NamespaceBudgets, SocketLimits
 from realtime.protocol import Ack, ErrorCode, EventError, Payload, event, ok, parse, refusal
 from realtime.sessions import SessionDeadlines
 
@@ -58,6 +58,8 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """
 
     allowed_roles: frozenset[Role] = frozenset(Role)
+    # Each event's budget: a namespace adds its own events to these.
+    budgets: ClassVar[NamespaceBudgets] = {"auth": RENEW}
     _handlers: dict[str, tuple[str, type[Payload]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -75,8 +77,9 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.limit(SocketLimits())
 
     def limit(self, limits: SocketLimits) -> None:
-        """Apply `limits`: every event of the namespace must have a budget in them."""
-        budgets = EventBudgets(self.namespace, limits.budgets.get(self.namespace, {}))
+        """Apply `limits` (the budgets they give this namespace, else its own): every event of
+        the namespace must have a budget."""
+        budgets = EventBudgets(self.namespace, limits.budgets.get(self.namespace, self.budgets))
         budgets.require(self._handlers)
         self._budgets = budgets
         self._grace_s = limits.session_grace_s

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.audit import Actor
+from realtime.limits import Budget
 from realtime.namespace import AuthenticatedNamespace
 from realtime.protocol import Ack, event, ok
 from signaling.payloads import (
@@ -32,6 +33,19 @@ from signaling.service import CallService
 
 
 class RtcNamespace(AuthenticatedNamespace):
+    budgets = {
+        **AuthenticatedNamespace.budgets,
+        "join": Budget(30, 60),
+        "leave": Budget(30, 60),
+        "admit": Budget(60, 60),
+        "deny": Budget(60, 60),
+        "signal": Budget(300, 10),  # 50+ ICE candidates per offer
+        "stats": Budget(20, 10),  # every second or two
+        "media": Budget(30, 10),  # a click on Mute or Camera each
+        "consent": Budget(20, 60),
+        "record": Budget(20, 60),
+    }
+
     def __init__(self, *, jwt_secret: str, service: CallService) -> None:
         super().__init__("/rtc", jwt_secret=jwt_secret)
         self._service = service

@@ -15,8 +15,9 @@ import pytest
 
 from domain.chat.claims import CLAIM_TTL, MAX_CLAIMS
 from domain.identity import Role
+from moderation.namespace import ModerationNamespace
 from pawhub.settings import Settings
-from realtime.limits import DEFAULT_BUDGETS, Budget, SocketLimits
+from realtime.limits import Budget, SocketLimits
 from tests.conftest import start_hub
 from tests.moderation_live.claims_helpers import OpenModerator, claimed_by, make_flags
 from tests.recording_client import ModeratorClient
@@ -236,10 +237,7 @@ async def test_claims_span_replicas_and_end_with_the_moderators_last_connection(
 async def test_claim_and_release_have_budgets_that_a_hubs_limits_may_set(
     settings: Settings, room: Any, pool: asyncpg.Pool, make_user: Any
 ) -> None:
-    tight = {
-        **DEFAULT_BUDGETS,
-        "/moderation": {**DEFAULT_BUDGETS["/moderation"], "claim": Budget(2, 60)},
-    }
+    tight = {"/moderation": {**ModerationNamespace.budgets, "claim": Budget(2, 60)}}
     runner, url = await start_hub(settings, SocketLimits(budgets=tight))
     [flag_id] = await make_flags(pool, room)
     _, token = await make_user(Role.moderator)

@@ -12,13 +12,23 @@ from uuid import uuid4
 import pytest
 
 from domain.identity import Role
+from moderation.namespace import ModerationNamespace
 from pawhub.settings import Settings
-from realtime.limits import DEFAULT_BUDGETS, Budget, EventBudgets, SocketLimits
+from realtime.chat import ChatNamespace
+from realtime.limits import Budget, EventBudgets, SocketLimits
 from realtime.namespace import AuthenticatedNamespace
+from signaling.namespace import RtcNamespace
 from tests.conftest import start_hub
 from tests.recording_client import ChatClient, RecordingClient
 
 TIGHT = Budget(capacity=2, window_s=2.0)  # two at once, then one a second
+# Every namespace of the hub and the budgets it declares.
+DECLARED = {
+    "/": AuthenticatedNamespace.budgets,
+    "/chat": ChatNamespace.budgets,
+    "/rtc": RtcNamespace.budgets,
+    "/moderation": ModerationNamespace.budgets,
+}
 
 
 class RootClient(RecordingClient):
@@ -53,7 +63,7 @@ async def tight_hub(settings: Settings) -> AsyncIterator[str]:
     """A hub where every budgeted event allows two at once and one a second."""
     budgets = {
         namespace: {name: None if budget is None else TIGHT for name, budget in events.items()}
-        for namespace, events in DEFAULT_BUDGETS.items()
+        for namespace, events in DECLARED.items()
     }
     runner, url = await start_hub(
         settings.model_copy(update={"chat_rate_limit": 0}), SocketLimits(budgets=budgets)
@@ -62,7 +72,7 @@ async def tight_hub(settings: Settings) -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-@pytest.mark.parametrize("namespace", list(DEFAULT_BUDGETS))
+@pytest.mark.parametrize("namespace", list(DECLARED))
 async def test_every_event_kind_is_refused_past_its_budget(
     tight_hub: str, make_user: Any, namespace: str
 ) -> None:
@@ -70,7 +80,7 @@ async def test_every_event_kind_is_refused_past_its_budget(
     _, token = await make_user(role)
     client = await CLIENTS[namespace].connect(tight_hub, token)
     try:
-        for name, budget in DEFAULT_BUDGETS[namespace].items():
+        for name, budget in DECLARED[namespace].items():
             if budget is None:
                 continue
             # The budget is taken before the payload is read: bad payloads spend it too.
@@ -130,7 +140,7 @@ async def test_a_flood_of_history_is_refused_while_another_member_sends(
     room_id, owner, vet = room
     flooder, member = await connect(owner[1]), await connect(vet[1])
     assert (await member.call("join", {"room": str(room_id)}))["ok"]
-    history_budget = DEFAULT_BUDGETS["/chat"]["history"]
+    history_budget = ChatNamespace.budgets["history"]
     assert history_budget is not None
     acks: list[dict[str, Any]] = []
     flood = 2000
