@@ -13,6 +13,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from domain.identity.tokens import ACCESS_TOKEN_TTL
+
 DEV_SECRET_PREFIX = "dev-insecure-"
 
 
@@ -96,6 +98,8 @@ class Settings(BaseSettings):
     registration_limit_per_hour: int = Field(default=10, ge=1)
     # Conversations a user may create per hour.
     conversation_limit_per_hour: int = Field(default=30, ge=1)
+    # How long an access token lives (clients refresh it; sockets renew it with `auth`).
+    access_token_ttl_s: int = Field(default=int(ACCESS_TOKEN_TTL.total_seconds()), ge=15)
 
     @field_validator(
         "turn_urls",

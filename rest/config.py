@@ -21,6 +21,7 @@ class ApiSettings(Protocol):
     cors_allowed_origins: list[str]
     registration_limit_per_hour: int
     conversation_limit_per_hour: int
+    access_token_ttl_s: int
     stripe_api_key: str
     stripe_api_base: str | None
     stripe_webhook_secret: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, get, post
@@ -15,9 +16,10 @@ from domain.fields import NO_NUL
 from domain.identity import NewUser, Role, User, refresh_tokens
 from domain.identity.login_limits import login_budgets, registration_budget
 from domain.identity.permissions import may_create_users
-from domain.identity.tokens import ACCESS_TOKEN_TTL, issue_access_token
+from domain.identity.tokens import issue_access_token
 from domain.identity.users import authenticate, create_user, get_user
 from rest.auth import PUBLIC, SECURED, CurrentPrincipal, Db, Limits, client_ip
+from rest.config import settings_of
 from rest.guards import role_allows
 from rest.problems import problem_responses
 
@@ -53,12 +55,14 @@ class Session(BaseModel):
     expires_in: int = Field(description="seconds until the access token expires")
 
 
-def _session(user: User, secret: str, refresh_token: str) -> Session:
+def _session(user: User, state: State, refresh_token: str) -> Session:
+    settings = settings_of(state)
+    ttl = timedelta(seconds=settings.access_token_ttl_s)
     return Session(
         user=user,
-        access_token=issue_access_token(user, secret),
+        access_token=issue_access_token(user, settings.jwt_secret, ttl=ttl),
         refresh_token=refresh_token,
-        expires_in=int(ACCESS_TOKEN_TTL.total_seconds()),
+        expires_in=settings.access_token_ttl_s,
     )
 
 
@@ -87,7 +91,7 @@ class AuthController(Controller):
             db, NewUser(email=data.email, password=data.password, name=data.name, role=Role.owner)
         )
         token = await refresh_tokens.start_family(db, user.id)
-        return _session(user, state.settings.jwt_secret, token)
+        return _session(user, state, token)
 
     @post(
         "/login",
@@ -109,7 +113,7 @@ class AuthController(Controller):
             raise NotAuthorizedException("wrong email or password")
         await limits.refund(attempt)
         token = await refresh_tokens.start_family(db, user.id)
-        return _session(user, state.settings.jwt_secret, token)
+        return _session(user, state, token)
 
     @post(
         "/refresh",
@@ -119,7 +123,7 @@ class AuthController(Controller):
     )
     async def refresh(self, db: Db, state: State, data: JSONBody[RefreshRequest]) -> Session:
         user, token = await refresh_tokens.rotate(db, data.refresh_token)
-        return _session(user, state.settings.jwt_secret, token)
+        return _session(user, state, token)
 
     @post(
         "/logout",

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from deploy.embedded import free_port
 from pawhub.hub import build_hub_app
 from pawhub.settings import Settings
+from realtime.limits import SocketLimits
 from realtime.server import KEEPALIVE_TIMEOUT_S, HubSite
 from tests.conftest import serve_api
 
@@ -52,14 +53,17 @@ class Servers:
     settings: Settings
 
 
-async def serve_pages(settings: Settings) -> AsyncIterator[Servers]:
-    """The hub (serving /app/) and the API that allows the hub's origin, as `pawhub up` sets
-    them: the hub names the API's address, the API answers the hub's origin."""
+async def serve_pages(
+    settings: Settings, limits: SocketLimits | None = None
+) -> AsyncIterator[Servers]:
+    """The hub (serving /app/, with `limits` if given) and the API that allows the hub's
+    origin, as `pawhub up` sets them: the hub names the API's address, the API answers the
+    hub's origin."""
     hub_port = free_port()
     hub_origin = f"http://127.0.0.1:{hub_port}"
     async with serve_api(settings.model_copy(update={"cors_allowed_origins": [hub_origin]})) as api:
         hub_settings = settings.model_copy(update={"public_api_url": api})
-        hub = build_hub_app(hub_settings)
+        hub = build_hub_app(hub_settings, limits=limits)
         runner = web.AppRunner(hub, keepalive_timeout=KEEPALIVE_TIMEOUT_S)
         await runner.setup()
         await HubSite(runner, "127.0.0.1", hub_port, max_connections_per_ip=0).start()

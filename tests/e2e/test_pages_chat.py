@@ -1,14 +1,20 @@
 """The consult page's chat panel in a real browser: earlier messages a page at a time, the
-typing indicator, read receipts, the unread count while the page is hidden, and Report."""
+typing indicator, read receipts, the unread count while the page is hidden, Report, and a
+send answered `unavailable` tried again (and given up after five tries)."""
 
 from __future__ import annotations
+
+from collections import Counter
+from typing import Any
 
 import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from domain.chat.messages import store_message
+from domain.chat.messages import Message, NewMessage, store_message
+from domain.errors import Unavailable
 from domain.identity.tokens import Principal
+from realtime.server import SOCKET_SERVER
 from tests.conftest import BookPet
 from tests.e2e.browser import Servers
 from tests.e2e.test_pages import chat_log, named_booking, open_consult, send
@@ -85,3 +91,63 @@ async def test_the_chat_panel_pages_back_and_shows_typing_receipts_unread_and_re
         room,
     )
     assert reports == 1
+
+
+class FlakyStore:
+    """The hub's message store answering `unavailable` (a database restarting) to the first
+    `failures` sends of each body that names itself "flaky", every one if `failures` is None."""
+
+    def __init__(self, store: Any, failures: int | None) -> None:
+        self._store = store
+        self._failures = failures
+        self.refused: Counter[str] = Counter()
+
+    async def store(self, message: NewMessage) -> tuple[Message, bool]:
+        if "flaky" in message.body and (
+            self._failures is None or self.refused[message.body] < self._failures
+        ):
+            self.refused[message.body] += 1
+            raise Unavailable("the database is restarting; try again shortly")
+        result: tuple[Message, bool] = await self._store.store(message)
+        return result
+
+
+def flaky_store(servers: Servers, monkeypatch: pytest.MonkeyPatch, failures: int | None) -> Any:
+    chat = servers.hub[SOCKET_SERVER].namespace_handlers["/chat"]
+    flaky = FlakyStore(chat._store, failures)
+    monkeypatch.setattr(chat, "_store", flaky)
+    return flaky
+
+
+async def test_a_send_answered_unavailable_is_tried_again_and_given_up_after_five(
+    browser: Browser,
+    servers: Servers,
+    book_pet: BookPet,
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    booked = await named_booking(book_pet, pool)
+    owner = await open_consult(browser, servers, "owner", booked.owner.email)
+    vet = await open_consult(browser, servers, "vet", booked.vet.email)
+    flaky = flaky_store(servers, monkeypatch, failures=2)
+    await send(owner, "a flaky hello")  # refused twice, then stored: once, in order
+    await expect(chat_log(vet)).to_contain_text("a flaky hello")
+    await send(owner, "and then")
+    await expect(chat_log(vet)).to_contain_text("and then")
+    assert await chat_log(owner).locator("li .body").all_inner_texts() == [
+        "a flaky hello",
+        "and then",
+    ]
+    assert flaky.refused["a flaky hello"] == 2
+    assert not await owner.get_by_role("alert").is_visible()
+
+    down = flaky_store(servers, monkeypatch, failures=None)
+    await send(owner, "flaky for good")
+    await expect(owner.get_by_role("alert")).to_contain_text(
+        "Your message was not sent: The database is restarting; try again shortly.", timeout=30_000
+    )
+    assert down.refused["flaky for good"] == 6  # the send and five tries again
+    await expect(owner.get_by_label("Message")).to_have_value("flaky for good")
+    room = await pool.fetchval("SELECT room FROM consults WHERE booking_id = $1", booked.booking.id)
+    stored = await pool.fetch("SELECT body FROM messages WHERE room = $1 ORDER BY seq", room)
+    assert [row["body"] for row in stored] == ["a flaky hello", "and then"]

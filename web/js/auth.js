@@ -1,11 +1,13 @@
 // The signed-in session, kept in memory only: the access token is refreshed a minute before it
-// expires; signing out revokes the refresh token's family on the server.
+// expires (and open sockets renew theirs with it); signing out revokes the refresh token's
+// family on the server.
 import { request } from "./api.js";
 
 const REFRESH_MARGIN_S = 60;
 let session = null; // {user, access_token, refresh_token}
 let refreshTimer = null;
 const listeners = new Set();
+const refreshListeners = new Set();
 
 export const currentUser = () => (session ? session.user : null);
 export const accessToken = () => (session ? session.access_token : null);
@@ -13,6 +15,11 @@ export const accessToken = () => (session ? session.access_token : null);
 /** Call `listener(user | null)` whenever someone signs in or out. */
 export function onSessionChange(listener) {
   listeners.add(listener);
+}
+
+/** Call `listener(accessToken)` whenever the access token is refreshed. */
+export function onTokenRefresh(listener) {
+  refreshListeners.add(listener);
 }
 
 function start(answer) {
@@ -27,7 +34,9 @@ async function refresh() {
     start(await request("POST", "/v1/auth/refresh", { body: { refresh_token: session.refresh_token } }));
   } catch {
     end(); // the refresh token was revoked or spent: sign in again
+    return;
   }
+  for (const listener of refreshListeners) listener(session.access_token);
 }
 
 function end() {

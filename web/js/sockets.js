@@ -1,14 +1,30 @@
 // Socket.IO connections to the hub (same origin), authenticated with the current access token
-// on every (re)connect, and acks turned into promises that reject with the ack's error.
+// on every (re)connect and renewed with `auth` whenever it is refreshed, and acks turned into
+// promises that reject with the ack's error.
 import { io } from "/app/vendor/socket.io.esm.min.js";
-import { accessToken } from "./auth.js";
+import { accessToken, onTokenRefresh } from "./auth.js";
 
 export function connect(namespace) {
-  return io(namespace, {
+  const socket = io(namespace, {
     transports: ["websocket"],
     auth: (send) => send({ token: accessToken() }),
     reconnectionDelayMax: 4000,
   });
+  // The hub ends a session whose token lapsed without renewal: `expired`, then a disconnect
+  // from the server's side, which Socket.IO does not retry. Renew before that; if it happens
+  // anyway (a laptop asleep through the refresh), connect again with the current token.
+  onTokenRefresh((token) => {
+    if (socket.connected) socket.emit("auth", { token });
+  });
+  let lapsed = false;
+  socket.on("expired", () => {
+    lapsed = true;
+  });
+  socket.on("disconnect", (reason) => {
+    if (lapsed && reason === "io server disconnect" && accessToken()) socket.connect();
+    lapsed = false;
+  });
+  return socket;
 }
 
 /** Emit with an ack; resolves the ack on `{ok:true}`, rejects with its error otherwise (its
