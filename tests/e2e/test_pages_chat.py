@@ -66,6 +66,8 @@ async def test_the_chat_panel_pages_back_and_shows_typing_receipts_unread_and_re
     await expect(owner.get_by_role("button", name="Load earlier messages")).to_be_hidden()
 
     vet = await open_consult(browser, servers, "vet", booked.vet.email)
+    # Typing counts once the vet's chat has joined the room (its history shows).
+    await expect(chat_log(vet)).to_contain_text(f"earlier note {CHAT_PAGE + 4}")
     await vet.get_by_label("Message").press_sequentially("Rex looks")
     await expect(owner.get_by_text("Vera Vet is typing…")).to_be_visible()
     await vet.get_by_label("Message").fill("")
