@@ -88,7 +88,16 @@ class Workload:
         )
 
     def with_overrides(self, **overrides: Any) -> Workload:
+        """This workload with the given options; the description names what they changed,
+        so a report and its plot never describe the scenario as it was before."""
         given = {name: value for name, value in overrides.items() if value is not None}
+        changed = [
+            f"{name} {value}"
+            for name, value in given.items()
+            if name != "description" and value != getattr(self, name)
+        ]
+        if changed and "description" not in given:
+            given["description"] = f"{self.description}; with {', '.join(changed)}"
         return replace(self, **given)
 
     def as_dict(self) -> dict[str, Any]:

@@ -38,3 +38,13 @@ async def test_a_small_run_delivers_every_message_once_and_writes_its_report(
     assert run["latency_ms"]["p50"] <= run["latency_ms"]["p99"] <= run["latency_ms"]["max"]
     assert run["server"]["rss_mb_peak"] > 0
     assert_report_files(document, json_path, png_path)
+
+
+def test_options_that_change_a_scenario_are_named_in_its_description() -> None:
+    scenario = load_scenario("consults")
+    assert scenario.with_overrides(rate=None).description == scenario.description
+    changed = scenario.with_overrides(
+        clients=500, rooms=250, senders=500, rate=None, duration=scenario.duration
+    )
+    named = "with clients 500, rooms 250, senders 500"
+    assert changed.description == f"{scenario.description}; {named}"
