@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +64,13 @@ def plot_sweep(document: dict[str, Any], path: Path) -> None:
     for row in rows:
         cpu = row["replica_cpu_percent"]
         cpu_axes.scatter([row["hub_processes"]] * len(cpu), cpu, color="tab:blue", alpha=0.5)
-        received = row["publications_received_per_replica"]
-        received_axes.scatter(
-            [row["hub_processes"]] * len(received), received, color="tab:green", alpha=0.5
-        )
+        heard = {
+            "tab:green": row["publications_received_per_replica"],
+            "tab:red": row["foreign_publications_per_replica"],
+        }
+        for color, counts_heard in heard.items():
+            replicas = [row["hub_processes"]] * len(counts_heard)
+            received_axes.scatter(replicas, counts_heard, color=color, alpha=0.5)
     cpu_axes.plot(counts, [row["replica_cpu_percent_mean"] for row in rows], marker="o")
     cpu_axes.set_ylabel("CPU % of one core, per replica")
     cpu_axes.set_title("each replica's CPU (dots) and their mean")
@@ -81,14 +85,16 @@ def plot_sweep(document: dict[str, Any], path: Path) -> None:
     p99_axes.set_ylabel("end-to-end latency p99 (ms)")
     p99_axes.set_title("p99 latency")
     received_axes.set_ylabel("publications received from Redis, per replica")
-    received_axes.set_title("what each replica's fan-out hears (its own included)")
+    received_axes.set_title("publications each replica hears: all (green), others' rooms (red)")
     for axes in (cpu_axes, rate_axes, p99_axes, received_axes):
         axes.set_xlabel("hub processes (one copy of the workload each)")
         axes.set_xticks(counts)
+        axes.margins(y=0.1)
         axes.set_ylim(bottom=0)
         axes.grid(True, alpha=0.3)
     description = document["workload"]["description"]
-    figure.suptitle(f"pawhub bench chat, hub processes swept (per copy: {description})")
+    title = f"pawhub bench chat, hub processes swept (per copy: {description})"
+    figure.suptitle(textwrap.fill(title, 120))
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
