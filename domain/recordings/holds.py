@@ -41,6 +41,8 @@ async def set_legal_hold(
         if principal.role is not Role.admin:
             await check_may_see(conn, principal, recording.consult_id)
             raise Forbidden("only an admin places or releases a legal hold")
+        if recording.legal_hold == held and recording.purged_at is None:
+            return recording  # already so: nothing to record (repeats cannot grow the ledger)
         updated = await repository.set_legal_hold(conn, recording_id, held)
         if updated is None:
             raise Conflict("the recording's media was deleted after its retention period")

@@ -199,6 +199,9 @@ async def test_only_admins_place_and_release_legal_holds_each_kept_with_its_reas
     assert placed.json()["legal_hold"] is True and placed.json()["id"] == str(recording_id)
     [seen] = (await listed(api, consult, consult.owner.token)).json()
     assert seen["legal_hold"] is True
+    for _ in range(3):  # placing it again changes nothing and records nothing
+        again = await hold(api, recording_id, admin.token, True, "complaint 17, again")
+        assert again.status_code == 200 and again.json()["legal_hold"] is True
     released = await hold(api, recording_id, admin.token, False, "claim settled")
     assert released.status_code == 200 and released.json()["legal_hold"] is False
 
