@@ -1,6 +1,7 @@
-"""The pages outlive their access tokens: the page refreshes its token before it expires and
-its open sockets renew theirs with `auth`, so a consult longer than a token's life goes on;
-here tokens live 20 s and the hub ends a session 5 s after its token lapses."""
+"""How long a page's connections live: past their access tokens (the page refreshes its token
+before it expires and its open sockets renew theirs with `auth`, so a consult longer than a
+token's life goes on; here tokens live 20 s and the hub ends a session 5 s after its token
+lapses), and no longer than the page (another page shown ends its call, camera and sockets)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from playwright.async_api import Browser, expect
 
 from pawhub.settings import Settings
 from realtime.limits import SocketLimits
+from realtime.server import SOCKET_SERVER
 from tests.conftest import BookPet
 from tests.e2e.browser import Servers, serve_pages
 from tests.e2e.test_pages import (
@@ -21,6 +23,7 @@ from tests.e2e.test_pages import (
     chat_log,
     named_booking,
     send,
+    sockets_of,
 )
 
 pytestmark = pytest.mark.slow
@@ -72,3 +75,26 @@ async def test_a_consult_goes_on_past_its_access_tokens_lives(
     await expect(chat_log(owner)).to_contain_text("still here")
     assert await owner.evaluate(WHO_AM_I) == str(booked.owner.id)
     await assert_remote_video_plays(owner)
+
+
+ALL_CLOSED = "() => window.__peerConnections.every((pc) => pc.connectionState === 'closed')"
+
+
+async def test_another_page_ends_the_call_camera_and_connections(
+    browser: Browser, servers: Servers, book_pet: BookPet, pool: asyncpg.Pool
+) -> None:
+    booked = await named_booking(book_pet, pool)
+    owner, vet = await admitted_call(browser, servers, booked)
+    await assert_remote_video_plays(vet)
+    hub = servers.hub[SOCKET_SERVER]
+    assert sockets_of(hub, "pawhub-e2e/owner")
+
+    await owner.get_by_role("link", name="pawhub").click()  # home, without Leave
+    await expect(owner.get_by_role("link", name="Join consult")).to_be_visible()
+    await owner.wait_for_function(ALL_CLOSED)
+    await expect(vet.locator("video[aria-label='Remote video']")).to_have_count(0)
+    for _ in range(50):
+        if not sockets_of(hub, "pawhub-e2e/owner"):
+            break
+        await owner.wait_for_timeout(100)
+    assert sockets_of(hub, "pawhub-e2e/owner") == []

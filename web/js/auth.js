@@ -17,9 +17,11 @@ export function onSessionChange(listener) {
   listeners.add(listener);
 }
 
-/** Call `listener(accessToken)` whenever the access token is refreshed. */
+/** Call `listener(accessToken)` whenever the access token is refreshed; returns the call
+ * that stops it. */
 export function onTokenRefresh(listener) {
   refreshListeners.add(listener);
+  return () => refreshListeners.delete(listener);
 }
 
 function start(answer) {

@@ -9,7 +9,7 @@ import { RecordingControls } from "./consent.js";
 import { PreCall } from "./precall.js";
 import { LEVEL_WORDS, QualityReporter } from "./quality.js";
 import { ConnectionBanner, call, connect } from "./sockets.js";
-import { h, render, sentence, showError } from "./ui.js";
+import { h, onPageLeave, render, sentence, showError } from "./ui.js";
 
 export async function consultPage(consultId) {
   const me = currentUser();
@@ -33,6 +33,7 @@ export async function consultPage(consultId) {
   const joinButton = h("button", { type: "button", class: "primary" }, "Join");
   const lobbyStatus = h("p", { class: "lobby-status", role: "status", "aria-live": "polite" });
   render(h("h1", { text: title }), lobbyStatus, precall.element, joinButton);
+  onPageLeave(() => precall.stop()); // the camera, before the call takes it over and after
   const opening = precall.open();
   joinButton.addEventListener("click", async () => {
     joinButton.disabled = true;
@@ -67,6 +68,10 @@ class ConsultRoom {
   }
 
   start() {
+    onPageLeave(() => {
+      this.rtc.emit("leave", { consult_id: this.consultId }); // sent before the disconnect
+      this.close();
+    });
     this.lobbyList = h("ul", { class: "lobby", "aria-label": "Waiting room" });
     this.selfVideo = h("video", { class: "self", autoplay: true, muted: true, playsinline: true, "aria-label": "Your video" });
     this.selfVideo.muted = true;
@@ -278,13 +283,18 @@ class ConsultRoom {
     }
   }
 
-  async leave() {
+  /** End the call, the camera and the connections (leaving, or another page shown). */
+  close() {
     this.quality.stop();
-    await call(this.rtc, "leave", { consult_id: this.consultId }).catch(() => {});
     this.call.close();
     this.stream.getTracks().forEach((track) => track.stop());
     this.rtc.disconnect();
     this.chatSocket.disconnect();
+  }
+
+  async leave() {
+    await call(this.rtc, "leave", { consult_id: this.consultId }).catch(() => {});
+    this.close();
     render(h("h1", { text: "You left the consult" }), h("p", {}, h("a", { href: "/app/", "data-route": "" }, "Back to your consults")));
   }
 }

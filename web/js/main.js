@@ -5,9 +5,10 @@ import { currentUser, onSessionChange, signOut } from "./auth.js";
 import { consultPage } from "./consult.js";
 import { homePage, signInPage } from "./home.js";
 import { moderationPage } from "./moderation.js";
-import { clearError, h, render, sentence, showError } from "./ui.js";
+import { clearError, h, leavePage, render, sentence, showError } from "./ui.js";
 
 function route() {
+  leavePage();
   clearError();
   const user = currentUser();
   document.getElementById("who").textContent = user ? `${user.name} (${user.role})` : "";

@@ -8,7 +8,7 @@ import { PAST, SenderHistories } from "./moderation_history.js";
 import { FlagTrails } from "./moderation_trail.js";
 import { WatchPanel } from "./moderation_watch.js";
 import { call, ConnectionBanner, connect } from "./sockets.js";
-import { formatTime, h, render, sentence } from "./ui.js";
+import { formatTime, h, onPageLeave, render, sentence } from "./ui.js";
 
 const ACTIONS = [ // [action, button, what a take-over confirms]
   ["dismiss", "Dismiss", "dismiss it"],
@@ -56,6 +56,7 @@ class Dashboard {
   }
 
   start() {
+    onPageLeave(() => this.socket.disconnect());
     this.count = h("span", { class: "badge", "aria-live": "polite" });
     this.banner = h("div", { class: "banner", role: "status", hidden: true });
     new ConnectionBanner(this.banner).watch(this.socket, "moderation");

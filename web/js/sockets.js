@@ -13,7 +13,7 @@ export function connect(namespace) {
   // The hub ends a session whose token lapsed without renewal: `expired`, then a disconnect
   // from the server's side, which Socket.IO does not retry. Renew before that; if it happens
   // anyway (a laptop asleep through the refresh), connect again with the current token.
-  onTokenRefresh((token) => {
+  const stopRenewing = onTokenRefresh((token) => {
     if (socket.connected) socket.emit("auth", { token });
   });
   let lapsed = false;
@@ -21,7 +21,8 @@ export function connect(namespace) {
     lapsed = true;
   });
   socket.on("disconnect", (reason) => {
-    if (lapsed && reason === "io server disconnect" && accessToken()) socket.connect();
+    if (reason === "io client disconnect") stopRenewing(); // the page closed it
+    else if (lapsed && reason === "io server disconnect" && accessToken()) socket.connect();
     lapsed = false;
   });
   return socket;

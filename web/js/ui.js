@@ -34,6 +34,20 @@ export function clearError() {
   notice.textContent = "";
 }
 
+let leaving = []; // what the page shown holds open, ended when another page shows
+
+/** Run `end` when the router shows another page (or signs out): a page's sockets, calls and
+ * camera end with it, not only through its own buttons. */
+export function onPageLeave(end) {
+  leaving.push(end);
+}
+
+export function leavePage() {
+  const ends = leaving;
+  leaving = [];
+  for (const end of ends) end();
+}
+
 /** Replace the main region's content and move focus there for screen readers. */
 export function render(...children) {
   const main = document.getElementById("main");
