@@ -293,7 +293,10 @@ async def test_a_poor_connection_gets_a_hint_and_the_other_side_sees_its_level(
 ) -> None:
     booked = await named_booking(book_pet, pool)
     owner, vet = await admitted_call(browser, servers, booked, LOSSY_NETWORK)
-    await expect(owner.get_by_text("Your connection is poor (no connection).")).to_be_visible()
+    await assert_remote_video_plays(owner)  # connected: its stats report inbound streams now
+    await expect(owner.get_by_text("Your connection is poor (no connection).")).to_be_visible(
+        timeout=15_000
+    )
     owner_quality = vet.locator(f"figure[data-user='{booked.owner.id}'] .quality")
     await expect(owner_quality).to_have_attribute("data-level", "0")
 
