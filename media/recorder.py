@@ -7,7 +7,8 @@ recording's one clock by the arrival time of its first frame, so audio and video
 time spent paused is left out of the timeline, and nothing that arrives while paused is
 written. A segment starts on a video keyframe (until one comes, frames are dropped and
 `request_keyframe` is called, for the SFU to send the publisher a PLI) and is closed at the
-first keyframe after SEGMENT_S, on pause and on close; `on_segment` then gets it, for upload.
+first keyframe after SEGMENT_S (asked for once SEGMENT_S has passed), on pause and on close;
+`on_segment` then gets it, for upload.
 `join_segments` remuxes a participant's segments into one WebM, again without re-encoding.
 """
 
@@ -28,6 +29,15 @@ from av.stream import Stream
 from media.forwarding import is_vp8_keyframe
 
 SEGMENT_S = 10.0
+# Clusters of at most half a second, each written out at once, and no frame held back more
+# than half a second to interleave it with a track that sends nothing (a camera without a
+# microphone): a hub killed mid-segment leaves a file whose frames up to its last second can
+# be salvaged (recordings.recovery).
+_CRASH_SAFE = {
+    "cluster_time_limit": "500",  # milliseconds
+    "flush_packets": "1",
+    "max_interleave_delta": "500000",  # microseconds
+}
 _MS = Fraction(1, 1000)
 
 
@@ -89,14 +99,17 @@ class ParticipantRecorder:
         at_ms = round((media_s - self._started_at - self._paused_total) * 1000)
         data = bytes(packet)
         keyframe = kind == "video" and is_vp8_keyframe(data)
-        if self._container is None or (
-            keyframe and at_ms - self._segment_start_ms >= self._segment_s * 1000
-        ):
+        segment_due = at_ms - self._segment_start_ms >= self._segment_s * 1000
+        if self._container is None or (keyframe and segment_due):
             if not keyframe:
                 self._request_keyframe()
                 return
             self._close_segment()
             self._open_segment(data, at_ms)
+        elif segment_due and kind == "video":
+            # Publishers send keyframes only when asked (aiortc, browsers): without asking, a
+            # segment would run on until a loss made someone send a PLI.
+            self._request_keyframe()
         at_ms = max(at_ms, self._last_ms.get(kind, at_ms))  # never backwards in a stream
         self._last_ms[kind] = at_ms
         out: av.Packet[Stream] = av.Packet(data)
@@ -127,7 +140,7 @@ class ParticipantRecorder:
 
     def _open_segment(self, keyframe: bytes, at_ms: int) -> None:
         path = self._directory / f"{self._seq:06d}.webm"
-        container = av.open(str(path), "w", format="webm")
+        container = av.open(str(path), "w", format="webm", options=_CRASH_SAFE)
         video = container.add_stream("vp8", rate=30)
         video.width, video.height = vp8_dimensions(keyframe)
         video.time_base = _MS

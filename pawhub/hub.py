@@ -86,7 +86,14 @@ def _rtc(
 
     calls = Calls(redis, prefix, settings.rtc_reconnect_grace_s)
     bus = ReplicaBus(redis, prefix, replica_id, emit_here, lambda command: router.run(command))
-    sfu = SfuHost(redis, prefix, replica_id, lambda *event: router.deliver(*event), studio)
+    sfu = SfuHost(
+        redis,
+        prefix,
+        replica_id,
+        lambda *event: router.deliver(*event),
+        lambda *event: router.tell_vet(*event),
+        studio,
+    )
     router = SfuRouter(calls, sfu, bus)
     recording = RecordingControl(pool, calls, bus, router)
     roster = Roster(calls, bus, router, recording)

@@ -1,13 +1,17 @@
 """What a replica hosting SFU rooms needs to record them: a RoomRecording per recording, its
 segments written under one local directory and uploaded through one SegmentBuffer, and the
 consult's live recording looked up when a room starts (a room may be pinned to this replica
-after its recording began, e.g. once the replica that hosted it died)."""
+after its recording began, e.g. once the replica that hosted it died). When segments pile up
+for want of S3, the listener set with `on_pressure` hears of it (the hub tells the vets). Each
+recording's directory is held (recordings.recovery.hold) while it records; at start, what a
+hub that died mid-recording left in directories nobody holds is recovered."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 from uuid import UUID
@@ -16,7 +20,8 @@ import asyncpg
 
 from domain.recordings import repository
 from domain.recordings.lifecycle import RecordingState
-from recordings.buffer import SegmentBuffer
+from recordings.buffer import BufferPressure, SegmentBuffer
+from recordings.recovery import Recovery, hold, release
 from recordings.room import RoomRecording
 from recordings.uploads import RecordingUploads
 
@@ -31,21 +36,46 @@ class Studio:
         self._uploads = RecordingUploads(pool, s3, bucket)
         self._directory = directory
         self._buffer = SegmentBuffer(
-            self._uploads, max_bytes=max_buffer_bytes, on_pressure=_warn_pressure
+            self._uploads, max_bytes=max_buffer_bytes, on_pressure=self._pressure
         )
-        self._uploader: asyncio.Task[None] | None = None
+        self._recovery = Recovery(pool, self._uploads, self._buffer, directory)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._held: dict[UUID, int] = {}  # recording -> the lock on its directory
+        self._pressure_listener: Callable[[BufferPressure], None] | None = None
+
+    def on_pressure(self, listener: Callable[[BufferPressure], None]) -> None:
+        self._pressure_listener = listener
+
+    def _pressure(self, pressure: BufferPressure) -> None:
+        log.warning(
+            "recording segments waiting for S3: %d of %d bytes%s",
+            pressure.waiting_bytes,
+            pressure.limit_bytes,
+            "" if pressure.near_full else " (back under the warning level)",
+        )
+        if self._pressure_listener is not None:
+            self._pressure_listener(pressure)
 
     def start(self) -> None:
-        self._uploader = asyncio.ensure_future(self._buffer.run())
+        self._tasks = [
+            asyncio.ensure_future(self._buffer.run()),
+            asyncio.ensure_future(self._recovery.run()),
+        ]
 
     async def stop(self) -> None:
-        if self._uploader is not None:
-            self._uploader.cancel()
-            await asyncio.gather(self._uploader, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for fd in self._held.values():
+            release(fd)
+        self._held.clear()
 
     def recording(self, recording_id: UUID) -> RoomRecording:
         """A new recording's media, written under its own directory."""
         directory = self._directory / str(recording_id)
+        fd = hold(directory)
+        if fd is not None:  # else this process holds it already: a room restarted here
+            self._held[recording_id] = fd
         return RoomRecording(recording_id, directory, self._buffer, self._uploads)
 
     async def finished(self, recording: RoomRecording) -> None:
@@ -54,6 +84,8 @@ class Studio:
         await asyncio.to_thread(
             shutil.rmtree, self._directory / str(recording.recording_id), ignore_errors=True
         )
+        if (fd := self._held.pop(recording.recording_id, None)) is not None:
+            release(fd)
 
     async def index(self, recording_id: UUID) -> None:
         """The manifest of a recording whose segments reached S3 from another replica (one that
@@ -65,7 +97,3 @@ class Studio:
         async with self._pool.acquire() as proxy:
             current = await repository.live(cast(asyncpg.Connection, proxy), consult_id)
         return None if current is None else (current.id, current.state)
-
-
-def _warn_pressure(waiting: int, limit: int) -> None:
-    log.warning("recording segments waiting for S3: %d of %d bytes", waiting, limit)

@@ -65,7 +65,8 @@ class RecordingUploads:
             await self._pool.execute(
                 """INSERT INTO recording_files
                        (recording_id, user_id, object_key, content_type, duration_s)
-                   VALUES ($1, $2, $3, 'video/webm', $4)""",
+                   VALUES ($1, $2, $3, 'video/webm', $4)
+                   ON CONFLICT (recording_id, user_id) DO NOTHING  -- joined on another host""",
                 recording_id,
                 user_id,
                 key,

@@ -9,6 +9,10 @@ dies, its rooms die with it and, once its lease expires (signaling.leases), a li
 `release`s its claims, so the next `to: "sfu"` signal pins the room on a live replica and the
 members renegotiate with it (their old connections to the dead room fail).
 
+While segments of the recordings made here wait for S3 and the local buffer nears its limit,
+each recording consult's vet is told (`recording_storage`, through `tell_vet`), and again when
+the buffer drains.
+
 Per participant, the room's answer to an offer is delivered before any later room offer
 (SfuRoom's contract), by one lock per participant around both.
 
@@ -35,6 +39,7 @@ from domain.recordings.lifecycle import RecordingState
 from media.forwarding import Publication
 from media.sdp_rules import IceCandidateInit
 from media.sfu import SfuRoom, Source
+from recordings.buffer import BufferPressure
 from recordings.room import RoomRecording
 from recordings.studio import Studio
 from signaling.sdp import sending_media
@@ -43,6 +48,9 @@ log = logging.getLogger(__name__)
 
 CLAIM_TTL_S = 12 * 3600
 MAX_PUBLISHED_TRACKS = 4  # camera and microphone, a screen share and its audio
+# How long a closing replica waits for its recordings to reach S3: what is still on disk then
+# is uploaded at the next start (recordings.recovery).
+FINISH_ON_CLOSE_S = 5.0
 
 
 class TooManyTracks(TooLarge):
@@ -58,6 +66,7 @@ return 0
 """
 
 Deliver = Callable[[UUID, UUID, str, dict[str, Any]], Awaitable[None]]  # consult, user, ...
+TellVet = Callable[[UUID, str, dict[str, Any]], Awaitable[None]]  # consult, event, data
 
 
 def _text(value: object) -> str | None:
@@ -73,10 +82,14 @@ class SfuHost:
         prefix: str,
         replica_id: str,
         deliver: Deliver,
+        tell_vet: TellVet,
         studio: Studio | None = None,
     ) -> None:
         self._redis = redis
         self._studio = studio  # None: no storage for recordings' media
+        if studio is not None:
+            studio.on_pressure(self._buffer_pressure)
+        self._tell_vet = tell_vet
         self._recordings: dict[UUID, RoomRecording] = {}  # consult -> its live recording here
         self._tasks: set[asyncio.Task[None]] = set()
         self._prefix = prefix
@@ -184,6 +197,17 @@ class SfuHost:
         else:
             current.resume()
 
+    def _buffer_pressure(self, pressure: BufferPressure) -> None:
+        for consult, recording in self._recordings.items():
+            storage = {
+                "consult_id": str(consult),
+                "recording_id": str(recording.recording_id),
+                "near_full": pressure.near_full,
+                "buffered_bytes": pressure.waiting_bytes,
+                "limit_bytes": pressure.limit_bytes,
+            }
+            self._spawn(self._tell_vet(consult, "recording_storage", storage))
+
     def recorded_consults(self) -> list[UUID]:
         """The consults whose rooms this replica records now."""
         return list(self._recordings)
@@ -221,7 +245,11 @@ class SfuHost:
         for consult, room in rooms:
             await room.close()
             await self._unpin(consult)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, unfinished = await asyncio.wait(self._tasks, timeout=FINISH_ON_CLOSE_S)
+            for task in unfinished:  # S3 is out of reach: the next start uploads what is left
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
 
     async def _finish(self, recording: RoomRecording) -> None:
         assert self._studio is not None

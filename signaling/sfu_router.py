@@ -15,6 +15,7 @@ from aiortc import RTCSessionDescription
 
 from domain.errors import Invalid
 from domain.recordings.lifecycle import RecordingState
+from domain.scheduling.consults import ParticipantRole
 from media.sdp_rules import IceCandidateInit
 from media.sfu import NegotiationConflict, TooManyCandidates
 from realtime.protocol import ErrorCode, EventError, refusal
@@ -85,6 +86,12 @@ class SfuRouter:
         member = await self._calls.member(consult_id, user_id)
         if member is not None:
             await self._bus.emit(member, name, data)
+
+    async def tell_vet(self, consult_id: UUID, name: str, data: dict[str, Any]) -> None:
+        """Send the call's vet an event from the media server, if they are in."""
+        for member in (await self._calls.members(consult_id)).values():
+            if member.role is ParticipantRole.vet and member.admitted:
+                await self._bus.emit(member, name, data)
 
     async def _apply(self, command: SfuSignal) -> None:
         await self._sfu.signal(

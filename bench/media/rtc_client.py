@@ -37,6 +37,7 @@ EVENTS = (
     "quality",
     "consent",
     "recording",
+    "recording_storage",
     "mode",
     "media",
 )

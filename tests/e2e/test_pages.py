@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from uuid import uuid4
 
 import aiohttp
 import asyncpg
@@ -324,6 +325,38 @@ async def test_consent_is_given_and_withdrawn_and_the_vet_hears_of_both(
     )
     assert [row["granted"] for row in ledger] == [True, False]
     assert all("pawhub-e2e/owner" in row["user_agent"] for row in ledger)
+
+
+async def test_only_the_vet_is_told_when_recording_storage_is_out_of_reach(
+    browser: Browser, servers: Servers, book_pet: BookPet, pool: asyncpg.Pool
+) -> None:
+    # The hub's side is tested in tests/signaling/test_rtc_recording_storage.py; here the
+    # pages get the event from the real hub, sent to every /rtc connection.
+    booked = await named_booking(book_pet, pool)
+    owner, vet = await admitted_call(browser, servers, booked)
+    consult_id = await pool.fetchval(
+        "SELECT id FROM consults WHERE booking_id = $1", booked.booking.id
+    )
+    buffered, limit = 1_700_000_000, 2 * 1024**3
+    storage = {
+        "consult_id": str(consult_id),
+        "recording_id": str(uuid4()),
+        "near_full": True,
+        "buffered_bytes": buffered,
+        "limit_bytes": limit,
+    }
+    hub = servers.hub[SOCKET_SERVER]
+    await hub.emit("recording_storage", storage, namespace="/rtc")
+    recording = vet.get_by_role("region", name="Recording")
+    await expect(recording.get_by_role("alert")).to_contain_text(
+        f"Recording storage is out of reach: {buffered / 1024**2:.1f} MB of"
+        f" {limit / 1024**2:.1f} MB waits on the server."
+    )
+    await hub.emit("recording_storage", {**storage, "near_full": False}, namespace="/rtc")
+    await expect(
+        recording.get_by_role("status").filter(has_text="Recording storage is back")
+    ).to_be_visible()
+    await expect(owner.get_by_text("Recording storage")).to_have_count(0)
 
 
 async def test_owner_and_vet_meet_chat_and_recover_after_a_reconnect(

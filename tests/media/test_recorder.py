@@ -14,7 +14,7 @@ from av.audio.frame import AudioFrame
 from av.stream import Stream
 from av.video.frame import PictureType
 
-from media.recorder import ParticipantRecorder, Segment, join_segments
+from media.recorder import SEGMENT_S, ParticipantRecorder, Segment, join_segments
 
 FPS = 30
 Packet: TypeAlias = "av.Packet[Stream]"  # PyAV has it generic only in its stubs
@@ -33,6 +33,7 @@ class Publisher:
         self.video.time_base = Fraction(1, 90000)
         self.video.framerate = Fraction(FPS)
         self.video.gop_size = 1000  # keyframes only when asked, as in a call
+        self.video.options = {"keyint_min": "1000"}  # nor where libvpx deems one cheaper
         self.audio = av.CodecContext.create("libopus", "w")
         self.audio.sample_rate = 48000
         self.audio.layout = "stereo"
@@ -68,8 +69,38 @@ def rtp_like(packet: Packet, clock_rate: int) -> Packet:
     return forwarded
 
 
-def record_synthetic_call(directory: Path) -> list[Segment]:
-    """25 s of a publisher's call, paused from 10 s to 15 s; the segments written."""
+def play(
+    recorder: ParticipantRecorder,
+    publisher: Publisher,
+    now: list[float],
+    seconds: float,
+    *,
+    microphone: bool = True,
+    pause: tuple[float, float] | None = None,
+) -> None:
+    """Feed `recorder` `seconds` of the publisher's call in 1 ms steps of the clock `now`,
+    paused from `pause[0]` to `pause[1]`."""
+    video_index = audio_index = 0
+    for step in range(round(seconds * 1000)):
+        now[0] = step / 1000
+        if pause is not None and pause[0] <= now[0] < pause[1] and not recorder.paused:
+            recorder.pause()
+        if pause is not None and now[0] >= pause[1] and recorder.paused:
+            recorder.resume()
+        if microphone and step % 20 == 0:
+            for packet in publisher.audio_frame(audio_index):
+                recorder.write("audio", packet)
+            audio_index += 1
+        if step * FPS % 1000 < FPS:
+            for packet in publisher.video_frame(video_index):
+                recorder.write("video", packet)
+            video_index += 1
+
+
+def record_synthetic_call(
+    directory: Path, pause: tuple[float, float] | None = (10, 15)
+) -> list[Segment]:
+    """25 s of a publisher's call, paused from 10 s to 15 s (or `pause`); the segments."""
     now = [0.0]
     segments: list[Segment] = []
     publisher = Publisher()
@@ -80,21 +111,7 @@ def record_synthetic_call(directory: Path) -> list[Segment]:
         request_keyframe=publisher.request_keyframe,
         clock=lambda: now[0],
     )
-    video_index = audio_index = 0
-    for step in range(25_000):  # 1 ms steps
-        now[0] = step / 1000
-        if 10 <= now[0] < 15 and not recorder.paused:
-            recorder.pause()
-        if now[0] >= 15 and recorder.paused:
-            recorder.resume()
-        if step % 20 == 0:
-            for packet in publisher.audio_frame(audio_index):
-                recorder.write("audio", packet)
-            audio_index += 1
-        if step * FPS % 1000 < FPS:
-            for packet in publisher.video_frame(video_index):
-                recorder.write("video", packet)
-            video_index += 1
+    play(recorder, publisher, now, 25, pause=pause)
     recorder.close()
     return segments
 
@@ -127,3 +144,11 @@ def test_segments_and_the_joined_file_hold_vp8_and_opus_without_the_pause(tmp_pa
         assert sum(1 for _ in container.decode(video=0)) == decoded_video
         container.seek(0)
         assert sum(1 for _ in container.decode(audio=0)) > 0.8 * RECORDED_S / 0.02
+
+
+def test_a_long_stretch_is_cut_into_segments_of_about_ten_seconds(tmp_path: Path) -> None:
+    # The publisher sends keyframes only when asked: the recorder asks once a segment is due.
+    segments = record_synthetic_call(tmp_path, pause=None)
+    assert [round(segment.start_s) for segment in segments] == [0, 10, 20]
+    for segment in segments[:-1]:
+        assert SEGMENT_S <= segment.duration_s < SEGMENT_S + 0.2, segment

@@ -20,7 +20,7 @@ from aiobotocore.config import AioConfig
 from bench.media.consults import make_video_consult
 from domain.recordings import repository
 from pawhub.settings import Settings
-from recordings.buffer import BufferFull, SegmentBuffer
+from recordings.buffer import BufferFull, BufferPressure, SegmentBuffer
 from recordings.uploads import RecordingUploads
 from tests.conftest import RUN_ID
 from tests.media.test_recorder import record_synthetic_call
@@ -94,7 +94,7 @@ async def test_segments_wait_for_s3_and_all_arrive_intact(
     segments = record_synthetic_call(tmp_path)
     owner = consult.owner.user.id
     limit = sum(segment.size_bytes for segment in segments)
-    warnings: list[tuple[int, int]] = []
+    warnings: list[BufferPressure] = []
 
     async with client(switch.port) as s3:
         await s3.create_bucket(Bucket=BUCKET)
@@ -102,7 +102,7 @@ async def test_segments_wait_for_s3_and_all_arrive_intact(
         buffer = SegmentBuffer(
             RecordingUploads(pool, s3, BUCKET),
             max_bytes=limit,
-            on_pressure=lambda waiting, most: warnings.append((waiting, most)),
+            on_pressure=warnings.append,
             backoff_s=0.1,
         )
         uploading = asyncio.create_task(buffer.run())
@@ -110,7 +110,9 @@ async def test_segments_wait_for_s3_and_all_arrive_intact(
             buffer.put(recording.id, owner, segment)
         await asyncio.sleep(1)  # several failed attempts
         assert buffer.waiting_bytes == limit
-        assert warnings and warnings[-1] == (limit, limit)
+        # told once, when what waits passed 80 % of the limit
+        assert [warning.near_full for warning in warnings] == [True]
+        assert 0.8 * limit <= warnings[0].waiting_bytes <= limit == warnings[0].limit_bytes
         with pytest.raises(BufferFull):
             buffer.put(recording.id, owner, segments[0])
         assert (
@@ -124,6 +126,7 @@ async def test_segments_wait_for_s3_and_all_arrive_intact(
         await asyncio.wait_for(buffer.drained(), 60)
         uploading.cancel()
         assert buffer.waiting_bytes == 0
+        assert [warning.near_full for warning in warnings] == [True, False]  # and when it fell
         rows = await pool.fetch(
             "SELECT seq, object_key, sha256 FROM recording_segments WHERE recording_id = $1"
             " ORDER BY seq",

@@ -33,6 +33,7 @@ export class RecordingControls {
       this.message,
     );
     socket.on("recording", (event) => event.consult_id === consultId && this.show(event.state));
+    if (isVet) socket.on("recording_storage", (event) => event.consult_id === consultId && this.storage(event));
     socket.on("consent", (event) => {
       if (event.consult_id !== consultId) return;
       this.message.textContent = `${this.nameOf(event.user_id)} ${event.granted ? "consented to" : "withdrew consent for"} recording.`;
@@ -48,6 +49,16 @@ export class RecordingControls {
       this.stopButton.hidden = !recording;
     }
     if (recording && this.withdrawButton.hidden) this.prompt.classList.add("asking");
+  }
+
+  // The hub's recording storage (S3) is out of reach and its local buffer nears its limit, or
+  // has drained again.
+  storage({ near_full: nearFull, buffered_bytes: buffered, limit_bytes: limit }) {
+    const megabytes = (bytes) => `${(bytes / 1024 ** 2).toFixed(1)} MB`;
+    this.message.textContent = nearFull
+      ? `Recording storage is out of reach: ${megabytes(buffered)} of ${megabytes(limit)} waits on the server. Stop recording soon or the rest may not be kept.`
+      : "Recording storage is back: the waiting recording is being uploaded.";
+    this.message.setAttribute("role", nearFull ? "alert" : "status");
   }
 
   async consent(granted) {
