@@ -114,6 +114,7 @@ def _rtc(
         leases=leases,
         bus=bus,
         sfu=sfu,
+        router=router,
         roster=roster,
         service=service,
         recording=recording,

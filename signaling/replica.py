@@ -1,7 +1,8 @@
 """This replica's background part in `/rtc`: its channel on the replica bus, its lease
 (signaling.leases), renewed every quarter of the lease, and the reaper, which every
 REAP_EVERY_S releases what dead replicas held (their SFU rooms' live recordings end
-`interrupted`, indexed as far as they reached S3) and lets go the members whose reconnect grace
+`interrupted`, indexed as far as they reached S3, and the rooms' members are told to connect
+to the media server anew) and lets go the members whose reconnect grace
 ran out (signaling.calls.Calls.reap_due).
 
 A replica that stops cleanly drops its members at once (the others reap them) and gives its
@@ -22,6 +23,7 @@ from signaling.recording import RecordingControl
 from signaling.roster import Roster
 from signaling.service import CallService
 from signaling.sfu_host import SfuHost
+from signaling.sfu_router import SfuRouter
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class RtcReplica:
         leases: ReplicaLeases,
         bus: ReplicaBus,
         sfu: SfuHost,
+        router: SfuRouter,
         roster: Roster,
         service: CallService,
         recording: RecordingControl,
@@ -44,6 +47,7 @@ class RtcReplica:
         self._leases = leases
         self._bus = bus
         self._sfu = sfu
+        self._router = router
         self._roster = roster
         self._service = service
         self._recording = recording
@@ -89,6 +93,7 @@ class RtcReplica:
         for consult_id in released:  # their recordings died with the replica recording them
             if (recording_id := await self._recording.interrupt(consult_id)) is not None:
                 await self._sfu.index_interrupted(recording_id)
+            await self._router.lost(consult_id)
         if orphaned or released:
             log.warning(
                 "rtc replica %s is gone: %d members dropped, %d sfu rooms released",

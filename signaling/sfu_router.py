@@ -89,8 +89,19 @@ class SfuRouter:
 
     async def tell_vet(self, consult_id: UUID, name: str, data: dict[str, Any]) -> None:
         """Send the call's vet an event from the media server, if they are in."""
+        await self._tell(consult_id, name, data, vet_only=True)
+
+    async def lost(self, consult_id: UUID) -> None:
+        """The replica hosting the consult's room died: everyone in the call is told to
+        connect to the media server anew (the next `to: "sfu"` offer pins the room on a live
+        replica), before their connections to the dead one time out."""
+        await self._tell(consult_id, "sfu_lost", {"consult_id": str(consult_id)})
+
+    async def _tell(
+        self, consult_id: UUID, name: str, data: dict[str, Any], *, vet_only: bool = False
+    ) -> None:
         for member in (await self._calls.members(consult_id)).values():
-            if member.role is ParticipantRole.vet and member.admitted:
+            if member.admitted and (member.role is ParticipantRole.vet or not vet_only):
                 await self._bus.emit(member, name, data)
 
     async def _apply(self, command: SfuSignal) -> None:

@@ -38,6 +38,7 @@ EVENTS = (
     "consent",
     "recording",
     "recording_storage",
+    "sfu_lost",
     "mode",
     "media",
 )

@@ -91,6 +91,10 @@ async def test_an_sfu_room_pinned_to_a_killed_replica_moves_to_a_live_one(
         assert answer["description"]["type"] == "answer"
 
         kill(doomed)
+        # Once the dead replica's lease lapses, the vet (connected to the survivor) is told its
+        # media server is gone, before any ICE timeout would have told it.
+        lost = await vet.wait_for("sfu_lost", timeout=DEADLINE_S)
+        assert lost == {"consult_id": consult.id}
         left = await vet.wait_for("peer_left", timeout=DEADLINE_S)
         assert left == {"consult_id": consult.id, "user_id": consult.owner.id}
 

@@ -48,6 +48,11 @@ export class CallMedia {
     if (inCall) this.connect();
   }
 
+  /** `sfu_lost`: the replica hosting the call's media server died; connect to it anew. */
+  lost() {
+    if (this.mode === "sfu" && this.sfu.pc) this.sfu.open();
+  }
+
   handle(message) {
     if (message.from === "sfu") return this.mode === "sfu" ? this.sfu.handle(message) : undefined;
     return this.mode === "p2p" ? this.p2p.handle(message) : undefined; // left over from p2p

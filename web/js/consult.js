@@ -119,6 +119,7 @@ class ConsultRoom {
     this.rtc.on("signal", (message) => this.call.handle(message));
     this.rtc.on("signal_failed", (event) => this.call.failed(event));
     this.rtc.on("mode", ({ consult_id: id, mode }) => id === this.consultId && this.call.moved(mode, !this.waiting));
+    this.rtc.on("sfu_lost", ({ consult_id: id }) => id === this.consultId && this.call.lost());
     this.quality = new QualityReporter({
       socket: this.rtc,
       consultId: this.consultId,
