@@ -2,11 +2,14 @@
 
 The hub creates the room through livekit-api's RoomService (Twirp over HTTP, each call signed
 with a short JWT of the API key and secret), hands each participant an AccessToken scoped to
-that room, and verifies the webhooks LiveKit sends back. No media passes through the hub.
+that room, records through its EgressService (a participant egress writes one person's audio
+and video to S3 as MP4: LiveKit encodes it, the hub only asks), and verifies the webhooks
+LiveKit sends back. No media passes through the hub.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
 from typing import TypedDict
@@ -17,6 +20,27 @@ from livekit import api
 ROOM_PREFIX = "consult-"
 DEFAULT_TOKEN_TTL = timedelta(hours=1)
 DEFAULT_EMPTY_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class EgressStorage:
+    """Where LiveKit's egress writes: the recordings' bucket, with credentials LiveKit uses."""
+
+    bucket: str
+    region: str
+    endpoint: str | None
+    access_key: str | None
+    secret: str | None
+
+    def s3(self) -> api.S3Upload:
+        return api.S3Upload(
+            bucket=self.bucket,
+            region=self.region,
+            endpoint=self.endpoint or "",
+            access_key=self.access_key or "",
+            secret=self.secret or "",
+            force_path_style=self.endpoint is not None,  # MinIO and other S3 servers
+        )
 
 
 class LiveKitJoin(TypedDict):
@@ -100,6 +124,27 @@ class LiveKitBridge:
         await self.ensure_room(consult_id, max_participants=max_participants)
         token = self.access_token(consult_id, user_id, name=name, admin=admin)
         return {"url": self.url, "token": token}
+
+    async def record_participant(
+        self, consult_id: str, identity: str, object_key: str, storage: EgressStorage
+    ) -> str:
+        """Start writing one participant's audio and video to `object_key` in S3 (MP4, no
+        screen share); the egress id."""
+        request = api.ParticipantEgressRequest(
+            room_name=room_name(consult_id),
+            identity=identity,
+            file_outputs=[
+                api.EncodedFileOutput(
+                    file_type=api.EncodedFileType.MP4, filepath=object_key, s3=storage.s3()
+                )
+            ],
+        )
+        info = await self._api.egress.start_participant_egress(request)
+        egress_id: str = info.egress_id
+        return egress_id
+
+    async def stop_egress(self, egress_id: str) -> None:
+        await self._api.egress.stop_egress(api.StopEgressRequest(egress_id=egress_id))
 
     async def aclose(self) -> None:
         await self._api.aclose()

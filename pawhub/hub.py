@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from integrations.livekit import LiveKitBridge
+from integrations.livekit import EgressStorage, LiveKitBridge
 from moderation.namespace import ModerationNamespace
 from moderation.screening import PreSendScreen
 from pawhub.resources import check_dependencies, open_pool, open_redis, open_s3
@@ -32,6 +32,7 @@ from realtime.server import SOCKET_SERVER, create_socket_server, mount
 from recordings.studio import Studio
 from signaling.bus import ReplicaBus
 from signaling.calls import Calls
+from signaling.egress import LiveKitRecorder
 from signaling.leases import ReplicaLeases
 from signaling.lobby import Lobby
 from signaling.namespace import RtcNamespace
@@ -95,7 +96,17 @@ def _rtc(
         studio,
     )
     router = SfuRouter(calls, sfu, bus)
-    recording = RecordingControl(pool, calls, bus, router)
+    egress = None
+    if livekit is not None and settings.has_s3:
+        storage = EgressStorage(
+            bucket=settings.s3_bucket,
+            region=settings.s3_region,
+            endpoint=settings.s3_endpoint_url,
+            access_key=settings.s3_access_key_id,
+            secret=settings.s3_secret_access_key,
+        )
+        egress = LiveKitRecorder(pool, calls, livekit, storage)
+    recording = RecordingControl(pool, calls, bus, router, egress)
     roster = Roster(calls, bus, router, recording)
     service = CallService(
         pool=pool,

@@ -45,7 +45,8 @@ async def _purge(conn: Conn, s3: Any, bucket: str, recording_id: UUID) -> bool:
         return False
     keys = await conn.fetch(
         """SELECT object_key FROM recording_segments WHERE recording_id = $1
-           UNION SELECT object_key FROM recording_files WHERE recording_id = $1""",
+           UNION SELECT object_key FROM recording_files WHERE recording_id = $1
+           UNION SELECT object_key FROM recording_egresses WHERE recording_id = $1""",
         recording_id,
     )
     names = [key["object_key"] for key in keys]

@@ -43,7 +43,7 @@ def choose_mode(participants: int, *, wants_sfu: bool, livekit_configured: bool)
 
 
 def mode_for_recording(mode: Mode) -> Mode:
-    """The mode a call in `mode` records in (a livekit call is refused before this)."""
+    """The mode a call in `mode` records in (LiveKit records a livekit call itself)."""
     return Mode.sfu if mode is Mode.p2p else mode
 
 

@@ -4,8 +4,9 @@
   those in the call get `consent {consult_id, user_id, granted}`. Anyone holding a place in
   the call may consent, waiting in the lobby included, so they can be let in unpaused.
 - `record start` (the vet): only when everyone in the call (admitted) has consented, else
-  ConsentRequired naming who has not; never in a livekit call (Unavailable). The hub records
-  what passes through its SFU, so a p2p call first moves to sfu: those in it get
+  ConsentRequired naming who has not. A livekit call is recorded by LiveKit's egress
+  (signaling.egress), when the hub has S3 to point it at (else Unavailable). Otherwise the hub
+  records what passes through its SFU, so a p2p call first moves to sfu: those in it get
   `mode {consult_id, mode: "sfu"}` (before `recording`) and renegotiate with the SFU, whose
   room joins the live recording when it starts (signaling.sfu_host). `record stop` (the vet)
   stops it; the call stays in sfu.
@@ -34,16 +35,25 @@ from domain.recordings.repository import Recording
 from domain.scheduling.consults import ParticipantRole
 from signaling.bus import ReplicaBus
 from signaling.calls import Calls, Member
+from signaling.egress import LiveKitRecorder
 from signaling.modes import Mode, mode_for_recording
 from signaling.sfu_router import SfuRouter
 
 
 class RecordingControl:
-    def __init__(self, pool: asyncpg.Pool, calls: Calls, bus: ReplicaBus, sfu: SfuRouter) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        calls: Calls,
+        bus: ReplicaBus,
+        sfu: SfuRouter,
+        livekit: LiveKitRecorder | None = None,
+    ) -> None:
         self._pool = pool
         self._calls = calls
         self._bus = bus
         self._sfu = sfu
+        self._livekit = livekit  # None: LiveKit calls are not recorded (no LiveKit, or no S3)
 
     async def consent(self, consult_id: UUID, actor: Actor, *, granted: bool) -> None:
         async with self._pool.acquire() as proxy, proxy.transaction():
@@ -94,7 +104,10 @@ class RecordingControl:
         async with self._pool.acquire() as proxy, proxy.transaction():
             conn = cast(asyncpg.Connection, proxy)
             changed = await self._settle(conn, consult_id, member.user_id, "someone joined")
+            live = changed or await repository.live(conn, consult_id)
         await self._announce(changed)
+        if changed is None and live is not None:  # they had consented: it records them too
+            await self._follow_in_livekit(live)
 
     async def departed(self, consult_id: UUID, member: Member) -> None:
         """`member` left the call for good: the vet's departure stops a recording; anyone
@@ -126,8 +139,8 @@ class RecordingControl:
         return changed.id
 
     async def _check_startable(self, conn: asyncpg.Connection, consult_id: UUID) -> None:
-        if await self._calls.current_mode(consult_id) is Mode.livekit:
-            raise Unavailable("recording a LiveKit call is not available yet")
+        if await self._calls.current_mode(consult_id) is Mode.livekit and self._livekit is None:
+            raise Unavailable("recording a LiveKit call needs S3 storage, which this hub lacks")
         missing = await self._missing(conn, consult_id)
         if missing:
             names = ", ".join(member.name for member in missing)
@@ -158,12 +171,20 @@ class RecordingControl:
     async def _announce(self, recording: Recording | None) -> None:
         if recording is not None:
             await self._sfu.record(recording.consult_id, recording.id, recording.state)
+            await self._follow_in_livekit(recording)
             state = {
                 "consult_id": str(recording.consult_id),
                 "state": recording.state.value,
                 "recording_id": str(recording.id),
             }
             await self._tell(recording.consult_id, "recording", state)
+
+    async def _follow_in_livekit(self, recording: Recording) -> None:
+        if (
+            self._livekit is not None
+            and await self._calls.current_mode(recording.consult_id) is Mode.livekit
+        ):
+            await self._livekit.follow(recording)
 
     async def _tell(
         self, consult_id: UUID, name: str, data: dict[str, Any], *, but: UUID | None = None

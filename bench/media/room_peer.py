@@ -1,14 +1,17 @@
 """What the SFU benchmarks share: the room process (SfuRooms signaled over loopback
 WebSockets, with a CPU probe; `forward` is the hub's SfuRoom, `relay` the decoding and
-re-encoding one it replaced), and an aiortc peer that negotiates with one of its rooms."""
+re-encoding one it replaced, `record` the hub's SfuRoom recording every participant as the hub
+does), and an aiortc peer that negotiates with one of its rooms."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 import aioice.ice
@@ -19,9 +22,45 @@ from av import AudioFrame, VideoFrame
 from bench.media.frame_readers import FrameReaders
 from bench.media.relay_room import RelaySfuRoom
 from media import _aiortc
-from media.sfu import SfuRoom
+from media.forwarding import Publication
+from media.recorder import ParticipantRecorder
+from media.sfu import SfuRoom, Source
 
-SFUS = {"relay": RelaySfuRoom, "forward": SfuRoom}
+SendOffer = Callable[[str, RTCSessionDescription], Awaitable[None]]
+
+
+def recording_room(send_offer: SendOffer) -> SfuRoom:
+    """The hub's SfuRoom with every published track muxed into WebM segments as the hub
+    records (media.recorder, no decoding); each segment is deleted as it closes, since S3 is
+    not what is measured."""
+    directory = Path(tempfile.mkdtemp(prefix="pawhub-bench-record-"))
+    recorders: dict[str, ParticipantRecorder] = {}
+    videos: dict[str, Publication] = {}
+
+    def publish(participant_id: str, source: Source) -> None:
+        if not isinstance(source, Publication):
+            return
+        if source.kind == "video":
+            videos[participant_id] = source
+        recorder = recorders.get(participant_id)
+        if recorder is None:
+            (directory / participant_id).mkdir()
+            recorder = recorders[participant_id] = ParticipantRecorder(
+                directory / participant_id,
+                on_segment=lambda segment: segment.path.unlink(),
+                request_keyframe=lambda: videos[participant_id].request_keyframe(),
+            )
+        recorder.new_track(source.kind)
+        source.add_sink(lambda packet: recorder.write(source.kind, packet))
+
+    return SfuRoom(send_offer, on_publish=publish)
+
+
+SFUS: dict[str, Callable[[SendOffer], SfuRoom]] = {
+    "relay": RelaySfuRoom,
+    "forward": SfuRoom,
+    "record": recording_room,
+}
 OnVideo = Callable[[VideoFrame], None]
 
 

@@ -60,9 +60,13 @@ async def files_to_download(
         if recording.purged_at is not None:
             raise NotFound("the recording was deleted after its retention period")
         await audit.append(conn, actor, "recording.download", "recording", recording_id)
-        rows = await conn.fetch(
+        rows = await conn.fetch(  # the hub's joined WebM files, or LiveKit's MP4 egresses
             """SELECT user_id, object_key, content_type, duration_s FROM recording_files
-                WHERE recording_id = $1 ORDER BY user_id""",
+                WHERE recording_id = $1
+               UNION ALL
+               SELECT user_id, object_key, 'video/mp4', duration_s FROM recording_egresses
+                WHERE recording_id = $1 AND status = 'complete'
+               ORDER BY user_id, object_key""",
             recording_id,
         )
     return [RecordingFile(**dict(row)) for row in rows]

@@ -135,6 +135,14 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, recording_id: UUID) -> Re
     return None if row is None else _recording(row)
 
 
+async def locked(conn: asyncpg.Connection, recording_id: UUID) -> Recording | None:
+    """The recording, locked until the transaction ends."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM recordings WHERE id = $1 FOR UPDATE", recording_id
+    )
+    return None if row is None else _recording(row)
+
+
 async def set_legal_hold(
     conn: asyncpg.Connection, recording_id: UUID, held: bool
 ) -> Recording | None:

@@ -1,11 +1,11 @@
-"""The LiveKit bridge against a local Twirp endpoint that checks path, auth and body; tokens
-and webhooks checked with livekit-api's own verifier."""
+"""The LiveKit bridge against a local Twirp endpoint (RoomService and EgressService) that checks
+path, auth and body; tokens and webhooks checked with livekit-api's own verifier."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import jwt
@@ -36,10 +36,15 @@ class TwirpCall:
 
 @dataclass
 class FakeRoomService:
-    """A RoomService endpoint speaking Twirp's protobuf encoding, as a LiveKit server does."""
+    """RoomService and EgressService endpoints speaking Twirp's protobuf encoding, as a LiveKit
+    server does; `egresses` are the ids of the egresses running."""
 
     url: str
     calls: list[TwirpCall] = field(default_factory=list)
+    egresses: set[str] = field(default_factory=set)
+
+    def of(self, method: str) -> list[Message]:
+        return [call.request for call in self.calls if call.method == method]
 
 
 SERVICE = web.AppKey("service", FakeRoomService)
@@ -49,23 +54,65 @@ def twirp_error(status: int, code: str, msg: str) -> web.Response:
     return web.json_response({"code": code, "msg": msg}, status=status)
 
 
-async def room_service(request: web.Request) -> web.Response:
-    service = request.app[SERVICE]
-    method = request.match_info["method"]
-    if request.content_type != "application/protobuf":
-        return twirp_error(400, "malformed", f"unexpected content type {request.content_type}")
-    authorization = request.headers.get("Authorization", "")
-    if not authorization.startswith("Bearer "):
-        return twirp_error(401, "unauthenticated", "no bearer token")
-    try:
-        claims = api.TokenVerifier(API_KEY, API_SECRET).verify(authorization[len("Bearer ") :])
-    except jwt.PyJWTError as error:
-        return twirp_error(401, "unauthenticated", str(error))
-    assert claims.video is not None
-    body = await request.read()
-    if method == "CreateRoom" and claims.video.room_create:
+Handler = Callable[["FakeRoomService", str, api.VideoGrants, bytes], web.Response]
+
+
+def twirp(handle: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A route that checks content type and bearer token as a LiveKit server does, then hands
+    the service, method, grants and body to `handle`."""
+
+    async def route(request: web.Request) -> web.Response:
+        if request.content_type != "application/protobuf":
+            return twirp_error(400, "malformed", f"unexpected content type {request.content_type}")
+        authorization = request.headers.get("Authorization", "")
+        if not authorization.startswith("Bearer "):
+            return twirp_error(401, "unauthenticated", "no bearer token")
+        try:
+            claims = api.TokenVerifier(API_KEY, API_SECRET).verify(authorization[len("Bearer ") :])
+        except jwt.PyJWTError as error:
+            return twirp_error(401, "unauthenticated", str(error))
+        assert claims.video is not None
+        body = await request.read()
+        return handle(request.app[SERVICE], request.match_info["method"], claims.video, body)
+
+    return route
+
+
+def protobuf(message: Message) -> web.Response:
+    return web.Response(body=message.SerializeToString(), content_type="application/protobuf")
+
+
+def egress_service(
+    service: FakeRoomService, method: str, grants: api.VideoGrants, body: bytes
+) -> web.Response:
+    if not grants.room_record:
+        return twirp_error(403, "permission_denied", f"{method} needs roomRecord")
+    if method == "StartParticipantEgress":
+        start = api.ParticipantEgressRequest.FromString(body)
+        service.calls.append(TwirpCall(method, grants, start))
+        egress_id = f"EG_{len(service.calls)}"
+        service.egresses.add(egress_id)
+        status = api.EgressStatus.EGRESS_STARTING
+        return protobuf(
+            api.EgressInfo(egress_id=egress_id, room_name=start.room_name, status=status)
+        )
+    if method == "StopEgress":
+        stop = api.StopEgressRequest.FromString(body)
+        service.calls.append(TwirpCall(method, grants, stop))
+        if stop.egress_id not in service.egresses:
+            return twirp_error(412, "failed_precondition", "egress is not running")
+        service.egresses.discard(stop.egress_id)
+        status = api.EgressStatus.EGRESS_ENDING
+        return protobuf(api.EgressInfo(egress_id=stop.egress_id, status=status))
+    return twirp_error(404, "bad_route", f"no such method {method}")
+
+
+def room_service(
+    service: FakeRoomService, method: str, grants: api.VideoGrants, body: bytes
+) -> web.Response:
+    if method == "CreateRoom" and grants.room_create:
         create = api.CreateRoomRequest.FromString(body)
-        service.calls.append(TwirpCall(method, claims.video, create))
+        service.calls.append(TwirpCall(method, grants, create))
         room = api.Room(
             sid="RM_test",
             name=create.name,
@@ -73,10 +120,8 @@ async def room_service(request: web.Request) -> web.Response:
             max_participants=create.max_participants,
         )
         return web.Response(body=room.SerializeToString(), content_type="application/protobuf")
-    if method == "DeleteRoom" and claims.video.room_create:
-        service.calls.append(
-            TwirpCall(method, claims.video, api.DeleteRoomRequest.FromString(body))
-        )
+    if method == "DeleteRoom" and grants.room_create:
+        service.calls.append(TwirpCall(method, grants, api.DeleteRoomRequest.FromString(body)))
         response = api.DeleteRoomResponse().SerializeToString()
         return web.Response(body=response, content_type="application/protobuf")
     return twirp_error(403, "permission_denied", f"{method} not allowed by these grants")
@@ -88,7 +133,8 @@ async def livekit_server() -> AsyncIterator[FakeRoomService]:
     service = FakeRoomService(f"ws://127.0.0.1:{port}")
     app = web.Application()
     app[SERVICE] = service
-    app.router.add_post("/twirp/livekit.RoomService/{method}", room_service)
+    app.router.add_post("/twirp/livekit.RoomService/{method}", twirp(room_service))
+    app.router.add_post("/twirp/livekit.Egress/{method}", twirp(egress_service))
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -68,7 +68,7 @@ async def test_an_sfu_call_is_recorded_without_a_mode_change(
         assert vet.received["mode"] == [] and owner.received["mode"] == []
 
 
-async def test_a_livekit_call_still_refuses_recording(
+async def test_a_livekit_call_refuses_recording_on_a_hub_without_s3(
     livekit_hub_url: str,  # noqa: F811
     pool: asyncpg.Pool,
     settings: Settings,
