@@ -48,8 +48,41 @@ def learned() -> LearnedClassifier:
 
 
 # What the shipped model reaches on the test split (issue 18's goals are <= 2 %, >= 90 % and
-# >= 95 %; recall is not there yet): a change to the corpus or features must not fall below.
-SHIPPED_BENIGN_FPR, SHIPPED_ABUSE_RECALL, SHIPPED_THREAT_RECALL = 0.02, 0.88, 0.915
+# >= 95 %; threat recall is not there yet: 93.8 %): a change to the corpus or features must not
+# fall below.
+SHIPPED_BENIGN_FPR, SHIPPED_ABUSE_RECALL, SHIPPED_THREAT_RECALL = 0.02, 0.925, 0.935
+
+# Plain chat and the load tester's filler (bench/chat/worker.py), which an earlier retrain
+# flagged although no split showed it: held apart from the corpus, checked before any release.
+PLAIN_TEXTS = [
+    "hello",
+    "hi",
+    "Hi there!",
+    "hello world",
+    "ok",
+    "yes",
+    "no",
+    "thanks",
+    "Thank you doctor",
+    "bye",
+    "brb",
+    "ping",
+    "test",
+    "testing",
+    "test message",
+    "message 42",
+    "asdf",
+    "1234",
+    "good morning",
+    "see you soon",
+    "one moment please",
+    "are you there?",
+    "can you hear me?",
+    "lorem ipsum dolor sit amet",
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt"
+    " ut labore et dolore magna aliqua.",
+    "lorem ipsum " * 20,
+]
 
 
 def test_the_shipped_model_holds_its_figures_on_the_test_split(learned: LearnedClassifier) -> None:
@@ -61,6 +94,14 @@ def test_the_shipped_model_holds_its_figures_on_the_test_split(learned: LearnedC
     assert fpr is not None and fpr <= SHIPPED_BENIGN_FPR, report.benign
     assert recall is not None and recall >= SHIPPED_ABUSE_RECALL, report.abusive
     assert threats is not None and threats >= SHIPPED_THREAT_RECALL, report.threats
+
+
+def test_plain_chat_and_filler_are_never_flagged(learned: LearnedClassifier) -> None:
+    assessed = assess(learned, PLAIN_TEXTS, Thresholds())
+    flagged = {
+        text: each.flagged for text, each in zip(PLAIN_TEXTS, assessed, strict=True) if each.flagged
+    }
+    assert flagged == {}
 
 
 def test_the_default_classifier_is_the_learned_model() -> None:
