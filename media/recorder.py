@@ -68,6 +68,7 @@ class ParticipantRecorder:
         request_keyframe: Callable[[], None],
         segment_s: float = SEGMENT_S,
         clock: Callable[[], float] = time.monotonic,
+        first_seq: int = 0,
     ) -> None:
         self._directory = directory
         self._on_segment = on_segment
@@ -78,7 +79,7 @@ class ParticipantRecorder:
         self._paused_since: float | None = None
         self._paused_total = 0.0
         self._first: dict[str, tuple[int, float]] = {}  # kind -> (first pts, its arrival)
-        self._seq = 0
+        self._seq = first_seq
         self._container: OutputContainer | None = None
         self._streams: dict[str, Any] = {}
         self._segment_start_ms = 0

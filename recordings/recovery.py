@@ -1,13 +1,14 @@
 """What a hub that died mid-recording (SIGKILL, a lost host) left on local disk reaches S3.
 
-Each live recording's directory under the buffer directory is locked (`hold`, an advisory
-flock the kernel releases when its process dies) for as long as a recorder writes in it, so a
-directory nobody holds is a dead hub's leftovers. At start the hub recovers each one: the
-segments S3 lacks are uploaded through the buffer (every leftover is first remuxed up to its
-last whole frame, since the one being written when the hub died has no end), and once the
-recording is no longer live (the replica reaper marks it `interrupted` when the dead hub's
-lease runs out) each participant's segments are joined and the manifest is rewritten. Only
-then is the directory removed: nothing written is dropped without a log line naming it.
+Each take of a live recording has a directory under the buffer directory
+(`<recording>/<take>`), locked (`hold`, an advisory flock the kernel releases when its process
+dies) for as long as a recorder writes in it, so a directory nobody holds is a dead hub's
+leftovers. At start the hub recovers each one: the segments S3 lacks are uploaded through the
+buffer (every leftover is first remuxed up to its last whole frame, since the one being written
+when the hub died has no end), and once the recording is no longer live (the replica reaper
+marks it `interrupted` when the dead hub's lease runs out) each participant's segments of the
+take are joined and the manifest is rewritten. Only then is the directory removed: nothing
+written is dropped without a log line naming it.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def _leftovers(directory: Path) -> Iterator[tuple[UUID, list[Path]]]:
     for user_dir in sorted(directory.iterdir()):
         user_id = _uuid(user_dir.name)
         if user_id is not None and user_dir.is_dir():
-            files = sorted(path for path in user_dir.glob("*.webm") if path.stem.isdigit())
+            numbered = (path for path in user_dir.glob("*.webm") if path.stem.isdigit())
+            files = sorted(numbered, key=lambda path: int(path.stem))
             yield user_id, files
 
 
@@ -120,25 +122,32 @@ class Recovery:
         self._directory = directory
 
     async def run(self) -> None:
-        """Recover every directory nobody holds, one after another."""
+        """Recover every take's directory nobody holds, one after another."""
         if not self._directory.is_dir():
             return
-        for directory in sorted(self._directory.iterdir()):
-            recording_id = _uuid(directory.name)
-            if recording_id is None or not directory.is_dir():
+        for recording_dir in sorted(self._directory.iterdir()):
+            recording_id = _uuid(recording_dir.name)
+            if recording_id is None or not recording_dir.is_dir():
                 continue
-            fd = hold(directory)
-            if fd is None:
-                continue  # a recorder of a live process writes here
-            try:
-                if await self._recover(recording_id, directory):
-                    await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
-            except Exception:
-                log.exception("recording %s: its leftovers could not be recovered", recording_id)
-            finally:
-                release(fd)
+            for directory in sorted(recording_dir.iterdir()):
+                if directory.is_dir() and directory.name.isdigit():
+                    await self._recover_take(recording_id, int(directory.name), directory)
+            with contextlib.suppress(OSError):  # a take may still be recording
+                recording_dir.rmdir()
 
-    async def _recover(self, recording_id: UUID, directory: Path) -> bool:
+    async def _recover_take(self, recording_id: UUID, take: int, directory: Path) -> None:
+        fd = hold(directory)
+        if fd is None:
+            return  # a recorder of a live process writes here
+        try:
+            if await self._recover(recording_id, take, directory):
+                await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+        except Exception:
+            log.exception("recording %s: take %d could not be recovered", recording_id, take)
+        finally:
+            release(fd)
+
+    async def _recover(self, recording_id: UUID, take: int, directory: Path) -> bool:
         recording = await repository.get(self._pool, recording_id)
         if recording is None:
             log.error("leftovers of unknown recording %s kept in %s", recording_id, directory)
@@ -172,7 +181,7 @@ class Recovery:
             sum(map(len, segments.values())),
         )
         await self._until_ended(recording_id)
-        await self._uploads.finish(recording_id, segments)
+        await self._uploads.finish(recording_id, take, segments)
         return True
 
     async def _until_ended(self, recording_id: UUID) -> None:

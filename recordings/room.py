@@ -1,4 +1,6 @@
-"""The media of one live recording of an SFU room, on the replica hosting the room.
+"""The media of one take of a live recording of an SFU room, on the replica hosting the room.
+A recording is recorded in several takes when its room closes and starts again while it stays
+live; take n numbers its segments from n * SEGMENTS_PER_TAKE, so takes never collide.
 
 Each participant's published tracks are tapped (media.forwarding.Publication.add_sink) into
 that participant's own ParticipantRecorder, so nothing is decoded or encoded. Closed segments
@@ -28,16 +30,20 @@ from recordings.uploads import RecordingUploads
 
 log = logging.getLogger(__name__)
 
+SEGMENTS_PER_TAKE = 10_000  # 10 s each: a take of up to 27 hours
+
 
 class RoomRecording:
     def __init__(
         self,
         recording_id: UUID,
+        take: int,
         directory: Path,
         buffer: SegmentBuffer,
         uploads: RecordingUploads,
     ) -> None:
         self.recording_id = recording_id
+        self.take = take
         self._directory = directory
         self._buffer = buffer
         self._uploads = uploads
@@ -78,7 +84,7 @@ class RoomRecording:
         for user_id in list(self._untaps):
             self._cut_off(user_id)
         await self._buffer.drained()
-        await self._uploads.finish(self.recording_id, self._segments)
+        await self._uploads.finish(self.recording_id, self.take, self._segments)
 
     def _recorder(self, user_id: UUID) -> ParticipantRecorder:
         recorder = self._recorders.get(user_id)
@@ -89,6 +95,7 @@ class RoomRecording:
                 directory,
                 on_segment=lambda segment: self._closed(user_id, segment),
                 request_keyframe=lambda: self._ask_keyframe(user_id),
+                first_seq=self.take * SEGMENTS_PER_TAKE,
             )
             self._segments[user_id] = []
             if self._paused:

@@ -9,6 +9,7 @@ hub that died mid-recording left in directories nobody holds is recovered."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 from collections.abc import Callable
@@ -40,7 +41,7 @@ class Studio:
         )
         self._recovery = Recovery(pool, self._uploads, self._buffer, directory)
         self._tasks: list[asyncio.Task[None]] = []
-        self._held: dict[UUID, int] = {}  # recording -> the lock on its directory
+        self._held: dict[RoomRecording, int] = {}  # a take -> the lock on its directory
         self._pressure_listener: Callable[[BufferPressure], None] | None = None
 
     def on_pressure(self, listener: Callable[[BufferPressure], None]) -> None:
@@ -70,27 +71,30 @@ class Studio:
             release(fd)
         self._held.clear()
 
-    def recording(self, recording_id: UUID) -> RoomRecording:
-        """A new recording's media, written under its own directory."""
-        directory = self._directory / str(recording_id)
+    async def recording(self, recording_id: UUID) -> RoomRecording:
+        """A new take of a recording's media, written under its own directory (held while it
+        records: see recordings.recovery)."""
+        take = await repository.next_take(self._pool, recording_id)
+        directory = self._directory / str(recording_id) / str(take)
         fd = hold(directory)
-        if fd is not None:  # else this process holds it already: a room restarted here
-            self._held[recording_id] = fd
-        return RoomRecording(recording_id, directory, self._buffer, self._uploads)
+        assert fd is not None, "a new take's directory is nobody's"
+        recording = RoomRecording(recording_id, take, directory, self._buffer, self._uploads)
+        self._held[recording] = fd
+        return recording
 
     async def finished(self, recording: RoomRecording) -> None:
         """Stop `recording`, and remove its local files once S3 holds them."""
         await recording.stop()
-        await asyncio.to_thread(
-            shutil.rmtree, self._directory / str(recording.recording_id), ignore_errors=True
-        )
-        if (fd := self._held.pop(recording.recording_id, None)) is not None:
-            release(fd)
+        recording_dir = self._directory / str(recording.recording_id)
+        await asyncio.to_thread(shutil.rmtree, recording_dir / str(recording.take))
+        with contextlib.suppress(OSError):  # other takes of it may still be on disk
+            recording_dir.rmdir()
+        release(self._held.pop(recording))
 
     async def index(self, recording_id: UUID) -> None:
         """The manifest of a recording whose segments reached S3 from another replica (one that
         died recording it): no joined files, since its local segments died with it."""
-        await self._uploads.finish(recording_id, {})
+        await self._uploads.finish(recording_id, 0, {})
 
     async def live(self, consult_id: UUID) -> tuple[UUID, RecordingState] | None:
         """The consult's live recording (its id and state), if it has one."""

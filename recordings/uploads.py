@@ -53,8 +53,11 @@ class RecordingUploads:
         )
         return key
 
-    async def finish(self, recording_id: UUID, segments: dict[UUID, list[Segment]]) -> None:
-        """Once the recording stopped: each participant's joined WebM, then the manifest."""
+    async def finish(
+        self, recording_id: UUID, take: int, segments: dict[UUID, list[Segment]]
+    ) -> None:
+        """Once a take of the recording ended: each participant's joined WebM of it, then the
+        manifest (of every take so far)."""
         for user_id, theirs in segments.items():
             if not theirs:
                 continue
@@ -64,11 +67,12 @@ class RecordingUploads:
             await self._put_file(joined, key, "video/webm")
             await self._pool.execute(
                 """INSERT INTO recording_files
-                       (recording_id, user_id, object_key, content_type, duration_s)
-                   VALUES ($1, $2, $3, 'video/webm', $4)
-                   ON CONFLICT (recording_id, user_id) DO NOTHING  -- joined on another host""",
+                       (recording_id, user_id, take, object_key, content_type, duration_s)
+                   VALUES ($1, $2, $3, $4, 'video/webm', $5)
+                   ON CONFLICT (recording_id, user_id, take) DO NOTHING  -- a recovery's rerun""",
                 recording_id,
                 user_id,
+                take,
                 key,
                 sum(segment.duration_s for segment in theirs),
             )
@@ -92,7 +96,8 @@ class RecordingUploads:
             recording_id,
         )
         files = await self._pool.fetch(
-            "SELECT user_id, object_key, duration_s FROM recording_files WHERE recording_id = $1",
+            """SELECT user_id, take, object_key, duration_s FROM recording_files
+                WHERE recording_id = $1 ORDER BY take""",
             recording_id,
         )
         changes = await self._pool.fetch(
@@ -102,7 +107,7 @@ class RecordingUploads:
         )
         participants: dict[str, dict[str, Any]] = {}
         for row in segments:
-            entry = participants.setdefault(str(row["user_id"]), {"segments": [], "file": None})
+            entry = participants.setdefault(str(row["user_id"]), {"segments": [], "files": []})
             entry["segments"].append(
                 {
                     "seq": row["seq"],
@@ -112,11 +117,10 @@ class RecordingUploads:
                     "duration_s": row["duration_s"],
                 }
             )
-        for row in files:
-            participants[str(row["user_id"])]["file"] = {
-                "key": row["object_key"],
-                "duration_s": row["duration_s"],
-            }
+        for row in files:  # one per take, in order
+            participants[str(row["user_id"])]["files"].append(
+                {"take": row["take"], "key": row["object_key"], "duration_s": row["duration_s"]}
+            )
         return {
             "recording_id": str(recording_id),
             "participants": participants,

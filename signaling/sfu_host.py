@@ -97,6 +97,7 @@ class SfuHost:
         self._deliver = deliver
         self._rooms: dict[UUID, SfuRoom] = {}
         self._locks: defaultdict[tuple[UUID, UUID], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._record_locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._published: dict[tuple[UUID, UUID], frozenset[str]] = {}  # the mids sent on
         self._release = redis.register_script(_RELEASE)
 
@@ -175,6 +176,10 @@ class SfuHost:
     async def record(self, consult: UUID, recording_id: UUID, state: RecordingState) -> None:
         """Follow the consult's recording: tap its room's tracks while it records, write
         nothing while paused, and finish it (upload, join, manifest) once it stops."""
+        async with self._record_locks[consult]:  # one take at a time, changes in order
+            await self._record(consult, recording_id, state)
+
+    async def _record(self, consult: UUID, recording_id: UUID, state: RecordingState) -> None:
         room = self._rooms.get(consult)
         current = self._recordings.get(consult)
         if current is not None and (current.recording_id != recording_id or not state.live):
@@ -187,7 +192,7 @@ class SfuHost:
             if self._studio is None:
                 log.warning("recording %s: no S3 configured, its media is not kept", recording_id)
                 return
-            current = self._recordings[consult] = self._studio.recording(recording_id)
+            current = self._recordings[consult] = await self._studio.recording(recording_id)
             for participant in room.participant_ids:
                 for source in room.publications(participant):
                     if isinstance(source, Publication):

@@ -135,6 +135,14 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, recording_id: UUID) -> Re
     return None if row is None else _recording(row)
 
 
+async def next_take(conn: asyncpg.Connection | asyncpg.Pool, recording_id: UUID) -> int:
+    """Number a new take of the recording's media (1, 2, ...)."""
+    take: int = await conn.fetchval(
+        "UPDATE recordings SET takes = takes + 1 WHERE id = $1 RETURNING takes", recording_id
+    )
+    return take
+
+
 async def locked(conn: asyncpg.Connection, recording_id: UUID) -> Recording | None:
     """The recording, locked until the transaction ends."""
     row = await conn.fetchrow(

@@ -46,7 +46,7 @@ async def test_segments_then_joined_files_and_manifest_reach_s3_intact(
         await s3.create_bucket(Bucket=BUCKET)
         uploads = RecordingUploads(pool, s3, BUCKET)
         keys = [await uploads.upload_segment(recording.id, owner, s) for s in segments]
-        await uploads.finish(recording.id, {owner: segments})
+        await uploads.finish(recording.id, 1, {owner: segments})
 
         assert len(set(keys)) == len(keys)
         for key, segment in zip(keys, segments, strict=True):
@@ -75,7 +75,7 @@ async def test_segments_then_joined_files_and_manifest_reach_s3_intact(
         assert [state["state"] for state in manifest["states"]] == ["recording", "stopped"]
 
         joined = tmp_path / "downloaded.webm"
-        stored = await s3.get_object(Bucket=BUCKET, Key=mine["file"]["key"])
+        stored = await s3.get_object(Bucket=BUCKET, Key=mine["files"][0]["key"])
         assert stored["ServerSideEncryption"] == "AES256"
         joined.write_bytes(await stored["Body"].read())
     with av.open(str(joined)) as container:

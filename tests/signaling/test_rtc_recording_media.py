@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from bench.media.consults import VideoConsult, make_video_consult
 from bench.media.rtc_client import RtcClient
 from bench.media.synthetic import sender_luma
 from pawhub.settings import Settings
+from recordings.room import SEGMENTS_PER_TAKE
 from tests.conftest import RUN_ID, start_hub
 from tests.media.waiting import eventually
 from tests.rest.test_attachments import s3_url  # noqa: F401 (moto's S3 server)
@@ -163,7 +165,7 @@ async def test_each_participant_s_media_reaches_s3_without_the_paused_time(
     ]
     assert set(manifest["participants"]) == {consult.vet.id, consult.owner.id}
     for entry in manifest["participants"].values():
-        assert entry["segments"] and entry["file"] is not None
+        assert entry["segments"] and [file["take"] for file in entry["files"]] == [1]
 
 
 async def wait_for_state(
@@ -249,3 +251,64 @@ async def test_a_dead_replicas_recording_is_marked_interrupted_by_the_reaper(
         assert await redis.get(f"{prefix}:rtc:sfu:{consult.id}") is None  # free to pin again
         again = await record(vet, consult.id, "start")  # the vet may record anew
         assert again["ok"] and again["recording_id"] != started["recording_id"]
+
+
+async def test_a_room_that_closes_and_starts_again_records_a_second_take(
+    recording_hub: str,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    s3_url: str,  # noqa: F811
+) -> None:
+    # Both participants reconnect: the hub drops their old connections from the room, which
+    # empties and closes while the recording stays live; their new connections start a new
+    # room, which records a second take. Neither take may overwrite the other's segments.
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    async with connected(recording_hub, consult.vet, consult.owner) as (vet, owner):
+        first = await sfu_call(consult, vet, owner)
+        started = await start_recording(consult, vet, owner)
+        recording_id = started["recording_id"]
+        await frames_after(first["owner"], "vet", 45)
+        async with connected(recording_hub, consult.vet, consult.owner) as (vet_again, owner_again):
+            for client in (vet_again, owner_again):
+                assert (await join(client, consult))["waiting"] is False  # their place kept
+            second = await sfu_peers(consult, vet_again, owner_again, LUMAS)
+            await frames_after(second["owner"], "vet", 45)
+            assert (await record(vet_again, consult.id, "stop"))["ok"]
+            await wait_for_state(pool, recording_id, "stopped")
+
+    async def takes_indexed() -> bool:
+        files = await pool.fetchval(
+            "SELECT count(*) FROM recording_files WHERE recording_id = $1", recording_id
+        )
+        return bool(files == 4)
+
+    deadline = time.monotonic() + 60
+    while not await takes_indexed():
+        assert time.monotonic() < deadline, "the two takes were never both joined"
+        await asyncio.sleep(0.2)
+    files = await pool.fetch(
+        "SELECT user_id, take FROM recording_files WHERE recording_id = $1", recording_id
+    )
+    assert sorted((str(row["user_id"]), row["take"]) for row in files) == sorted(
+        (person, take) for person in (consult.vet.id, consult.owner.id) for take in (1, 2)
+    )
+    segments = await pool.fetch(
+        "SELECT user_id, seq, object_key, sha256 FROM recording_segments WHERE recording_id = $1",
+        recording_id,
+    )
+    for person in (consult.vet.id, consult.owner.id):
+        takes = {
+            row["seq"] // SEGMENTS_PER_TAKE for row in segments if str(row["user_id"]) == person
+        }
+        assert takes == {1, 2}, (person, takes)
+    async with s3_session(s3_url) as s3:
+        for row in segments:
+            body = await (await s3.get_object(Bucket=BUCKET, Key=row["object_key"]))["Body"].read()
+            assert hashlib.sha256(body).hexdigest() == row["sha256"]
+        key = await pool.fetchval("SELECT manifest_key FROM recordings WHERE id = $1", recording_id)
+        manifest = json.loads(await (await s3.get_object(Bucket=BUCKET, Key=key))["Body"].read())
+    for entry in manifest["participants"].values():
+        assert [file["take"] for file in entry["files"]] == [1, 2]
+    assert sum(len(entry["segments"]) for entry in manifest["participants"].values()) == len(
+        segments
+    )
