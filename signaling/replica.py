@@ -89,7 +89,7 @@ class RtcReplica:
     async def _orphan(self, replica: str, last_seen_ms: int) -> None:
         """The replica `replica` died (its lease expired): drop its members, free its rooms."""
         orphaned = await self._calls.orphan(replica, last_seen_ms)
-        released = await self._sfu.release(replica)
+        released = await self._sfu.claims.release(replica)
         for consult_id in released:  # their recordings died with the replica recording them
             if (recording_id := await self._recording.interrupt(consult_id)) is not None:
                 await self._sfu.index_interrupted(recording_id)

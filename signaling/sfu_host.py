@@ -1,13 +1,9 @@
 """The embedded SFU rooms of the consults pinned to this replica.
 
-A consult's SfuRoom lives on one replica: the first to take a `to: "sfu"` signal for it claims
-it in Redis (`<prefix>:rtc:sfu:<consult>` = replica id) and the others forward their members'
-signals there (see ReplicaBus.send). The room's answers and offers go back to each member
-through `deliver`, wherever they are connected. The claim ends when the room empties. Each
-replica lists the consults it hosts in `<prefix>:rtc:pinned:<replica>`; if the hosting replica
-dies, its rooms die with it and, once its lease expires (signaling.leases), a live replica
-`release`s its claims, so the next `to: "sfu"` signal pins the room on a live replica and the
-members renegotiate with it (their old connections to the dead room fail).
+A consult's SfuRoom lives on one replica, the one that claimed it (signaling.sfu_claims); the
+others forward their members' signals there (see ReplicaBus.send). The room's answers and
+offers go back to each member through `deliver`, wherever they are connected. The claim ends
+when the room empties.
 
 While segments of the recordings made here wait for S3 and the local buffer nears its limit,
 each recording consult's vet is told (`recording_storage`, through `tell_vet`), and again when
@@ -43,10 +39,10 @@ from recordings.buffer import BufferPressure
 from recordings.room import RoomRecording
 from recordings.studio import Studio
 from signaling.sdp import sending_media
+from signaling.sfu_claims import SfuClaims
 
 log = logging.getLogger(__name__)
 
-CLAIM_TTL_S = 12 * 3600
 MAX_PUBLISHED_TRACKS = 4  # camera and microphone, a screen share and its audio
 # How long a closing replica waits for its recordings to reach S3: what is still on disk then
 # is uploaded at the next start (recordings.recovery).
@@ -57,22 +53,8 @@ class TooManyTracks(TooLarge):
     """A description that would take a member past MAX_PUBLISHED_TRACKS."""
 
 
-# Delete a claim only if the replica ARGV[1] still holds it.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
 Deliver = Callable[[UUID, UUID, str, dict[str, Any]], Awaitable[None]]  # consult, user, ...
 TellVet = Callable[[UUID, str, dict[str, Any]], Awaitable[None]]  # consult, event, data
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class SfuHost:
@@ -85,65 +67,27 @@ class SfuHost:
         tell_vet: TellVet,
         studio: Studio | None = None,
     ) -> None:
-        self._redis = redis
         self._studio = studio  # None: no storage for recordings' media
         if studio is not None:
             studio.on_pressure(self._buffer_pressure)
         self._tell_vet = tell_vet
         self._recordings: dict[UUID, RoomRecording] = {}  # consult -> its live recording here
         self._tasks: set[asyncio.Task[None]] = set()
-        self._prefix = prefix
         self._replica_id = replica_id
         self._deliver = deliver
         self._rooms: dict[UUID, SfuRoom] = {}
         self._locks: defaultdict[tuple[UUID, UUID], asyncio.Lock] = defaultdict(asyncio.Lock)
         self._record_locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._published: dict[tuple[UUID, UUID], frozenset[str]] = {}  # the mids sent on
-        self._release = redis.register_script(_RELEASE)
-
-    def _claim_key(self, consult: UUID) -> str:
-        return f"{self._prefix}:rtc:sfu:{consult}"
-
-    def _pinned_key(self, replica: str) -> str:
-        return f"{self._prefix}:rtc:pinned:{replica}"
-
-    async def claim(self, consult: UUID) -> str:
-        """The replica hosting the consult's room, claiming it for this one if nobody has."""
-        key = self._claim_key(consult)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, self._replica_id, nx=True, ex=CLAIM_TTL_S)
-            pipe.get(key)
-            claimed, host = await pipe.execute()
-        if claimed:
-            pinned = self._pinned_key(self._replica_id)
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(pinned, str(consult))
-                pipe.expire(pinned, CLAIM_TTL_S)
-                await pipe.execute()
-        return _text(host) or self._replica_id
-
-    async def release(self, replica: str) -> list[UUID]:
-        """Free the claims of the dead replica `replica`; the consults whose claim it held."""
-        pinned = self._pinned_key(replica)
-        released: list[UUID] = []
-        for raw in await self._redis.smembers(pinned):
-            consult = UUID(_text(raw))
-            if await self._release(keys=[self._claim_key(consult)], args=[replica]):
-                released.append(consult)
-        await self._redis.delete(pinned)
-        return released
+        self.claims = SfuClaims(redis, prefix, replica_id)
 
     async def reclaim(self) -> None:
         """Claim again the rooms hosted here (after this replica's lease was reaped)."""
         for consult in list(self._rooms):
-            if await self.claim(consult) != self._replica_id:
+            if await self.claims.claim(consult) != self._replica_id:
                 log.warning("sfu room %s was pinned elsewhere meanwhile; closing it", consult)
                 room = self._rooms.pop(consult)
                 await room.close()
-
-    async def host_of(self, consult: UUID) -> str | None:
-        """The replica hosting the consult's room, if any does."""
-        return _text(await self._redis.get(self._claim_key(consult)))
 
     async def signal(
         self,
@@ -235,11 +179,7 @@ class SfuHost:
             if (recording := self._recordings.pop(consult, None)) is not None:
                 self._spawn(self._finish(recording))
             await room.close()
-            await self._unpin(consult)
-
-    async def _unpin(self, consult: UUID) -> None:
-        await self._release(keys=[self._claim_key(consult)], args=[self._replica_id])
-        await self._redis.srem(self._pinned_key(self._replica_id), str(consult))
+            await self.claims.unpin(consult)
 
     async def close(self) -> None:
         rooms, self._rooms = list(self._rooms.items()), {}
@@ -249,7 +189,7 @@ class SfuHost:
         self._recordings.clear()
         for consult, room in rooms:
             await room.close()
-            await self._unpin(consult)
+            await self.claims.unpin(consult)
         if self._tasks:
             _, unfinished = await asyncio.wait(self._tasks, timeout=FINISH_ON_CLOSE_S)
             for task in unfinished:  # S3 is out of reach: the next start uploads what is left

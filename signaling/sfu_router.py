@@ -44,7 +44,7 @@ class SfuRouter:
         if await self._calls.current_mode(consult_id) is not Mode.sfu:
             raise Invalid("this call is not in sfu mode")
         command = SfuSignal(consult_id, user_id, description, candidate)
-        host = await self._sfu.claim(consult_id)
+        host = await self._sfu.claims.claim(consult_id)
         if host != self._bus.replica_id:
             await self._bus.send(host, command)
             return
@@ -54,13 +54,13 @@ class SfuRouter:
             raise sfu_refusal(error) from error
 
     async def remove(self, consult_id: UUID, user_id: UUID) -> None:
-        host = await self._sfu.host_of(consult_id)
+        host = await self._sfu.claims.host_of(consult_id)
         if host is not None:
             await self._bus.send(host, SfuRemove(consult_id, user_id))
 
     async def record(self, consult_id: UUID, recording_id: UUID, state: RecordingState) -> None:
         """Tell the replica hosting the consult's room, if any, that its recording changed."""
-        host = await self._sfu.host_of(consult_id)
+        host = await self._sfu.claims.host_of(consult_id)
         if host is not None:
             await self._bus.send(host, SfuRecord(consult_id, recording_id, state))
 
