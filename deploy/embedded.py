@@ -155,6 +155,7 @@ class EmbeddedPostgres:
 
     data_dir: Path
     database: str = "pawhub"
+    port: int | None = None  # a fixed port lets a restarted server keep its address
     # PostgreSQL refuses to run as root; pgserver's convention is a `pgserver` system user.
     system_user: str | None = field(
         default_factory=lambda: "pgserver" if os.geteuid() == 0 else None
@@ -206,7 +207,7 @@ class EmbeddedPostgres:
             initdb += ["--locale=C", "-U", "postgres"]
             subprocess.run(initdb, check=True, capture_output=True, user=self.system_user)
         self._stop_leftover(pgdata)
-        port = free_port()
+        port = self.port or free_port()
         isready = self._client("pg_isready", port)
         server = _serve(
             "postgresql",

@@ -46,8 +46,12 @@ class HubProcess:
                 self.process.wait()
 
 
-async def start_hub_process(settings: Settings, **overrides: str) -> HubProcess:
-    port = free_port()
+async def start_hub_process(
+    settings: Settings, *, port: int | None = None, **overrides: str
+) -> HubProcess:
+    """A hub process for `settings` (environment `overrides` added), on `port` or a free one,
+    once healthy."""
+    port = port or free_port()
     env = {**settings.child_environment(), "CHAT_RATE_LIMIT": "0", **overrides}
     process = subprocess.Popen(
         [sys.executable, "-m", "pawhub", "hub", "--port", str(port)],
