@@ -10,7 +10,7 @@ import click
 
 from moderation.cli import moderation
 from pawhub.command import fail, one_line_errors, require, service_settings
-from pawhub.jobs_cli import recordings  # also adds the worker and purge to `moderation`
+from pawhub.jobs_cli import moderation_purge, moderation_worker, recordings
 from pawhub.resources import (
     connect_once,
     ensure_reachable,
@@ -146,6 +146,8 @@ def users_create(email: str, password: str, name: str, role: str) -> None:
         fail(f"a user with email {email} already exists")
 
 
+moderation.add_command(moderation_worker)
+moderation.add_command(moderation_purge)
 main.add_command(moderation)
 main.add_command(recordings)
 

@@ -1,5 +1,5 @@
 """`pawhub moderation worker|purge` and `pawhub recordings purge`: the jobs that run beside the
-servers (wired into `pawhub.cli`)."""
+servers (`pawhub.cli` adds them to its groups)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import asyncio
 import click
 
 from domain.chat.moderation import EVIDENCE_RETENTION
-from moderation.cli import moderation
 from pawhub.command import one_line_errors, require, service_settings
 
 
-@moderation.command("worker")
+@click.command("worker")
 @click.option("--consumer", help="consumer name in the group (default: host and pid)")
 @click.option("--processes", default=1, show_default=True, help="scoring processes")
 @click.option("--batch-size", default=512, show_default=True)
@@ -44,7 +43,7 @@ def moderation_worker(
     )
 
 
-@moderation.command("purge")
+@click.command("purge")
 @click.option(
     "--retention-days",
     type=click.IntRange(min=0),

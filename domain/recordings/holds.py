@@ -43,17 +43,11 @@ async def set_legal_hold(
             raise Forbidden("only an admin places or releases a legal hold")
         if recording.legal_hold == held and recording.purged_at is None:
             return recording  # already so: nothing to record (repeats cannot grow the ledger)
-        updated = await repository.set_legal_hold(conn, recording_id, held)
+        updated = await repository.set_legal_hold(
+            conn, recording_id, held, principal.user_id, reason
+        )
         if updated is None:
             raise Conflict("the recording's media was deleted after its retention period")
-        await conn.execute(
-            """INSERT INTO recording_holds (recording_id, held, actor_id, reason)
-               VALUES ($1, $2, $3, $4)""",
-            recording_id,
-            held,
-            principal.user_id,
-            reason,
-        )
         action = "recording.legal_hold" if held else "recording.legal_hold_released"
         await audit.append(conn, actor, action, "recording", recording_id)
     return updated

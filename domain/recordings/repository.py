@@ -152,17 +152,28 @@ async def locked(conn: asyncpg.Connection, recording_id: UUID) -> Recording | No
 
 
 async def set_legal_hold(
-    conn: asyncpg.Connection, recording_id: UUID, held: bool
+    conn: asyncpg.Connection, recording_id: UUID, held: bool, admin_id: UUID, reason: str
 ) -> Recording | None:
-    """Set the hold of a recording whose media is kept; None once purged. It waits on the row
-    lock of a purge in progress (recordings.retention), and then sees it purged."""
+    """Set the hold of a recording whose media is kept, and keep who did it and why in the
+    append-only `recording_holds`; None once purged. It waits on the row lock of a purge in
+    progress (recordings.retention), and then sees it purged."""
     row = await conn.fetchrow(
         f"""UPDATE recordings SET legal_hold = $2 WHERE id = $1 AND purged_at IS NULL
             RETURNING {_COLUMNS}""",
         recording_id,
         held,
     )
-    return None if row is None else _recording(row)
+    if row is None:
+        return None
+    await conn.execute(
+        """INSERT INTO recording_holds (recording_id, held, actor_id, reason)
+           VALUES ($1, $2, $3, $4)""",
+        recording_id,
+        held,
+        admin_id,
+        reason,
+    )
+    return _recording(row)
 
 
 async def events(

@@ -23,7 +23,7 @@ from bench.media.frame_readers import FrameReaders
 from bench.media.synthetic import ColorBarTrack, sender_luma
 from deploy.embedded import free_port
 from media.janus import JanusError, JanusHandle, JanusRoom, JanusSession
-from tests.media.waiting import POLL_S, TIMEOUT_S, eventually
+from tests.waiting import POLL_S, TIMEOUT_S, eventually
 
 CONFIG = Path(__file__).parents[2] / "deploy" / "janus"
 LUMAS = {"vet": 50, "owner": 120, "specialist": 190}

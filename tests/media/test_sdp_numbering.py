@@ -13,7 +13,7 @@ from media.sdp_numbering import in_their_numbering
 from media.sdp_rules import capabilities
 from media.sfu import SfuRoom
 from tests.media.test_sfu import Client
-from tests.media.waiting import eventually
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("loopback_ice")
 

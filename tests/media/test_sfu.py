@@ -26,7 +26,7 @@ from media import _aiortc
 from media.forwarding import KEYFRAME_INTERVAL_S
 from media.sdp_rules import IceCandidateInit
 from media.sfu import NegotiationConflict, SfuRoom
-from tests.media.waiting import POLL_S, TIMEOUT_S, eventually
+from tests.waiting import POLL_S, TIMEOUT_S, eventually
 
 pytestmark = pytest.mark.usefixtures("loopback_ice")
 

@@ -3,7 +3,6 @@ fan-out's metrics show of their room channels."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -143,14 +142,6 @@ class Hearing:
             await receive(fanout, raw)
 
         return recording
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 async def send(client: ChatClient, room: UUID, client_id: str, body: str = "hi") -> int:

@@ -16,8 +16,9 @@ from domain.chat.conversations import create_conversation
 from domain.identity import Role
 from pawhub.settings import Settings
 from realtime import fanout
-from tests.realtime.replicas import channel_of, eventually, send, subscribers
+from tests.realtime.replicas import channel_of, send, subscribers
 from tests.recording_client import ModeratorClient
+from tests.waiting import eventually
 
 
 async def rooms_of(pool: asyncpg.Pool, owner: Any, vet: Any, count: int) -> list[UUID]:

@@ -21,7 +21,6 @@ from tests.realtime.replicas import (
     channel_of,
     channels_like,
     clients,
-    eventually,
     new_room,
     received,
     replicas,
@@ -29,6 +28,7 @@ from tests.realtime.replicas import (
     subscribers,
 )
 from tests.recording_client import ChatClient, ModeratorClient
+from tests.waiting import eventually
 
 
 @pytest.fixture

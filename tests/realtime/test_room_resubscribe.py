@@ -21,13 +21,13 @@ from tests.e2e.hubs import own_redis
 from tests.realtime.replicas import (
     channel_of,
     clients,
-    eventually,
     metric,
     replicas,
     send,
     subscribers,
 )
 from tests.recording_client import ChatClient
+from tests.waiting import eventually
 
 
 @pytest.fixture(autouse=True)

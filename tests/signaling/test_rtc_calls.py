@@ -12,8 +12,8 @@ from bench.media.consults import VideoConsult, make_video_consult
 from bench.media.rtc_client import RtcClient
 from pawhub.settings import Settings
 from tests.conftest import start_hub
-from tests.media.waiting import eventually
 from tests.signaling.rtc_client import enter_call, join, sfu_peers, use_loopback_ice
+from tests.waiting import eventually
 
 LUMAS = {"vet": 50, "owner": 120}
 AcrossReplicas = tuple[VideoConsult, RtcClient, RtcClient]

@@ -8,8 +8,8 @@ import pytest
 from bench.media.consults import make_video_consult
 from bench.media.rtc_client import RtcClient
 from pawhub.settings import Settings
-from tests.media.waiting import eventually
 from tests.signaling.rtc_client import enter_call, error_code, join, use_loopback_ice
+from tests.waiting import eventually
 
 LUMAS = {"vet": 50, "owner": 120, "guest": 190}
 FRAMES = 30

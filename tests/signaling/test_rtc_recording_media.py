@@ -25,11 +25,11 @@ from bench.media.synthetic import sender_luma
 from pawhub.settings import Settings
 from recordings.room import SEGMENTS_PER_TAKE
 from tests.conftest import RUN_ID, start_hub
-from tests.media.waiting import eventually
 from tests.rest.test_attachments import s3_url  # noqa: F401 (moto's S3 server)
 from tests.rest.test_recordings import s3_session
 from tests.signaling.rtc_client import connected, enter_call, join, sfu_peers, use_loopback_ice
 from tests.signaling.test_rtc_recording import consent, record, states_seen
+from tests.waiting import eventually
 
 LUMAS = {"vet": 50, "owner": 120}
 BUCKET = f"pawhub-test-{RUN_ID}-sfu-recordings"

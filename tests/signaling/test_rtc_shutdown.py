@@ -19,8 +19,8 @@ from bench.media.rtc_client import RtcClient
 from pawhub.settings import Settings
 from realtime.background import every
 from tests.conftest import start_hub
-from tests.media.waiting import eventually
 from tests.signaling.rtc_client import join, use_loopback_ice
+from tests.waiting import eventually
 
 STOP_BOUND_S = 10  # far beyond a clean stop; a loop that ignores its cancellation never stops
 
