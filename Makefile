@@ -43,11 +43,13 @@ bench: $(STAMP)
 	$(BIN)/pawhub bench flood
 
 # The long fault-injection suite behind nginx: replica kills and drains, Redis and PostgreSQL
-# restarts under traffic (one round with 40 members runs inside `make test`).
+# restarts under traffic, with consults on /rtc (one round with 40 members and 4 consults runs
+# inside `make test`).
 CHAOS_ROUNDS ?= 5
 CHAOS_MEMBERS ?= 300
+CHAOS_CONSULTS ?= 10
 chaos: $(STAMP)
-	CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_MEMBERS=$(CHAOS_MEMBERS) $(BIN)/pytest tests/e2e/test_chaos.py -v -s
+	CHAOS_ROUNDS=$(CHAOS_ROUNDS) CHAOS_MEMBERS=$(CHAOS_MEMBERS) CHAOS_CONSULTS=$(CHAOS_CONSULTS) $(BIN)/pytest tests/e2e/test_chaos.py -v -s
 
 clean:
 	rm -rf $(VENV) .pawhub .pawhub-test .mypy_cache .ruff_cache .pytest_cache

@@ -1,12 +1,15 @@
 """Chaos behind the load balancer: three hub replicas behind Debian's nginx running the shipped
 configuration (deploy/nginx), members chatting in many rooms through it, while a replica is
 killed (SIGKILL), Redis restarts, PostgreSQL (a cluster of the test's own) restarts and a replica
-drains (SIGTERM). Nothing acknowledged is lost, nothing is delivered twice, every member ends
-with every message of its room, in order of seq; how long each fault kept members from having a
-message acknowledged is reported (p50 and p99 over the members, per fault).
+drains (SIGTERM), and consults' vets and owners stay in their calls on `/rtc`, rejoining
+through the balancer whenever their connection fails. Nothing acknowledged is lost, nothing is
+delivered twice, every member ends with every message of its room, in order of seq, and every
+consult's vet and owner are back in their call together (the owner not sent back to the lobby);
+how long each fault kept members from having a message acknowledged is reported (p50 and p99
+over the members, per fault).
 
-`make test` runs one round of each fault with CHAOS_MEMBERS=40 in 20 rooms; `make chaos` runs
-CHAOS_ROUNDS rounds with 300 members in 100 rooms.
+`make test` runs one round of each fault with CHAOS_MEMBERS=40 in 20 rooms and 4 consults;
+`make chaos` runs CHAOS_ROUNDS rounds with 300 members in 150 rooms and 10 consults.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import asyncpg
 import pytest
 import socketio
 
+from bench.media.consults import make_video_consult
 from deploy.embedded import EmbeddedPostgres, free_port
 from domain.chat.conversations import create_conversation
 from domain.identity import NewUser, Role
@@ -40,6 +44,7 @@ pytestmark = pytest.mark.slow
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "1"))
 MEMBERS = int(os.environ.get("CHAOS_MEMBERS", "40"))  # two per room
+CONSULTS = int(os.environ.get("CHAOS_CONSULTS", "4"))
 REPLICAS = 3
 DRAIN_BOUND_S = 10  # a replica's SIGTERM to its exit
 SEND_EVERY_S = 1.0  # each member's pace
@@ -113,6 +118,66 @@ class Member:
         if self.sio is not None:
             with contextlib.suppress(Exception):
                 await self.sio.disconnect()
+
+
+class CallMember:
+    """A consult's vet or owner on `/rtc`, rejoining through the balancer when its connection
+    fails (within the reconnect grace it keeps its place in the call)."""
+
+    def __init__(self, token: str, consult_id: str, url: str) -> None:
+        self.token, self.consult_id, self.url = token, consult_id, url
+        self.sio: socketio.AsyncClient | None = None
+
+    async def call(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        """`event`'s ack, reconnecting and retrying until it is answered `ok`."""
+        while True:
+            try:
+                if self.sio is None or not self.sio.connected:
+                    self.sio = socketio.AsyncClient(reconnection=False)
+                    await self.sio.connect(
+                        self.url,
+                        auth={"token": self.token},
+                        namespaces=["/rtc"],
+                        transports=["websocket"],
+                        wait_timeout=5,
+                    )
+                ack: dict[str, Any] = await self.sio.call(event, data, namespace="/rtc", timeout=5)
+                if ack["ok"]:
+                    return ack
+            except Exception:
+                pass
+            with contextlib.suppress(Exception):
+                await self.sio.disconnect()  # type: ignore[union-attr]
+            await asyncio.sleep(0.2)
+
+    async def join(self) -> dict[str, Any]:
+        return await self.call("join", {"consult_id": self.consult_id})
+
+    async def stay(self) -> None:
+        """Rejoin whenever the connection has dropped, for as long as the task runs."""
+        while True:
+            if self.sio is None or not self.sio.connected:
+                await self.join()
+            await asyncio.sleep(0.5)
+
+    async def close(self) -> None:
+        if self.sio is not None:
+            with contextlib.suppress(Exception):
+                await self.sio.disconnect()
+
+
+async def calls(pool: asyncpg.Pool, jwt_secret: str, url: str) -> list[tuple[CallMember, ...]]:
+    """CONSULTS video consults, each vet in the call with their owner admitted."""
+    pairs = []
+    for _ in range(CONSULTS):
+        consult = await make_video_consult(pool, jwt_secret)
+        vet = CallMember(consult.vet.token, consult.id, url)
+        owner = CallMember(consult.owner.token, consult.id, url)
+        await vet.join()
+        assert (await owner.join())["waiting"] is True
+        await vet.call("admit", {"consult_id": consult.id, "user_id": consult.owner.id})
+        pairs.append((vet, owner))
+    return pairs
 
 
 async def chat_rooms(pool: asyncpg.Pool, jwt_secret: str, url: str) -> list[Member]:
@@ -189,13 +254,16 @@ async def test_chat_survives_faults_behind_the_load_balancer(
         ("replica drained", lambda n: restart_replica((n + 1) % REPLICAS, signal.SIGTERM)),
     ]
     members: list[Member] = []
+    consults: list[tuple[CallMember, ...]] = []
     senders: list[asyncio.Task[None]] = []
     (tmp_path / "nginx").mkdir()
     with running_nginx(tmp_path / "nginx", ports, api_port=free_port()) as url:
         try:
             async with asyncpg.create_pool(database.url, min_size=1, max_size=4) as pool:
                 members = await chat_rooms(pool, own.jwt_secret, url)
+                consults = await calls(pool, own.jwt_secret, url)
             senders = [asyncio.create_task(chatter(member)) for member in members]
+            staying = [asyncio.create_task(one.stay()) for pair in consults for one in pair]
             for round_ in range(ROUNDS):
                 for name, fault in faults:
                     await asyncio.sleep(SETTLE_S)
@@ -204,6 +272,15 @@ async def test_chat_survives_faults_behind_the_load_balancer(
             await asyncio.sleep(SETTLE_S)
             sending = False
             await asyncio.wait_for(asyncio.gather(*senders), 60)
+            for task in staying:
+                task.cancel()
+            for vet, owner in consults:  # both back in the call, together
+                await vet.join()
+                back = await owner.join()
+                assert back["waiting"] is False, "the owner was sent back to the lobby"
+                assert back["you"]["role"] == "owner" and [
+                    peer["role"] for peer in back["peers"]
+                ] == ["vet"]
 
             pool = await asyncpg.create_pool(database.url, min_size=1, max_size=4)
             for room in {member.room for member in members}:
@@ -228,6 +305,9 @@ async def test_chat_survives_faults_behind_the_load_balancer(
                 task.cancel()
             for member in members:
                 await member.close()
+            for pair in consults:
+                for one in pair:
+                    await one.close()
             for hub in hubs:
                 hub.stop()
             redis_server.stop()
