@@ -3,8 +3,9 @@ configuration (deploy/nginx), members chatting in many rooms through it, while a
 killed (SIGKILL), Redis restarts, PostgreSQL (a cluster of the test's own) restarts and a replica
 drains (SIGTERM), and consults' vets and owners stay in their calls on `/rtc`, rejoining
 through the balancer whenever their connection fails. Nothing acknowledged is lost, nothing is
-delivered twice, every member ends with every message of its room, in order of seq, and every
-consult's vet and owner are back in their call together (the owner not sent back to the lobby);
+delivered twice, every member ends with every message of its room, in order of seq, presence is
+right again (everyone online, nobody told their partner left), and every consult's vet and owner
+are back in their call together (the owner not sent back to the lobby);
 how long each fault kept members from having a message acknowledged is reported (p50 and p99
 over the members, per fault).
 
@@ -27,6 +28,7 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 import socketio
 
 from bench.media.consults import make_video_consult
@@ -37,6 +39,8 @@ from domain.identity.tokens import issue_access_token
 from domain.identity.users import create_user
 from pawhub.resources import migrate_database
 from pawhub.settings import Settings
+from realtime.presence import LEASE_S as PRESENCE_LEASE_S
+from realtime.presence import REAP_EVERY_S as PRESENCE_REAP_S
 from tests.deploy.nginx_process import running_nginx
 from tests.e2e.hubs import HubProcess, own_redis, start_hub_process
 
@@ -54,16 +58,20 @@ SETTLE_S = 3.0  # chatting between faults
 class Member:
     """A chat member that reconnects through the balancer and recovers by since_seq."""
 
-    def __init__(self, name: str, token: str, room: str, url: str) -> None:
+    def __init__(self, name: str, token: str, room: str, url: str, partner: str) -> None:
         self.name, self.token, self.room, self.url = name, token, room, url
+        self.partner = partner  # the other member's user id
         self.seen: list[int] = []  # every delivery, live or recovered, in arrival order
         self.acked_at: list[float] = []  # when each of its sends was acknowledged
+        self.partner_online: list[bool] = []  # presence of the partner told on this connection
         self.sio: socketio.AsyncClient | None = None
 
     async def ensure_connected(self) -> socketio.AsyncClient:
         while self.sio is None or not self.sio.connected:
             sio = socketio.AsyncClient(reconnection=False)
             sio.on("message", self._delivered, namespace="/chat")
+            sio.on("presence", self._presence, namespace="/chat")
+            self.partner_online = []
             try:
                 await sio.connect(
                     self.url,
@@ -94,6 +102,10 @@ class Member:
 
     async def _delivered(self, message: dict[str, Any]) -> None:
         self.seen.append(message["seq"])
+
+    async def _presence(self, event: dict[str, Any]) -> None:
+        if event["room"] == self.room and event["user_id"] == self.partner:
+            self.partner_online.append(event["online"])
 
     async def send(self, client_id: str) -> int:
         """Send until acknowledged, reconnecting as needed; the seq it was stored under."""
@@ -196,9 +208,9 @@ async def chat_rooms(pool: asyncpg.Pool, jwt_secret: str, url: str) -> list[Memb
         owner, vet = people
         async with pool.acquire() as conn:
             room = await create_conversation(conn, owner.id, [vet.id], f"Pet {index}")
-        for person in people:
+        for person, partner in ((owner, vet), (vet, owner)):
             token = issue_access_token(person, jwt_secret)
-            members.append(Member(f"{person.name}", token, str(room.id), url))
+            members.append(Member(person.name, token, str(room.id), url, str(partner.id)))
     return members
 
 
@@ -299,6 +311,19 @@ async def test_chat_survives_faults_behind_the_load_balancer(
                         f"{member.name} saw a message twice or missed one"
                     )
             await pool.close()
+
+            # Presence is right again once a killed replica's leases have lapsed and been
+            # reaped: both members of every room online, and nobody told the other had left.
+            await asyncio.sleep(PRESENCE_LEASE_S + PRESENCE_REAP_S + 2)
+            async with contextlib.aclosing(aioredis.from_url(redis_server.url)) as client:
+                for room in {member.room for member in members}:
+                    key = f"{own.redis_namespace}:presence:{room}"
+                    leases = await client.zrangebyscore(key, time.time(), "+inf")
+                    online = {lease.decode().split("|")[0] for lease in leases}
+                    assert online == {m.partner for m in members if m.room == room}, room
+            for member in members:
+                told = member.partner_online
+                assert not told or told[-1], f"{member.name} was told its partner left"
         finally:
             sending = False
             for task in senders:
