@@ -104,10 +104,14 @@ class RecordingControl:
         async with self._pool.acquire() as proxy, proxy.transaction():
             conn = cast(asyncpg.Connection, proxy)
             changed = await self._settle(conn, consult_id, member.user_id, "someone joined")
-            live = changed or await repository.live(conn, consult_id)
+            # Unchanged, a live LiveKit recording still needs an egress for them (they had
+            # consented); only a hub that records LiveKit calls looks it up on every join.
+            unchanged = None
+            if changed is None and self._livekit is not None:
+                unchanged = await repository.live(conn, consult_id)
         await self._announce(changed)
-        if changed is None and live is not None:  # they had consented: it records them too
-            await self._follow_in_livekit(live)
+        if unchanged is not None:
+            await self._follow_in_livekit(unchanged)
 
     async def departed(self, consult_id: UUID, member: Member) -> None:
         """`member` left the call for good: the vet's departure stops a recording; anyone

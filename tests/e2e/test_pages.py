@@ -352,6 +352,7 @@ async def test_only_the_vet_is_told_when_recording_storage_is_out_of_reach(
         f"Recording storage is out of reach: {buffered / 1024**2:.1f} MB of"
         f" {limit / 1024**2:.1f} MB waits on the server."
     )
+    assert await at_each_width(vet, "consult-recording-storage") == []
     await hub.emit("recording_storage", {**storage, "near_full": False}, namespace="/rtc")
     await expect(
         recording.get_by_role("status").filter(has_text="Recording storage is back")
