@@ -36,12 +36,18 @@ class GroupCommit(Generic[Item, Result]):
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if len(self._writers) < self._max_writers:
-            writer = asyncio.create_task(self._drain())
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+            self._writers.add(asyncio.create_task(self._drain()))
         return await future
 
     async def _drain(self) -> None:
+        try:
+            await self._write_all()
+        finally:
+            # At once, not in a done callback: one scheduled for later would leave a writer
+            # that has stopped looking counted, and a call submitted meanwhile unwritten.
+            self._writers.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    async def _write_all(self) -> None:
         while self._waiting:
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]

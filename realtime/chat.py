@@ -10,10 +10,12 @@ from uuid import UUID
 import asyncpg
 from pydantic import Field
 
+from domain.batching import GroupCommit
 from domain.chat.edits import edit_message, redact_message
+from domain.chat.errors import NotAMember, RoomNotFound
 from domain.chat.flags import report_message
 from domain.chat.messages import MAX_HISTORY_PAGE, NewMessage, history, mark_read
-from domain.chat.posting import check_member, checked_body
+from domain.chat.posting import checked_body, memberships
 from domain.identity.tokens import Principal
 from realtime.fanout import RoomFanout
 from realtime.group_commit import GroupCommitStore
@@ -114,35 +116,42 @@ class ChatNamespace(AuthenticatedNamespace):
         self._handoff = handoff
         self._screen = screen
         self._store = store
+        self._membership_checks: GroupCommit[tuple[UUID, UUID], None] = GroupCommit(
+            self._check_members
+        )
 
     async def _member(self, sid: str, room: UUID) -> Principal:
         """The caller, once shown to be a member of `room` (joined here, or per PostgreSQL)."""
         principal = await self.principal(sid)
         if room not in self._fanout.local_rooms(sid):
-            await check_member(self._pool, room, principal.user_id)
+            await self._membership_checks.submit((room, principal.user_id))
         return principal
+
+    async def _check_members(self, pairs: list[tuple[UUID, UUID]]) -> list[Exception | None]:
+        """Concurrent checks share one statement (a storm of reconnects joins thousands)."""
+        return [
+            None if member else NotAMember() if member is False else RoomNotFound()
+            for member in await memberships(self._pool, pairs)
+        ]
 
     @event("join", JoinPayload)
     async def join(self, sid: str, payload: JoinPayload) -> Ack:
         principal = await self._member(sid, payload.room)
         joined = await self._fanout.join(payload.room, sid, principal.user_id, payload.since_seq)
-        await self._presence.arrive(payload.room, principal.user_id, sid)
-        await self._fanout.publish(
-            payload.room,
-            "presence",
-            {
-                "room": str(payload.room),
-                "user_id": str(principal.user_id),
-                "online": True,
-            },
-            skip_sid=sid,
-        )
+        arrival = await self._presence.arrive(payload.room, principal.user_id, sid)
+        if arrival.came_online:
+            await self._fanout.publish(
+                payload.room,
+                "presence",
+                {"room": str(payload.room), "user_id": str(principal.user_id), "online": True},
+                skip_sid=sid,
+            )
         return ok(
             room=str(payload.room),
             last_seq=joined.last_seq,
             missed=[message.wire() for message in joined.missed],
             has_more=joined.has_more,
-            online=[str(user) for user in await self._presence.online(payload.room)],
+            online=arrival.online,
         )
 
     @event("leave", RoomPayload)

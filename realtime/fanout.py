@@ -32,8 +32,9 @@ import asyncpg
 import redis.asyncio as aioredis
 import socketio
 
+from domain.batching import GroupCommit
 from domain.chat.errors import RoomNotFound
-from domain.chat.messages import MAX_MISSED, Message, last_seq, messages_after
+from domain.chat.messages import MAX_MISSED, Message, last_seqs, messages_after
 from realtime.delivery import HostedRoom, OrderedDelivery
 from realtime.metrics import FANOUT_RECEIVED
 from realtime.outbox import Outbox
@@ -103,6 +104,7 @@ class RoomFanout:
             redis, channel_prefix, replica_id, self._receive, self._resubscribed
         )
         self._outbox = Outbox(redis, self.channels)
+        self._newest: GroupCommit[UUID, int | None] = GroupCommit(self._read_newest)
 
     def on_watched(self, to_watchers: WatchedEvent) -> None:
         """Hand each watched room's messages, edits and deletions to `to_watchers`."""
@@ -142,11 +144,15 @@ class RoomFanout:
 
     async def _open(self, room: UUID, hosted: HostedRoom) -> None:
         await self.channels.subscribe(room)  # confirmed by Redis (or caught up once it is)
-        newest = await last_seq(self._pool, room)
+        newest = await self._newest.submit(room)  # read after the subscription is confirmed
         if newest is None:
             raise RoomNotFound()
         hosted.cursor = RoomCursor(newest)
         hosted.opened = True
+
+    async def _read_newest(self, rooms: list[UUID]) -> list[int | None]:
+        newest = await last_seqs(self._pool, rooms)
+        return [newest.get(room) for room in rooms]
 
     async def _arrived(self, room: UUID, hosted: HostedRoom, *, locked: bool = True) -> None:
         hosted.arriving -= 1

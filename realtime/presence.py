@@ -13,11 +13,13 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 import redis.asyncio as aioredis
 
+from domain.batching import GroupCommit
 from realtime.background import every
 from realtime.redis_text import text
 
@@ -67,11 +69,38 @@ end
 return gone
 """
 
+# Records arrivals: for each room named, the leases live before them, then a lease per
+# (room, user) pair. One call for every arrival of a batch: a storm of reconnecting clients
+# costs a round trip per batch, not two per join.
+_ARRIVE = """
+local rooms, prefix, replica, now, expiry = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local live, reply = {}, {}
+for i = 5, #ARGV, 2 do
+  local room = ARGV[i]
+  if not live[room] then
+    live[room] = redis.call('ZRANGEBYSCORE', prefix .. ':presence:' .. room, now, '+inf')
+    table.insert(reply, room)
+    table.insert(reply, live[room])
+  end
+end
+for i = 5, #ARGV, 2 do
+  redis.call('ZADD', prefix .. ':presence:' .. ARGV[i], expiry, ARGV[i + 1] .. '|' .. replica)
+  redis.call('SADD', rooms, ARGV[i])
+end
+return reply
+"""
+
 WentOffline = Callable[[UUID, UUID], Awaitable[None]]
 
 
-def _user_of(lease: object) -> UUID:
-    return UUID(text(lease).split("|", 1)[0])
+def _user_text(lease: object) -> str:
+    return text(lease).split("|", 1)[0]
+
+
+@dataclass(frozen=True)
+class Arrival:
+    came_online: bool  # nobody could see the user online in the room before
+    online: list[str]  # the room's online users, the arriving one included
 
 
 class Presence:
@@ -90,6 +119,10 @@ class Presence:
         )
         self._renew_script = redis.register_script(_RENEW)
         self._reap_script = redis.register_script(_REAP)
+        self._arrive_script = redis.register_script(_ARRIVE)
+        self._arrivals: GroupCommit[tuple[UUID, UUID], set[str]] = GroupCommit(
+            self._record_arrivals, writers=1
+        )
 
     def _room_key(self, room: UUID) -> str:
         return f"{self._prefix}:presence:{room}"
@@ -116,15 +149,34 @@ class Presence:
     def _local_pairs(self) -> list[tuple[UUID, UUID]]:
         return [(room, user) for room, users in self._local.items() for user in users]
 
-    async def arrive(self, room: UUID, user: UUID, sid: str) -> None:
+    async def arrive(self, room: UUID, user: UUID, sid: str) -> Arrival:
+        """Lease the user's presence in the room from this replica. A user who already was
+        online there (another device, or a connection that moved here from a dead replica
+        whose lease still runs) did not come online: nobody is told again."""
+        was_here = bool(self._local[room].get(user))
         self._local[room][user].add(sid)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(self._room_key(room), {self._lease(user): time.time() + LEASE_S})
-                pipe.sadd(self._rooms_key, str(room))
-                await pipe.execute()
+            live = await self._arrivals.submit((room, user))
         except Exception as exc:  # presence is best effort while Redis is away
             log.warning("presence arrive not recorded: %s", exc)
+            live = set()
+        here = {str(local_user) for local_user in self._local.get(room, ())}
+        return Arrival(
+            came_online=not was_here and str(user) not in live, online=sorted(live | here)
+        )
+
+    async def _record_arrivals(self, pairs: list[tuple[UUID, UUID]]) -> Sequence[set[str]]:
+        """The users live in each pair's room before this batch, per pair."""
+        args = [str(part) for pair in pairs for part in pair]
+        reply = await self._arrive_script(
+            keys=[self._rooms_key],
+            args=[self._prefix, self._replica_id, time.time(), time.time() + LEASE_S, *args],
+        )
+        live = {
+            text(room): {_user_text(lease) for lease in leases}
+            for room, leases in zip(reply[::2], reply[1::2], strict=True)
+        }
+        return [live[str(room)] for room, _ in pairs]
 
     async def depart(self, room: UUID, user: UUID, sid: str) -> bool:
         """Forget one connection; True when the user is now offline in the room everywhere."""
@@ -145,19 +197,9 @@ class Presence:
             log.warning("presence depart not recorded: %s", exc)
             return True
 
-    async def online(self, room: UUID) -> list[UUID]:
-        try:
-            leases = await self._redis.zrangebyscore(self._room_key(room), time.time(), "+inf")
-        except Exception as exc:
-            log.warning("presence unavailable: %s", exc)
-            leases = []
-        local = set(self._local.get(room, ()))
-        remote = {_user_of(lease) for lease in leases}
-        return sorted(local | remote)
-
     async def _has_live_lease(self, room: UUID, user: UUID) -> bool:
         leases = await self._redis.zrangebyscore(self._room_key(room), time.time(), "+inf")
-        return any(_user_of(lease) == user for lease in leases)
+        return any(_user_text(lease) == str(user) for lease in leases)
 
     async def _renew(self) -> None:
         # One script call per chunk: thousands of leases in one pipeline cost the event loop

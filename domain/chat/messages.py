@@ -218,12 +218,13 @@ async def history(
     return page, len(rows) > limit
 
 
-async def last_seq(conn: Db, room: UUID) -> int | None:
-    """The room's newest seq, or None when the room does not exist."""
-    value: int | None = await conn.fetchval(
-        "SELECT last_seq FROM conversations WHERE id = $1", room
+async def last_seqs(conn: Db, rooms: Sequence[UUID]) -> dict[UUID, int]:
+    """Each existing room's newest seq (a room that does not exist is left out); one statement
+    for many rooms, as a storm of joins opens them."""
+    rows = await conn.fetch(
+        "SELECT id, last_seq FROM conversations WHERE id = ANY($1::uuid[])", list(rooms)
     )
-    return value
+    return {row["id"]: row["last_seq"] for row in rows}
 
 
 async def mark_read(conn: Db, room: UUID, user_id: UUID, seq: int) -> int:

@@ -90,3 +90,18 @@ async def test_a_cancelled_caller_leaves_the_others_their_answers() -> None:
     recorder.release.set()
     assert (await blocker, await stayer) == (0, 40)
     assert leaver.cancelled()
+
+
+async def test_a_call_made_as_its_answer_arrives_is_written_too() -> None:
+    """A caller woken by its outcome submits again before the finished writer's task is done:
+    the writer must no longer count, or the new call waits for a writer that never comes."""
+
+    async def write(batch: list[int]) -> Sequence[int | Exception]:
+        return [n + 1 for n in batch]
+
+    batches: GroupCommit[int, int] = GroupCommit(write, writers=1)
+    number = 0
+    async with asyncio.timeout(2.0):  # not wait_for: its task would let the writer finish
+        for _ in range(20):
+            number = await batches.submit(number)
+    assert number == 20

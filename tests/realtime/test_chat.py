@@ -233,9 +233,19 @@ async def test_presence_follows_joins_and_disconnects(room: Any, connect: Any) -
     assert sorted(joined["online"]) == sorted([str(owner[0].id), str(vet[0].id)])
     [online] = await bob.wait_for("presence", 1)
     assert online == {"room": str(room_id), "user_id": str(owner[0].id), "online": True}
+
+    # A second device brings nobody online: bob is told nothing.
+    alices_phone = await connect(owner[1])
+    await alices_phone.call("join", {"room": str(room_id)})
+    sent = await alices_phone.call("send", {"room": str(room_id), "client_id": "p", "body": "hi"})
+    await bob.wait_for("message", 1)  # emitted after any presence the join caused
+    assert bob.received["presence"] == [online]
+
     await alice.close()
+    await alices_phone.close()
     offline = (await bob.wait_for("presence", 2))[1]
     assert offline == {"room": str(room_id), "user_id": str(owner[0].id), "online": False}
+    assert sent["ok"]
 
 
 async def test_bad_events_get_error_acks_and_change_nothing(

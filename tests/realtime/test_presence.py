@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from realtime import presence as presence_module
 from realtime.presence import Presence
+from realtime.redis_text import text
 
 
 @pytest.fixture
@@ -56,9 +57,52 @@ async def test_a_dead_replicas_users_go_offline_once_and_live_ones_stay(
     assert sorted(alive_saw) == sorted(zip(rooms, doomed_users, strict=True))
     assert doomed_saw == []
     for room in rooms:
-        assert await alive.online(room) == [shared_user]
         leases = await redis.zrange(f"{prefix}:presence:{room}", 0, -1)
-        assert len(leases) == 1  # the dead replica's leases are gone, the live one's renewed
+        # The dead replica's leases are gone, the live one's renewed.
+        assert [text(lease) for lease in leases] == [f"{shared_user}|{alive._replica_id}"]
     await alive.stop()  # a clean stop gives its leases back at once
     for room in rooms:
         assert await redis.zcard(f"{prefix}:presence:{room}") == 0
+
+
+async def test_only_a_users_first_arrival_brings_them_online(redis: aioredis.Redis) -> None:
+    """A second device, or a connection moving to another replica while the first replica's
+    lease still runs (a reconnect storm), brings nobody online: nobody is told again."""
+    prefix = f"presence-test-{uuid4().hex[:8]}"
+    (first, _), (second, _) = replica(redis, prefix), replica(redis, prefix)
+    room, user, other = uuid4(), uuid4(), uuid4()
+
+    arrival = await first.arrive(room, user, "phone")
+    assert arrival.came_online and arrival.online == [str(user)]
+    assert not (await first.arrive(room, user, "laptop")).came_online
+    moved = await second.arrive(room, user, "phone again")
+    assert not moved.came_online and moved.online == [str(user)]
+    joined = await second.arrive(room, other, "other")
+    assert joined.came_online and joined.online == sorted([str(user), str(other)])
+
+    assert not await first.depart(room, user, "phone")  # the laptop is still here
+    assert not await first.depart(room, user, "laptop")  # and the moved connection
+    assert await second.depart(room, user, "phone again")
+    assert (await first.arrive(room, user, "back")).came_online
+
+
+async def test_concurrent_arrivals_each_see_the_room_as_recorded(redis: aioredis.Redis) -> None:
+    """Arrivals made at once share script calls; each still learns who was online before it
+    and comes online once."""
+    prefix = f"presence-test-{uuid4().hex[:8]}"
+    presence, _ = replica(redis, prefix)
+    rooms = [uuid4() for _ in range(3)]
+    users = [uuid4() for _ in range(300)]
+
+    arrivals = await asyncio.gather(
+        *(presence.arrive(rooms[n % 3], user, f"s{n}") for n, user in enumerate(users))
+    )
+
+    assert all(arrival.came_online for arrival in arrivals)
+    for n, arrival in enumerate(arrivals):
+        assert str(users[n]) in arrival.online
+        assert set(arrival.online) <= {str(user) for user in users[n % 3 :: 3]}
+    for number, room in enumerate(rooms):
+        assert await redis.zcard(f"{prefix}:presence:{room}") == 100
+        last = await presence.arrive(room, users[number], "again")
+        assert sorted(last.online) == sorted(str(user) for user in users[number::3])
