@@ -33,6 +33,8 @@ WORKLOAD_OPTIONS: list[tuple[str, type, str]] = [
     ("--users", int, "Distinct users (clients beyond that share them)."),
     ("--body-bytes", int, "Message body size."),
     ("--connect-concurrency", int, "Connects in flight per process."),
+    ("--storm-clients", int, "Clients on hub 0, SIGKILLed mid-run (a reconnect storm)."),
+    ("--storm-at", float, "Seconds into the measured window when hub 0 is killed."),
 ]
 
 
@@ -86,6 +88,9 @@ def chat(
         raise click.UsageError(str(exc)) from exc
     if len(counts) > 1 and (compare or target != "pawhub"):
         raise click.UsageError("a --hub-processes sweep runs pawhub only (no --compare)")
+    if workload.storm and (compare or target != "pawhub" or len(counts) > 1):
+        # The Node reference keeps no messages: a client back from a storm cannot catch up.
+        raise click.UsageError("a storm runs pawhub only (no --compare, node or sweep)")
     raise_file_limit()
     settings = get_settings()
     targets = list(TARGETS) if compare else [target]

@@ -19,6 +19,7 @@ import psutil
 from bench.chat import histogram
 from bench.chat.plot import plot_runs
 from bench.chat.sampler import GroupSamples, ProcessSampler
+from bench.chat.storm import storm_summary
 from bench.chat.worker import WorkerResult
 from bench.chat.workload import Workload
 
@@ -36,6 +37,7 @@ class RunMeasurements:
     rss_connected: int
     start_s: float  # time.monotonic() when the timetable started
     received_per_replica: list[dict[str, int]] = field(default_factory=list)  # pawhub only
+    storm_killed_ns: int | None = None  # CLOCK_MONOTONIC of the storm's SIGKILL
 
 
 def replica_group(replica: int) -> str:
@@ -101,6 +103,8 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
     seconds = int(workload.warmup + workload.duration) + 2  # the timetable and a little after
     deliveries_per_s = sum(result.deliveries_in_window for result in results) / workload.duration
     server_cpu = _cpu(server, window_start, window_end)
+    killed_ns = measured.storm_killed_ns
+    storm = {"storm": storm_summary(results, killed_ns)} if killed_ns is not None else {}
     return {
         "target": measured.target,
         "server_processes": workload.hub_processes,
@@ -145,6 +149,7 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
             "rss_kb_per_connection": round(rss_added / 1024 / connected, 2) if connected else 0.0,
         },
         "replicas": _replicas(measured, window_start, window_end),
+        **storm,
         "tester": _cpu(tester, window_start, window_end),
         "timeline": {
             "deliveries_per_s": _add_up(

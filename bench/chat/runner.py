@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import queue
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,14 +47,17 @@ def _plans(
     workload: Workload, population: Population, urls: list[str], target: str, run_tag: str
 ) -> list[WorkerPlan]:
     clients: list[list[ClientPlan]] = [[] for _ in range(workload.processes)]
+    survivors = urls[1:]
     for client in range(workload.clients):
+        on_victim = workload.storm and workload.hub_of(client) == 0
         clients[client % workload.processes].append(
             ClientPlan(
                 index=client,
-                url=urls[client % len(urls)],
+                url=urls[workload.hub_of(client)],
                 token=population.tokens[workload.user_of(client)],
                 room=population.rooms[workload.room_of(client)],
-                sender=client if client < workload.senders else None,
+                sender=workload.sender_of(client),
+                fallback_url=survivors[client % len(survivors)] if on_victim else None,
             )
         )
     return [
@@ -69,6 +73,7 @@ def _plans(
             drain=workload.drain,
             connect_concurrency=workload.connect_concurrency,
             numbered_by_seq=target == "pawhub",
+            storm_at=workload.storm_at if workload.storm else None,
         )
         for worker in range(workload.processes)
     ]
@@ -190,6 +195,7 @@ async def run_target(
     sampler.start()
     workers: _Workers | None = None
     received: list[dict[str, int]] = []
+    killer: asyncio.Task[int] | None = None
     try:
         await asyncio.sleep(_SETTLE_S)
         rss_before = sampler.rss("server")
@@ -202,6 +208,9 @@ async def run_target(
         rss_connected = sampler.rss("server")
         start_ns = time.monotonic_ns() + 500_000_000
         workers.tell_all(start_ns)
+        if workload.storm:
+            storm_ns = start_ns + int((workload.warmup + workload.storm_at) * 1e9)
+            killer = asyncio.create_task(kill_at(servers.processes[0], storm_ns))
         seconds = workload.warmup + workload.duration
         with _ProgressView(console, target, seconds) as view:
             sent = await _follow(workers, view, start_ns, seconds)
@@ -216,6 +225,8 @@ async def run_target(
         if target == "pawhub":
             received = await publications_received(servers.urls)
     finally:
+        if killer is not None and not killer.done():
+            killer.cancel()
         await sampler.stop()
         if workers is not None:
             workers.stop()
@@ -232,8 +243,16 @@ async def run_target(
             rss_connected=rss_connected,
             start_s=start_ns / 1e9,
             received_per_replica=received,
+            storm_killed_ns=killer.result() if killer is not None else None,
         )
     )
+
+
+async def kill_at(process: subprocess.Popen[bytes], at_ns: int) -> int:
+    """SIGKILL `process` at CLOCK_MONOTONIC `at_ns`, as a crash would; when it was done."""
+    await asyncio.sleep(max(0.0, (at_ns - time.monotonic_ns()) / 1e9))
+    process.kill()
+    return time.monotonic_ns()
 
 
 async def _follow(

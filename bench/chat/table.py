@@ -47,6 +47,33 @@ _RATIO_ROWS = {
 }
 
 
+def _storm(run: dict[str, Any], cell: Any) -> str:
+    storm = run.get("storm")
+    return "-" if not storm else str(cell(storm))
+
+
+_STORM_ROWS: list[tuple[str, Any]] = [
+    ("storm: clients dropped", lambda s: f"{s['dropped']:,}"),
+    ("storm: recovered", lambda s: f"{s['recovered']:,} ({s['not_recovered']:,} not)"),
+    (
+        "storm: recovery p50 / p99 / last (s)",
+        lambda s: (
+            " / ".join(f"{s['recovery_s'][k]:.2f}" for k in ("p50", "p99", "last"))
+            if "recovery_s" in s
+            else "-"
+        ),
+    ),
+    ("storm: reconnects/s", lambda s: f"{s.get('reconnects_per_s', 0):,.0f}"),
+    ("storm: messages caught up", lambda s: f"{s['caught_up_messages']:,}"),
+    (
+        "storm: live p99 / max (ms)",
+        lambda s: (
+            f"{s['live_latency_ms'].get('p99', 0):,.1f} / {s['live_latency_ms'].get('max', 0):,.1f}"
+        ),
+    ),
+]
+
+
 def print_summary(console: Console, document: dict[str, Any]) -> None:
     runs: list[dict[str, Any]] = document["runs"]
     table = Table(title=f"pawhub bench chat: {document['workload']['description']}")
@@ -62,6 +89,9 @@ def print_summary(console: Console, document: dict[str, Any]) -> None:
             ratio = found_ratios.get(_RATIO_ROWS.get(label, ""))
             row.append("" if ratio is None else f"{ratio:.2f}x")
         table.add_row(*row)
+    if any("storm" in run for run in runs):
+        for label, cell in _STORM_ROWS:
+            table.add_row(label, *(_storm(run, cell) for run in runs))
     console.print(table)
     for run in runs:
         if run["errors"]:

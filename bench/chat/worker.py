@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import resource
 import time
 import traceback
@@ -36,6 +37,7 @@ NAMESPACE = "/chat"
 _MESSAGE_PREFIX = '["message",'
 _PROGRESS_EVERY_S = 0.5
 _JOIN_TIMEOUT_S = 30.0
+STORM_WINDOW_S = 10.0  # live traffic sent this long after the kill is the storm's latency
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class ClientPlan:
     token: str
     room: str
     sender: int | None  # the global sender number, None for a listener
+    fallback_url: str | None = None  # in a storm: the surviving hub it reconnects to
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class WorkerPlan:
     drain: float
     connect_concurrency: int
     numbered_by_seq: bool  # pawhub: streams are rooms numbered by seq; node: sender counters
+    storm_at: float | None = None  # seconds into the window when the hub is killed
 
 
 @dataclass
@@ -82,6 +86,15 @@ class WorkerResult:
     per_second_deliveries: list[int] = field(default_factory=list)
     per_second_sends: list[int] = field(default_factory=list)
     per_second_latency_max_us: list[int] = field(default_factory=list)
+    storm_dropped: int = 0  # clients whose hub was killed under them
+    storm_recovered_ns: list[int] = field(default_factory=list)  # when each was caught up
+    storm_caught_up: int = 0  # messages they missed and got back through since_seq
+    storm_retries: int = 0  # reconnects or joins refused or failed, then tried again
+    storm_latency_histogram: bytes = b""  # live traffic sent within STORM_WINDOW_S of it
+
+
+class JoinRefused(Exception):
+    """The hub answered a join with an error."""
 
 
 class _Delivered(msgspec.Struct):
@@ -94,13 +107,21 @@ _decode_event = msgspec.json.Decoder(tuple[str, _Delivered]).decode
 
 
 class _Client:
-    __slots__ = ("connection", "plan", "tally")
+    __slots__ = ("connection", "pending", "plan", "tally")
 
     connection: SocketIOClient
 
     def __init__(self, plan: ClientPlan) -> None:
         self.plan = plan
         self.tally = ClientTally(first=1)
+        # While a reconnected client waits for its join's answer, live messages wait here,
+        # so the missed ones it brings come first, as a real client would show them.
+        self.pending: list[tuple[str, int]] | None = None
+
+    def since_seq(self) -> int:
+        """The last seq of its room it saw without a gap before it."""
+        stream = self.tally.streams.get(self.plan.room)
+        return (stream.next if stream is not None else self.tally.first) - 1
 
 
 class _Worker:
@@ -113,7 +134,11 @@ class _Worker:
         self.connect_histogram = histogram.new_histogram()
         self.latency_histogram = histogram.new_histogram()
         self.ack_histogram = histogram.new_histogram()
+        self.storm_latency_histogram = histogram.new_histogram()
         self.clients: list[_Client] = []
+        self.session: aiohttp.ClientSession | None = None
+        self.gate = asyncio.Semaphore(plan.connect_concurrency)  # connects in flight
+        self.recoveries: set[asyncio.Task[None]] = set()
         self.finals: dict[str, dict[str, int]] = {}  # room -> stream -> last number acked
         seconds = int(plan.warmup + plan.duration + plan.drain) + 2
         self.per_second_deliveries = [0] * seconds
@@ -121,33 +146,23 @@ class _Worker:
         self.per_second_latency_max = [0] * seconds
         self.start_ns = 0
         self.window = (0, 0)  # measured interval, after the warm-up
+        self.storm_ns = 0  # when the storm's hub is killed (0: no storm)
         self.closing = False
 
     # connecting
 
-    async def connect_all(self, session: aiohttp.ClientSession) -> None:
-        gate = asyncio.Semaphore(self.plan.connect_concurrency)
+    async def connect_all(self) -> None:
         began = time.perf_counter()
-        await asyncio.gather(*(self._connect(session, gate, plan) for plan in self.plan.clients))
+        await asyncio.gather(*(self._connect(plan) for plan in self.plan.clients))
         self.result.connect_seconds = time.perf_counter() - began
         self.result.connected = len(self.clients)
         self.result.connect_failed = len(self.plan.clients) - len(self.clients)
 
-    async def _connect(
-        self, session: aiohttp.ClientSession, gate: asyncio.Semaphore, plan: ClientPlan
-    ) -> None:
-        async with gate:
+    async def _connect(self, plan: ClientPlan) -> None:
+        async with self.gate:
             client = _Client(plan)
-            client.connection = SocketIOClient(
-                session, NAMESPACE, self._receiver(client), self._lost
-            )
-            began = time.perf_counter_ns()
             try:
-                await client.connection.connect(plan.url, {"token": plan.token})
-                self.connect_histogram.record_value(
-                    max(1, (time.perf_counter_ns() - began) // 1000)
-                )
-                joined = await client.connection.call("join", {"room": plan.room}, _JOIN_TIMEOUT_S)
+                joined = await self._open(client, plan.url, since_seq=None)
             except ConnectRefused as refused:
                 self.errors[f"connect refused: {refused}"] += 1
                 return
@@ -155,7 +170,7 @@ class _Worker:
                 self.errors[f"connect failed: {type(exc).__name__}"] += 1
                 await client.connection.close()
                 return
-            if not (isinstance(joined, dict) and joined.get("ok")):
+            except JoinRefused:
                 self.errors["join refused"] += 1
                 await client.connection.close()
                 return
@@ -163,34 +178,102 @@ class _Worker:
                 client.tally.first = int(joined["last_seq"]) + 1
             self.clients.append(client)
 
-    def _lost(self) -> None:
-        if not self.closing:
-            self.errors["disconnected"] += 1
+    async def _open(self, client: _Client, url: str, since_seq: int | None) -> dict[str, Any]:
+        """Connect `client` to `url` and join its room; the join's answer."""
+        assert self.session is not None
+        client.connection = SocketIOClient(
+            self.session, NAMESPACE, self._receiver(client), self._closed(client)
+        )
+        began = time.perf_counter_ns()
+        await client.connection.connect(url, {"token": client.plan.token})
+        self.connect_histogram.record_value(max(1, (time.perf_counter_ns() - began) // 1000))
+        request: dict[str, Any] = {"room": client.plan.room}
+        if since_seq is not None:
+            request["since_seq"] = since_seq
+        joined = await client.connection.call("join", request, _JOIN_TIMEOUT_S)
+        if not (isinstance(joined, dict) and joined.get("ok")):
+            raise JoinRefused(str(joined))
+        return dict(joined)
+
+    def _closed(self, client: _Client) -> Any:
+        def closed() -> None:
+            if self.closing or client.pending is not None:  # a recovery's own attempts
+                return
+            if client.plan.fallback_url is None or not self.storm_ns:
+                self.errors["disconnected"] += 1
+                return
+            recovery = asyncio.create_task(self._recover(client, client.plan.fallback_url))
+            self.recoveries.add(recovery)
+            recovery.add_done_callback(self.recoveries.discard)
+
+        return closed
+
+    # a reconnect storm
+
+    async def _recover(self, client: _Client, url: str) -> None:
+        """Reconnect to a surviving hub, as a client of a dead one does, and catch up on what
+        it missed with `since_seq` until the join says nothing more is missing."""
+        self.result.storm_dropped += 1
+        client.pending = []
+        backoff_s = 0.05
+        while not self.closing:
+            try:
+                async with self.gate:
+                    joined = await self._open(client, url, client.since_seq())
+                    while self._catch_up(client, joined):
+                        joined = await client.connection.call(
+                            "join",
+                            {"room": client.plan.room, "since_seq": client.since_seq()},
+                            _JOIN_TIMEOUT_S,
+                        )
+            except (ConnectRefused, JoinRefused, OSError, aiohttp.ClientError, TimeoutError):
+                self.result.storm_retries += 1
+                with contextlib.suppress(Exception):
+                    await client.connection.close()
+                await asyncio.sleep(backoff_s * (0.5 + random.random()))
+                backoff_s = min(backoff_s * 2, 1.0)
+                continue
+            self.result.storm_recovered_ns.append(time.monotonic_ns())
+            pending, client.pending = client.pending or [], None
+            for packet, arrived in pending:
+                self._on_packet(client, packet, arrived)
+            return
+
+    def _catch_up(self, client: _Client, joined: Any) -> bool:
+        """Take in a join's missed messages; True when it says more are missing."""
+        if not (isinstance(joined, dict) and joined.get("ok")):
+            raise JoinRefused(str(joined))
+        for message in joined["missed"]:
+            if client.tally.observe(message["room"], int(message["seq"])):
+                self.result.storm_caught_up += 1
+        return bool(joined["has_more"])
 
     # receiving
 
     def _receiver(self, client: _Client) -> Any:
-        by_seq = self.plan.numbered_by_seq
-        tally = client.tally
-
         def receive(packet: str) -> None:
             if not packet.startswith(_MESSAGE_PREFIX):
                 return  # presence and other events
-            now = time.monotonic_ns()
-            _, message = _decode_event(packet)
-            try:  # the client_id comes back verbatim; the body may be moderated
-                _, sender, counter, sent_ns = message.client_id.split("-")
-            except ValueError:
-                self.errors["foreign message"] += 1
+            if client.pending is not None:
+                client.pending.append((packet, time.monotonic_ns()))
                 return
-            if by_seq:
-                fresh = tally.observe(message.room, message.seq)
-            else:
-                fresh = tally.observe(f"{message.room}/{sender}", int(counter))
-            if fresh:
-                self._count_delivery(now, int(sent_ns))
+            self._on_packet(client, packet, time.monotonic_ns())
 
         return receive
+
+    def _on_packet(self, client: _Client, packet: str, now: int) -> None:
+        _, message = _decode_event(packet)
+        try:  # the client_id comes back verbatim; the body may be moderated
+            _, sender, counter, sent_ns = message.client_id.split("-")
+        except ValueError:
+            self.errors["foreign message"] += 1
+            return
+        if self.plan.numbered_by_seq:
+            fresh = client.tally.observe(message.room, message.seq)
+        else:
+            fresh = client.tally.observe(f"{message.room}/{sender}", int(counter))
+        if fresh:
+            self._count_delivery(now, int(sent_ns))
 
     def _count_delivery(self, now: int, sent_ns: int) -> None:
         result = self.result
@@ -203,6 +286,8 @@ class _Worker:
             result.deliveries_in_window += 1
         if window_start <= sent_ns < window_end:
             self.latency_histogram.record_value(latency_us)
+        if self.storm_ns and 0 <= sent_ns - self.storm_ns < STORM_WINDOW_S * 1e9:
+            self.storm_latency_histogram.record_value(latency_us)
         second = min((now - self.start_ns) // 1_000_000_000, len(self.per_second_deliveries) - 1)
         if second >= 0:
             self.per_second_deliveries[second] += 1
@@ -303,6 +388,7 @@ class _Worker:
         result.connect_histogram = histogram.encode(self.connect_histogram)
         result.latency_histogram = histogram.encode(self.latency_histogram)
         result.ack_histogram = histogram.encode(self.ack_histogram)
+        result.storm_latency_histogram = histogram.encode(self.storm_latency_histogram)
         result.per_second_deliveries = self.per_second_deliveries
         result.per_second_sends = self.per_second_sends
         result.per_second_latency_max_us = self.per_second_latency_max
@@ -320,11 +406,14 @@ class _Worker:
         plan = self.plan
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
-            await self.connect_all(session)
+            self.session = session
+            await self.connect_all()
             self.events.put(("connected", plan.worker, self.result.connected, dict(self.errors)))
             self.start_ns = await asyncio.to_thread(self.commands.recv)
             measure_from = self.start_ns + int(plan.warmup * 1e9)
             self.window = (measure_from, measure_from + int(plan.duration * 1e9))
+            if plan.storm_at is not None:
+                self.storm_ns = measure_from + int(plan.storm_at * 1e9)
             progress = asyncio.create_task(self.report_progress())
             await self.send_on_timetable()
             drain_deadline = self.window[1] + int(plan.drain * 1e9)
@@ -334,6 +423,8 @@ class _Worker:
             await self.wait_for_deliveries(finals, drain_deadline)
             progress.cancel()
             self.closing = True
+            for recovery in list(self.recoveries):
+                recovery.cancel()
             result = self.finish(finals)
             await asyncio.gather(*(client.connection.close() for client in self.clients))
         self.events.put(("result", plan.worker, result))

@@ -34,6 +34,10 @@ class Workload:
     body_bytes: int = 64
     connect_concurrency: int = 100  # connects in flight per worker process
     drain: float = 10.0  # how long, after the last send, late deliveries may still arrive
+    # A reconnect storm: clients 0 .. storm_clients-1 sit on hub 0, which is SIGKILLed
+    # storm_at seconds into the measured window; they reconnect to the others with since_seq.
+    storm_clients: int = 0
+    storm_at: float = 5.0
 
     def __post_init__(self) -> None:
         if self.clients < 1 or self.rooms < 1 or self.rooms > self.clients:
@@ -46,6 +50,32 @@ class Workload:
             raise WorkloadError("processes, hub processes and users must be at least 1")
         if self.body_bytes < 1:
             raise WorkloadError("a message body needs at least 1 byte")
+        if self.storm_clients:
+            if self.hub_processes < 2:
+                raise WorkloadError("a storm needs at least 2 hub processes: one to kill")
+            if self.senders > self.clients - self.storm_clients:
+                raise WorkloadError("a storm's senders sit on the surviving hubs: too few left")
+            if not 0 <= self.storm_at < self.duration:
+                raise WorkloadError("storm_at must fall within the measured duration")
+
+    @property
+    def storm(self) -> bool:
+        return self.storm_clients > 0
+
+    def hub_of(self, client: int) -> int:
+        """Clients spread over the hubs; in a storm the first `storm_clients` sit on hub 0
+        (the one killed) and the rest spread over the others."""
+        if not self.storm:
+            return client % self.hub_processes
+        if client < self.storm_clients:
+            return 0
+        return 1 + (client - self.storm_clients) % (self.hub_processes - 1)
+
+    def sender_of(self, client: int) -> int | None:
+        """The client's sender number, None for a listener; in a storm the senders are the
+        first clients of the surviving hubs, so live traffic goes on through it."""
+        number = client - self.storm_clients
+        return number if 0 <= number < self.senders else None
 
     @property
     def user_count(self) -> int:

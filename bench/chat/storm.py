@@ -1,0 +1,51 @@
+"""What a reconnect storm (`--scenario storm`) measured: a hub SIGKILLed under its clients, who
+reconnect to the surviving hubs at once and catch up with `since_seq`.
+
+A client has recovered once its join on a surviving hub has answered and every message it
+missed has arrived (the join's `missed`, asked again while `has_more`); its recovery time runs
+from the kill. Live traffic meanwhile is what the senders on the surviving hubs sent within
+`STORM_WINDOW_S` of the kill, timed as every delivery is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.chat import histogram
+from bench.chat.worker import STORM_WINDOW_S, WorkerResult
+
+_PERCENTILES = (50, 95, 99)
+
+
+def _percentile(ordered: list[float], percentile: float) -> float:
+    """The nearest-rank percentile of an ordered list."""
+    rank = max(1, -(-len(ordered) * percentile // 100))
+    return ordered[int(rank) - 1]
+
+
+def storm_summary(results: list[WorkerResult], killed_ns: int) -> dict[str, Any]:
+    recovered_s = sorted(
+        (recovered_ns - killed_ns) / 1e9
+        for result in results
+        for recovered_ns in result.storm_recovered_ns
+    )
+    dropped = sum(result.storm_dropped for result in results)
+    summary: dict[str, Any] = {
+        "dropped": dropped,
+        "recovered": len(recovered_s),
+        "not_recovered": dropped - len(recovered_s),
+        "caught_up_messages": sum(result.storm_caught_up for result in results),
+        "retries": sum(result.storm_retries for result in results),
+        "live_latency_window_s": STORM_WINDOW_S,
+        "live_latency_ms": histogram.summary_ms(
+            histogram.merged([result.storm_latency_histogram for result in results])
+        ),
+    }
+    if recovered_s:
+        last = recovered_s[-1]
+        summary["recovery_s"] = {
+            **{f"p{p}": round(_percentile(recovered_s, p), 3) for p in _PERCENTILES},
+            "last": round(last, 3),
+        }
+        summary["reconnects_per_s"] = round(len(recovered_s) / last, 1) if last > 0 else 0.0
+    return summary
