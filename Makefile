@@ -40,6 +40,7 @@ test: lint unit
 # legitimate room's acks while one client floods the hub.
 bench: $(STAMP)
 	for s in fanout consults capacity; do $(BIN)/pawhub bench chat --scenario $$s --compare || exit 1; done
+	$(BIN)/pawhub bench chat --scenario storm
 	$(BIN)/pawhub bench flood
 
 # The long fault-injection suite behind nginx: replica kills and drains, Redis and PostgreSQL

@@ -45,7 +45,7 @@ class GroupCommit(Generic[Item, Result]):
         finally:
             # At once, not in a done callback: one scheduled for later would leave a writer
             # that has stopped looking counted, and a call submitted meanwhile unwritten.
-            self._writers.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._writers.discard(asyncio.current_task())
 
     async def _write_all(self) -> None:
         while self._waiting:

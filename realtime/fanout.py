@@ -32,9 +32,8 @@ import asyncpg
 import redis.asyncio as aioredis
 import socketio
 
-from domain.batching import GroupCommit
 from domain.chat.errors import RoomNotFound
-from domain.chat.messages import MAX_MISSED, Message, last_seqs, messages_after
+from domain.chat.messages import MAX_MISSED, Message
 from realtime.delivery import HostedRoom, OrderedDelivery
 from realtime.metrics import FANOUT_RECEIVED
 from realtime.outbox import Outbox
@@ -42,6 +41,7 @@ from realtime.protocol import ErrorCode, EventError
 from realtime.publication import Kind, Publication, header
 from realtime.room_channels import RoomChannels
 from realtime.room_cursor import RoomCursor
+from realtime.room_reads import RoomReads
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class RoomFanout:
             redis, channel_prefix, replica_id, self._receive, self._resubscribed
         )
         self._outbox = Outbox(redis, self.channels)
-        self._newest: GroupCommit[UUID, int | None] = GroupCommit(self._read_newest)
+        self._reads = RoomReads(pool)
 
     def on_watched(self, to_watchers: WatchedEvent) -> None:
         """Hand each watched room's messages, edits and deletions to `to_watchers`."""
@@ -144,15 +144,11 @@ class RoomFanout:
 
     async def _open(self, room: UUID, hosted: HostedRoom) -> None:
         await self.channels.subscribe(room)  # confirmed by Redis (or caught up once it is)
-        newest = await self._newest.submit(room)  # read after the subscription is confirmed
+        newest = await self._reads.newest_seq(room)  # read after the subscription is confirmed
         if newest is None:
             raise RoomNotFound()
         hosted.cursor = RoomCursor(newest)
         hosted.opened = True
-
-    async def _read_newest(self, rooms: list[UUID]) -> list[int | None]:
-        newest = await last_seqs(self._pool, rooms)
-        return [newest.get(room) for room in rooms]
 
     async def _arrived(self, room: UUID, hosted: HostedRoom, *, locked: bool = True) -> None:
         hosted.arriving -= 1
@@ -169,8 +165,10 @@ class RoomFanout:
     async def join(self, room: UUID, sid: str, user: UUID, since_seq: int | None) -> JoinResult:
         """Put `sid` in the room and return what it missed after `since_seq`.
 
-        Under the room's lock, so no live delivery interleaves: everything at or below the
-        cursor comes in `missed`, everything after it arrives live, each exactly once.
+        The member and the cursor are set under the room's lock, so no live delivery
+        interleaves: everything at or below the cursor comes in `missed`, everything after it
+        arrives live, each exactly once. The missed range is then fixed and read after the
+        lock, so the members of a room rejoining at once share one statement.
         """
         _check_room_bound(self._joined, sid, room, MAX_ROOMS_PER_CONNECTION)
         hosted = await self._arrive(room)
@@ -180,15 +178,13 @@ class RoomFanout:
             self._joined.setdefault(sid, set()).add(room)
             await self._sio.enter_room(sid, str(room), namespace="/chat")
             hosted.members[sid] = user
-            missed: list[Message] = []
             cursor = hosted.cursor.seq
-            if since_seq is not None and since_seq < cursor:
-                missed = await messages_after(
-                    self._pool, room, since_seq, cursor, limit=MAX_MISSED + 1
-                )
-            return JoinResult(cursor, missed[:MAX_MISSED], len(missed) > MAX_MISSED)
         finally:
             await self._arrived(room, hosted)
+        missed: list[Message] = []
+        if since_seq is not None and since_seq < cursor:
+            missed = await self._reads.missed(room, since_seq, cursor)
+        return JoinResult(cursor, missed[:MAX_MISSED], len(missed) > MAX_MISSED)
 
     async def leave(self, room: UUID, sid: str) -> None:
         await self._sio.leave_room(sid, str(room), namespace="/chat")

@@ -104,7 +104,7 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
     deliveries_per_s = sum(result.deliveries_in_window for result in results) / workload.duration
     server_cpu = _cpu(server, window_start, window_end)
     killed_ns = measured.storm_killed_ns
-    storm = {"storm": storm_summary(results, killed_ns)} if killed_ns is not None else {}
+    storm = {"storm": storm_summary(results, killed_ns, server)} if killed_ns is not None else {}
     return {
         "target": measured.target,
         "server_processes": workload.hub_processes,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.chat import histogram
+from bench.chat.sampler import GroupSamples
 from bench.chat.worker import STORM_WINDOW_S, WorkerResult
 
 _PERCENTILES = (50, 95, 99)
@@ -23,7 +24,19 @@ def _percentile(ordered: list[float], percentile: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def storm_summary(results: list[WorkerResult], killed_ns: int) -> dict[str, Any]:
+def _cpu_seconds(server: GroupSamples, start_s: float, end_s: float) -> float:
+    """The hubs' CPU time between two CLOCK_MONOTONIC instants, from once-a-second samples
+    (each the percent of a core over the second before it)."""
+    return sum(
+        cpu / 100
+        for at, cpu in zip(server.seconds, server.cpu_percent, strict=True)
+        if start_s < at <= end_s + 1
+    )
+
+
+def storm_summary(
+    results: list[WorkerResult], killed_ns: int, server: GroupSamples | None
+) -> dict[str, Any]:
     recovered_s = sorted(
         (recovered_ns - killed_ns) / 1e9
         for result in results
@@ -48,4 +61,8 @@ def storm_summary(results: list[WorkerResult], killed_ns: int) -> dict[str, Any]
             "last": round(last, 3),
         }
         summary["reconnects_per_s"] = round(len(recovered_s) / last, 1) if last > 0 else 0.0
+        if server is not None:  # the surviving hubs' CPU per client brought back
+            killed_s = killed_ns / 1e9
+            spent = _cpu_seconds(server, killed_s, killed_s + last)
+            summary["server_cpu_ms_per_recovery"] = round(spent * 1000 / len(recovered_s), 3)
     return summary

@@ -66,6 +66,12 @@ _STORM_ROWS: list[tuple[str, Any]] = [
     ("storm: reconnects/s", lambda s: f"{s.get('reconnects_per_s', 0):,.0f}"),
     ("storm: messages caught up", lambda s: f"{s['caught_up_messages']:,}"),
     (
+        "storm: hub CPU ms / recovery",
+        lambda s: (
+            f"{s['server_cpu_ms_per_recovery']:.2f}" if "server_cpu_ms_per_recovery" in s else "-"
+        ),
+    ),
+    (
         "storm: live p99 / max (ms)",
         lambda s: (
             f"{s['live_latency_ms'].get('p99', 0):,.1f} / {s['live_latency_ms'].get('max', 0):,.1f}"

@@ -193,14 +193,32 @@ async def messages_after(
     limit: int = MAX_MISSED,
 ) -> list[Message]:
     """Messages with after_seq < seq <= up_to_seq, oldest first, at most `limit`."""
+    [found] = await messages_after_each(conn, [(room, after_seq, up_to_seq)], limit)
+    return found
+
+
+async def messages_after_each(
+    conn: Db, asks: Sequence[tuple[UUID, int, int]], limit: int = MAX_MISSED
+) -> list[list[Message]]:
+    """`messages_after` for each (room, after_seq, up_to_seq), in one statement: a storm of
+    clients rejoining with since_seq asks for thousands at once."""
     rows = await conn.fetch(
-        _SELECT + " WHERE m.room = $1 AND m.seq > $2 AND m.seq <= $3 ORDER BY m.seq LIMIT $4",
-        room,
-        after_seq,
-        up_to_seq,
+        f"""SELECT a.n, found.*
+              FROM unnest($1::uuid[], $2::bigint[], $3::bigint[])
+                   WITH ORDINALITY AS a(room, after_seq, up_to_seq, n)
+             CROSS JOIN LATERAL ({_SELECT}
+                    WHERE m.room = a.room AND m.seq > a.after_seq AND m.seq <= a.up_to_seq
+                    ORDER BY m.seq LIMIT $4) AS found
+             ORDER BY a.n, found.seq""",
+        [room for room, _, _ in asks],
+        [after for _, after, _ in asks],
+        [up_to for _, _, up_to in asks],
         limit,
     )
-    return [_from_row(row) for row in rows]
+    found: list[list[Message]] = [[] for _ in asks]
+    for row in rows:
+        found[row["n"] - 1].append(_from_row(row))
+    return found
 
 
 async def history(

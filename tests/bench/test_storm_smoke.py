@@ -77,6 +77,7 @@ async def test_clients_of_a_killed_hub_come_back_and_miss_nothing(
     assert storm["recovered"] == 60 and storm["not_recovered"] == 0
     assert 0 < storm["recovery_s"]["p50"] <= storm["recovery_s"]["last"]
     assert storm["live_latency_ms"]["count"] > 0
+    assert storm["server_cpu_ms_per_recovery"] > 0
     # Every member, the 60 that moved included, holds every seq of its room exactly once.
     assert run["lost"] == 0
     assert run["duplicated"] == 0
