@@ -173,8 +173,15 @@ class ChatNamespace(AuthenticatedNamespace):
 
     async def on_disconnect(self, sid: str, *_: Any) -> None:
         principal = await self.principal(sid)
+        # A draining replica's clients reconnect to the others at once: their presence is
+        # handed over, not ended, so their rooms are not told they left and came back.
+        moving = self.server.drain.refusing
         for room in self._fanout.local_rooms(sid):
-            await self._leave(sid, room, principal)
+            if moving:
+                await self._fanout.leave(room, sid)
+                self._presence.hand_over(room, principal.user_id, sid)
+            else:
+                await self._leave(sid, room, principal)
 
     def _screened(self, body: str) -> str:
         """The body as it may be stored (the pre-send screen), or the refusal: send and edit."""

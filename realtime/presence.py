@@ -180,6 +180,23 @@ class Presence:
 
     async def depart(self, room: UUID, user: UUID, sid: str) -> bool:
         """Forget one connection; True when the user is now offline in the room everywhere."""
+        if not self._forget(room, user, sid):
+            return False
+        try:
+            await self._redis.zrem(self._room_key(room), self._lease(user))
+            return not await self._has_live_lease(room, user)
+        except Exception as exc:
+            log.warning("presence depart not recorded: %s", exc)
+            return True
+
+    def hand_over(self, room: UUID, user: UUID, sid: str) -> None:
+        """Forget a connection that is moving to another replica (this one drains) without
+        giving its lease back: it lapses within LEASE_S unless the user arrives elsewhere, so
+        the room is not told the user left and came back; one who never returns is reaped."""
+        self._forget(room, user, sid)
+
+    def _forget(self, room: UUID, user: UUID, sid: str) -> bool:
+        """Forget one connection here; True when it was the user's last here in the room."""
         users = self._local.get(room)
         sids = users.get(user) if users is not None else None
         if users is None or sids is None:
@@ -190,12 +207,7 @@ class Presence:
         del users[user]
         if not users:
             del self._local[room]
-        try:
-            await self._redis.zrem(self._room_key(room), self._lease(user))
-            return not await self._has_live_lease(room, user)
-        except Exception as exc:
-            log.warning("presence depart not recorded: %s", exc)
-            return True
+        return True
 
     async def _has_live_lease(self, room: UUID, user: UUID) -> bool:
         leases = await self._redis.zrangebyscore(self._room_key(room), time.time(), "+inf")

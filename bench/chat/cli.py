@@ -6,6 +6,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -21,7 +22,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
 # Each overrides the scenario's value (or Workload's default) of the same name.
-WORKLOAD_OPTIONS: list[tuple[str, type, str]] = [
+WORKLOAD_OPTIONS: list[tuple[str, Any, str]] = [
     ("--clients", int, "Socket.IO clients."),
     ("--rooms", int, "Rooms; client c joins room c % rooms."),
     ("--senders", int, "Clients that send (spread over the rooms)."),
@@ -35,6 +36,7 @@ WORKLOAD_OPTIONS: list[tuple[str, type, str]] = [
     ("--connect-concurrency", int, "Connects in flight per process."),
     ("--storm-clients", int, "Clients on hub 0, SIGKILLed mid-run (a reconnect storm)."),
     ("--storm-at", float, "Seconds into the measured window when hub 0 is killed."),
+    ("--storm-by", click.Choice(["kill", "drain"]), "How hub 0 goes: SIGKILL or SIGTERM."),
 ]
 
 

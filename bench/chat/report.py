@@ -37,7 +37,7 @@ class RunMeasurements:
     rss_connected: int
     start_s: float  # time.monotonic() when the timetable started
     received_per_replica: list[dict[str, int]] = field(default_factory=list)  # pawhub only
-    storm_killed_ns: int | None = None  # CLOCK_MONOTONIC of the storm's SIGKILL
+    storm_killed_ns: int | None = None  # CLOCK_MONOTONIC of the storm's signal
 
 
 def replica_group(replica: int) -> str:
@@ -104,7 +104,11 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
     deliveries_per_s = sum(result.deliveries_in_window for result in results) / workload.duration
     server_cpu = _cpu(server, window_start, window_end)
     killed_ns = measured.storm_killed_ns
-    storm = {"storm": storm_summary(results, killed_ns, server)} if killed_ns is not None else {}
+    storm = (
+        {"storm": {"by": workload.storm_by, **storm_summary(results, killed_ns, server)}}
+        if killed_ns is not None
+        else {}
+    )
     return {
         "target": measured.target,
         "server_processes": workload.hub_processes,

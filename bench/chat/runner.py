@@ -33,7 +33,7 @@ from bench.chat.sampler import ProcessSampler
 from bench.chat.servers import Services, start_servers
 from bench.chat.table import print_summary
 from bench.chat.worker import ClientPlan, WorkerPlan, WorkerResult, work
-from bench.chat.workload import Workload
+from bench.chat.workload import STORM_SIGNALS, Workload
 
 _CONNECT_WITHIN_S = 600.0
 _SETTLE_S = 1.0  # after connecting, before the baseline is read and sending starts
@@ -210,7 +210,8 @@ async def run_target(
         workers.tell_all(start_ns)
         if workload.storm:
             storm_ns = start_ns + int((workload.warmup + workload.storm_at) * 1e9)
-            killer = asyncio.create_task(kill_at(servers.processes[0], storm_ns))
+            signum = STORM_SIGNALS[workload.storm_by]
+            killer = asyncio.create_task(signal_at(servers.processes[0], signum, storm_ns))
         seconds = workload.warmup + workload.duration
         with _ProgressView(console, target, seconds) as view:
             sent = await _follow(workers, view, start_ns, seconds)
@@ -248,10 +249,10 @@ async def run_target(
     )
 
 
-async def kill_at(process: subprocess.Popen[bytes], at_ns: int) -> int:
-    """SIGKILL `process` at CLOCK_MONOTONIC `at_ns`, as a crash would; when it was done."""
+async def signal_at(process: subprocess.Popen[bytes], signum: int, at_ns: int) -> int:
+    """Send `signum` to `process` at CLOCK_MONOTONIC `at_ns`; when it was sent."""
     await asyncio.sleep(max(0.0, (at_ns - time.monotonic_ns()) / 1e9))
-    process.kill()
+    process.send_signal(signum)
     return time.monotonic_ns()
 
 

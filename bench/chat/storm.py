@@ -1,9 +1,9 @@
-"""What a reconnect storm (`--scenario storm`) measured: a hub SIGKILLed under its clients, who
-reconnect to the surviving hubs at once and catch up with `since_seq`.
+"""What a reconnect storm (`--scenario storm`) measured: a hub SIGKILLed (or drained by SIGTERM)
+under its clients, who reconnect to the surviving hubs at once and catch up with `since_seq`.
 
 A client has recovered once its join on a surviving hub has answered and every message it
 missed has arrived (the join's `missed`, asked again while `has_more`); its recovery time runs
-from the kill. Live traffic meanwhile is what the senders on the surviving hubs sent within
+from the signal. Live traffic meanwhile is what the senders on the surviving hubs sent within
 `STORM_WINDOW_S` of the kill, timed as every delivery is.
 """
 

@@ -53,6 +53,7 @@ def _storm(run: dict[str, Any], cell: Any) -> str:
 
 
 _STORM_ROWS: list[tuple[str, Any]] = [
+    ("storm: hub 0 went by", lambda s: s["by"]),
     ("storm: clients dropped", lambda s: f"{s['dropped']:,}"),
     ("storm: recovered", lambda s: f"{s['recovered']:,} ({s['not_recovered']:,} not)"),
     (

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+# How a storm's hub goes: killed as a crash would, or drained as a rolling update does.
+STORM_SIGNALS = {"kill": signal.SIGKILL, "drain": signal.SIGTERM}
 SUFFIXES = (".toml", ".json")
 
 
@@ -34,10 +37,12 @@ class Workload:
     body_bytes: int = 64
     connect_concurrency: int = 100  # connects in flight per worker process
     drain: float = 10.0  # how long, after the last send, late deliveries may still arrive
-    # A reconnect storm: clients 0 .. storm_clients-1 sit on hub 0, which is SIGKILLed
-    # storm_at seconds into the measured window; they reconnect to the others with since_seq.
+    # A reconnect storm: clients 0 .. storm_clients-1 sit on hub 0, which is SIGKILLed (or
+    # drained: SIGTERM) storm_at seconds into the measured window; they reconnect to the
+    # others with since_seq.
     storm_clients: int = 0
     storm_at: float = 5.0
+    storm_by: str = "kill"
 
     def __post_init__(self) -> None:
         if self.clients < 1 or self.rooms < 1 or self.rooms > self.clients:
@@ -57,6 +62,8 @@ class Workload:
                 raise WorkloadError("a storm's senders sit on the surviving hubs: too few left")
             if not 0 <= self.storm_at < self.duration:
                 raise WorkloadError("storm_at must fall within the measured duration")
+            if self.storm_by not in STORM_SIGNALS:
+                raise WorkloadError(f"storm_by is one of {', '.join(STORM_SIGNALS)}")
 
     @property
     def storm(self) -> bool:

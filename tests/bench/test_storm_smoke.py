@@ -1,6 +1,6 @@
-"""`pawhub bench chat --scenario storm` in small: a real hub process SIGKILLed under its
-clients, who reconnect to the surviving hubs and catch up with `since_seq`. Every member still
-ends with every message of its room exactly once. No timing is asserted."""
+"""`pawhub bench chat --scenario storm` in small: a real hub process SIGKILLed (or drained)
+under its clients, who reconnect to the surviving hubs and catch up with `since_seq`. Every
+member still ends with every message of its room exactly once. No timing is asserted."""
 
 from __future__ import annotations
 
@@ -56,15 +56,18 @@ def test_a_storm_needs_a_hub_to_survive_and_runs_against_pawhub_only() -> None:
         load_scenario("storm").with_overrides(hub_processes=1)
     with pytest.raises(WorkloadError, match="senders"):
         load_scenario("storm").with_overrides(senders=2001)
+    with pytest.raises(WorkloadError, match="storm_by"):
+        load_scenario("storm").with_overrides(storm_by="unplug")
     refused = CliRunner().invoke(chat, ["--scenario", "storm", "--compare"])
     assert refused.exit_code == 2 and "pawhub only" in refused.output
 
 
 @pytest.mark.slow
-async def test_clients_of_a_killed_hub_come_back_and_miss_nothing(
-    services: Services, tmp_path: Path
+@pytest.mark.parametrize("by", ["kill", "drain"])
+async def test_clients_of_a_killed_or_drained_hub_come_back_and_miss_nothing(
+    services: Services, tmp_path: Path, by: str
 ) -> None:
-    workload = load_scenario("storm").with_overrides(**SMALL_STORM)
+    workload = load_scenario("storm").with_overrides(**SMALL_STORM, storm_by=by)
 
     document, json_path, png_path = await run_bench(
         "storm", workload, ["pawhub"], 1, services, tmp_path, Console(quiet=True)
@@ -73,6 +76,7 @@ async def test_clients_of_a_killed_hub_come_back_and_miss_nothing(
     [run] = document["runs"]
     assert run["clients"]["connected"] == 90
     storm = run["storm"]
+    assert storm["by"] == by
     assert storm["dropped"] == 60
     assert storm["recovered"] == 60 and storm["not_recovered"] == 0
     assert 0 < storm["recovery_s"]["p50"] <= storm["recovery_s"]["last"]

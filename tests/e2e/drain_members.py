@@ -51,6 +51,8 @@ class Member:
         self.sio.on("connect", self._connected, namespace="/chat")
         self.sio.on("disconnect", self._disconnected, namespace="/chat")
         self.sio.on("message", self._message, namespace="/chat")
+        self.presence: list[dict[str, Any]] = []  # presence events told to this member
+        self.sio.on("presence", self.presence.append, namespace="/chat")
 
     def _connected(self) -> None:
         self.connects += 1

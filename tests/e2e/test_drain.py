@@ -4,8 +4,9 @@ on both. One room's sends are held mid-flight on the victim by a row lock when i
 its /healthz says draining at once; after the notice it refuses new connections while those
 sends keep it open; released, they are acknowledged, every transport drops, the process exits
 0 within 10 s, and its members reconnect by themselves through nginx to the survivor, catch up
-by since_seq and see every acknowledged message exactly once. A send the victim did not
-answer was not stored by it. A send stuck past the drain's deadline does not hold the exit."""
+by since_seq and see every acknowledged message exactly once; nobody is told they left. A send
+the victim did not answer was not stored by it. A send stuck past the drain's deadline does
+not hold the exit."""
 
 from __future__ import annotations
 
@@ -140,6 +141,8 @@ async def check_everything_acknowledged_is_seen_once(
             assert sorted(member.seen) == list(range(1, last[member.room] + 1)), member.name
             for live in member.live:
                 assert live == sorted(live), f"{member.name} got messages out of order"
+            # The drained members moved; nobody was told they left (and came back).
+            assert not [told for told in member.presence if not told["online"]], member.name
 
 
 async def test_a_send_hung_past_the_deadline_does_not_hold_the_exit(

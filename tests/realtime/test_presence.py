@@ -106,3 +106,22 @@ async def test_concurrent_arrivals_each_see_the_room_as_recorded(redis: aioredis
         assert await redis.zcard(f"{prefix}:presence:{room}") == 100
         last = await presence.arrive(room, users[number], "again")
         assert sorted(last.online) == sorted(str(user) for user in users[number::3])
+
+
+async def test_a_handed_over_lease_outlives_its_replica_and_the_move_tells_nobody(
+    redis: aioredis.Redis,
+) -> None:
+    """A draining replica hands its users over: their leases stay (the stop gives back only
+    the others), and the user arriving on another replica did not come online."""
+    prefix = f"presence-test-{uuid4().hex[:8]}"
+    (draining, _), (survivor, _) = replica(redis, prefix), replica(redis, prefix)
+    room, moving, leaving = uuid4(), uuid4(), uuid4()
+    await draining.arrive(room, moving, "m")
+    await draining.arrive(room, leaving, "l")
+
+    draining.hand_over(room, moving, "m")
+    await draining.stop()
+
+    leases = await redis.zrange(f"{prefix}:presence:{room}", 0, -1)
+    assert [text(lease) for lease in leases] == [f"{moving}|{draining._replica_id}"]
+    assert not (await survivor.arrive(room, moving, "m again")).came_online
