@@ -44,6 +44,7 @@ def plot_runs(document: dict[str, Any], path: Path) -> None:
     if offered:
         rate_axes.axhline(offered, linestyle="--", color="grey", label="offered")
     rate_axes.axvspan(0, workload["warmup"], color="grey", alpha=0.15, label="warm-up")
+    _storms(document["runs"], rate_axes)
     rate_axes.set_xlabel("seconds since the first send")
     rate_axes.set_ylabel("deliveries/s (at the clients)")
     rate_axes.set_title("throughput over time")
@@ -53,6 +54,28 @@ def plot_runs(document: dict[str, Any], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def _storms(runs: list[dict[str, Any]], rate_axes: Any) -> None:
+    """For a storm: when hub 0 went, and its clients back and caught up since (right axis)."""
+    storms = [(index, run["storm"]) for index, run in enumerate(runs) if "storm" in run]
+    if not storms:
+        return
+    back_axes = rate_axes.twinx()
+    for index, storm in storms:
+        rate_axes.axvline(
+            storm["at_s"], color="tab:red", linestyle=":", label=f"hub 0 {storm['by']}"
+        )
+        points = storm["recovered_over_time"]
+        back_axes.plot(
+            [t for t, _ in points],
+            [back for _, back in points],
+            color="tab:orange",
+            label=f"#{index + 1}: clients back and caught up",
+        )
+    back_axes.set_ylabel("clients back and caught up (since hub 0 went)")
+    back_axes.set_ylim(bottom=0)
+    back_axes.legend(loc="lower right")
 
 
 def plot_sweep(document: dict[str, Any], path: Path) -> None:

@@ -105,7 +105,12 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
     server_cpu = _cpu(server, window_start, window_end)
     killed_ns = measured.storm_killed_ns
     storm = (
-        {"storm": {"by": workload.storm_by, **storm_summary(results, killed_ns, server)}}
+        {
+            "storm": {
+                "by": workload.storm_by,
+                **storm_summary(results, killed_ns, server, measured.start_s),
+            }
+        }
         if killed_ns is not None
         else {}
     )

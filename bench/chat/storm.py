@@ -16,6 +16,7 @@ from bench.chat.sampler import GroupSamples
 from bench.chat.worker import STORM_WINDOW_S, WorkerResult
 
 _PERCENTILES = (50, 95, 99)
+_STEP_S = 0.25
 
 
 def _percentile(ordered: list[float], percentile: float) -> float:
@@ -34,9 +35,24 @@ def _cpu_seconds(server: GroupSamples, start_s: float, end_s: float) -> float:
     )
 
 
+def _recovered_over_time(recovered_s: list[float], killed_at_s: float) -> list[list[float]]:
+    """[seconds since the first send, clients back so far], every quarter second."""
+    if not recovered_s:
+        return []
+    steps = int(recovered_s[-1] / _STEP_S) + 2
+    back, points = 0, []
+    for step in range(steps):
+        moment = step * _STEP_S
+        while back < len(recovered_s) and recovered_s[back] <= moment:
+            back += 1
+        points.append([round(killed_at_s + moment, 2), back])
+    return points
+
+
 def storm_summary(
-    results: list[WorkerResult], killed_ns: int, server: GroupSamples | None
+    results: list[WorkerResult], killed_ns: int, server: GroupSamples | None, start_s: float
 ) -> dict[str, Any]:
+    """`start_s`: CLOCK_MONOTONIC of the first send, which the run's timeline counts from."""
     recovered_s = sorted(
         (recovered_ns - killed_ns) / 1e9
         for result in results
@@ -44,11 +60,13 @@ def storm_summary(
     )
     dropped = sum(result.storm_dropped for result in results)
     summary: dict[str, Any] = {
+        "at_s": round(killed_ns / 1e9 - start_s, 3),
         "dropped": dropped,
         "recovered": len(recovered_s),
         "not_recovered": dropped - len(recovered_s),
         "caught_up_messages": sum(result.storm_caught_up for result in results),
         "retries": sum(result.storm_retries for result in results),
+        "recovered_over_time": _recovered_over_time(recovered_s, killed_ns / 1e9 - start_s),
         "live_latency_window_s": STORM_WINDOW_S,
         "live_latency_ms": histogram.summary_ms(
             histogram.merged([result.storm_latency_histogram for result in results])
