@@ -130,13 +130,13 @@ class OrderedDelivery:
             async with hosted.lock:
                 gap_end = hosted.cursor.gap_end
                 if gap_end is not None:
-                    await self._catch_up(room, hosted, gap_end)
+                    await self.catch_up(room, hosted, gap_end)
         except Exception as exc:  # the periodic resync tries again
             log.warning("fan-out could not close a gap in %s: %s", room, exc)
 
-    async def _catch_up(self, room: UUID, hosted: HostedRoom, up_to: int) -> None:
+    async def catch_up(self, room: UUID, hosted: HostedRoom, up_to: int) -> None:
         """Deliver, from PostgreSQL, every message after the cursor up to `up_to`, then
-        whatever waited in the reorder buffer behind them."""
+        whatever waited in the reorder buffer behind them. The room's lock must be held."""
         cursor = hosted.cursor
         while cursor.seq < up_to:
             batch = await messages_after(self._pool, room, cursor.seq, up_to)
@@ -160,4 +160,4 @@ class OrderedDelivery:
             if hosted is not None and newest > hosted.cursor.seq:
                 async with hosted.lock:
                     if hosted.opened:
-                        await self._catch_up(room, hosted, newest)
+                        await self.catch_up(room, hosted, newest)

@@ -175,6 +175,10 @@ class RoomFanout:
         try:
             # Again, and counted at once: the connection's other joins may have landed.
             _check_room_bound(self._joined, sid, room, MAX_ROOMS_PER_CONNECTION)
+            if since_seq is not None and since_seq > hosted.cursor.seq:
+                # It saw more than this replica has delivered (on a replica that died before
+                # publishing): deliver those here first, or it would get them again live.
+                await self._delivery.catch_up(room, hosted, since_seq)
             self._joined.setdefault(sid, set()).add(room)
             await self._sio.enter_room(sid, str(room), namespace="/chat")
             hosted.members[sid] = user

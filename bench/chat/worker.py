@@ -228,15 +228,19 @@ class _Worker:
                         )
             except (ConnectRefused, JoinRefused, OSError, aiohttp.ClientError, TimeoutError):
                 self.result.storm_retries += 1
+                client.pending = []  # the next join's missed brings them again
                 with contextlib.suppress(Exception):
                     await client.connection.close()
                 await asyncio.sleep(backoff_s * (0.5 + random.random()))
                 backoff_s = min(backoff_s * 2, 1.0)
                 continue
             self.result.storm_recovered_ns.append(time.monotonic_ns())
+            cursor = int(joined["last_seq"])
             pending, client.pending = client.pending or [], None
             for packet, arrived in pending:
-                self._on_packet(client, packet, arrived)
+                # Live after the last join's cursor; the earlier ones came in its missed.
+                if _decode_event(packet)[1].seq > cursor:
+                    self._on_packet(client, packet, arrived)
             return
 
     def _catch_up(self, client: _Client, joined: Any) -> bool:

@@ -12,7 +12,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from domain.chat.messages import store_message
 from domain.identity import Role
+from domain.identity.tokens import Principal
 from pawhub.settings import Settings
 from realtime import delivery
 from realtime.fanout import RoomFanout
@@ -212,3 +214,28 @@ async def test_a_moderator_watches_a_room_hosted_on_another_replica(
         with contextlib.suppress(TimeoutError):
             await moderator.wait_for("message", 2, timeout=0.5)
         assert len(moderator.received["message"]) == 1
+
+
+async def test_a_client_that_saw_more_than_the_replica_delivered_gets_nothing_twice(
+    settings: Settings, pool: asyncpg.Pool, room: Any, no_safety_nets: None
+) -> None:
+    """A replica that dies after storing and delivering a message, before its publication
+    reaches Redis, leaves the other replica behind its own clients. One of them rejoining there
+    with since_seq past the replica's cursor has the room caught up first: the members already
+    there get the message, and the rejoining client does not get it again live."""
+    room_id, owner, vet = room
+    async with replicas(settings, count=1) as (hub,), clients() as connect:
+        bob = await connect(hub, vet[1])
+        assert (await bob.call("join", {"room": str(room_id)}))["ok"]
+        sender = Principal(user_id=owner[0].id, name=owner[0].name, role=owner[0].role)
+        unpublished, _ = await store_message(pool, room_id, sender, "lost", "never published")
+
+        alice = await connect(hub, owner[1])
+        joined = await alice.call("join", {"room": str(room_id), "since_seq": unpublished.seq})
+        assert (joined["last_seq"], joined["missed"]) == (unpublished.seq, [])
+        await bob.wait_for("message", 1)
+        assert bob.seqs() == [unpublished.seq]
+
+        after = await send(alice, room_id, "next")
+        await alice.wait_for("message", 1)
+        assert alice.seqs() == [after] == [unpublished.seq + 1]
