@@ -139,6 +139,10 @@ class ChatNamespace(AuthenticatedNamespace):
         principal = await self._member(sid, payload.room)
         joined = await self._fanout.join(payload.room, sid, principal.user_id, payload.since_seq)
         arrival = await self._presence.arrive(payload.room, principal.user_id, sid)
+        if not self.server.manager.is_connected(sid, "/chat"):
+            # It left while joining, after its disconnect handler ran: nothing would end this.
+            await self._leave(sid, payload.room, principal)
+            raise EventError(ErrorCode.unavailable, "the connection closed while joining")
         if arrival.came_online:
             await self._fanout.publish(
                 payload.room,

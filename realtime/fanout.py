@@ -179,8 +179,8 @@ class RoomFanout:
                 # It saw more than this replica has delivered (on a replica that died before
                 # publishing): deliver those here first, or it would get them again live.
                 await self._delivery.catch_up(room, hosted, since_seq)
+            await self._sio.enter_room(sid, str(room), namespace="/chat")  # raises if it left
             self._joined.setdefault(sid, set()).add(room)
-            await self._sio.enter_room(sid, str(room), namespace="/chat")
             hosted.members[sid] = user
             cursor = hosted.cursor.seq
         finally:

@@ -172,8 +172,9 @@ class Presence:
             keys=[self._rooms_key],
             args=[self._prefix, self._replica_id, time.time(), time.time() + LEASE_S, *args],
         )
+        mine = f"|{self._replica_id}"  # this replica's users are known here, and current
         live = {
-            text(room): {_user_text(lease) for lease in leases}
+            text(room): {_user_text(lease) for lease in leases if not text(lease).endswith(mine)}
             for room, leases in zip(reply[::2], reply[1::2], strict=True)
         }
         return [live[str(room)] for room, _ in pairs]
@@ -184,7 +185,12 @@ class Presence:
             return False
         try:
             await self._redis.zrem(self._room_key(room), self._lease(user))
-            return not await self._has_live_lease(room, user)
+            gone = not await self._has_live_lease(room, user)
+            if user in self._local.get(room, ()):  # back here meanwhile: its lease stands
+                expiry = time.time() + LEASE_S
+                await self._redis.zadd(self._room_key(room), {self._lease(user): expiry})
+                return False
+            return gone
         except Exception as exc:
             log.warning("presence depart not recorded: %s", exc)
             return True

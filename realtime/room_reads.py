@@ -17,8 +17,9 @@ class RoomReads:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._newest: GroupCommit[UUID, int | None] = GroupCommit(self._read_newest)
+        # Each ask may bring MAX_MISSED + 1 rows: fewer asks per statement.
         self._missed: GroupCommit[tuple[UUID, int, int], list[Message]] = GroupCommit(
-            self._read_missed
+            self._read_missed, max_batch=50
         )
 
     async def newest_seq(self, room: UUID) -> int | None:

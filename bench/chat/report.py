@@ -104,11 +104,17 @@ def summarize_run(measured: RunMeasurements) -> dict[str, Any]:
     deliveries_per_s = sum(result.deliveries_in_window for result in results) / workload.duration
     server_cpu = _cpu(server, window_start, window_end)
     killed_ns = measured.storm_killed_ns
+    groups = measured.sampler.samples
+    survivors = [
+        samples
+        for replica in range(1, workload.hub_processes)
+        if (samples := groups.get(replica_group(replica))) is not None
+    ]
     storm = (
         {
             "storm": {
                 "by": workload.storm_by,
-                **storm_summary(results, killed_ns, server, measured.start_s),
+                **storm_summary(results, killed_ns, survivors, measured.start_s),
             }
         }
         if killed_ns is not None

@@ -45,6 +45,7 @@ class SocketIOClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._acks: dict[int, AckCallback] = {}
+        self._calls: set[asyncio.Future[Any]] = set()  # `call`s waiting for their answer
         self._next_ack_id = 0
         self._closing = False
         self._event_prefix = f"42{namespace},"
@@ -79,8 +80,12 @@ class SocketIOClient:
     async def call(self, event: str, data: Any, timeout: float) -> Any:
         """Emit and wait for the acknowledgement."""
         answered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self.emit(event, data, answered.set_result)
-        return await asyncio.wait_for(answered, timeout)
+        self._calls.add(answered)
+        try:
+            await self.emit(event, data, answered.set_result)
+            return await asyncio.wait_for(answered, timeout)
+        finally:
+            self._calls.discard(answered)
 
     async def close(self) -> None:
         self._closing = True
@@ -106,6 +111,9 @@ class SocketIOClient:
                 await ws.send_str(_PONG)
             elif packet.startswith(ack_prefix):
                 self._acknowledge(packet[len(ack_prefix) :])
+        for answered in self._calls:  # no answer comes on a closed connection
+            if not answered.done():
+                answered.set_exception(ConnectionError("the server closed the connection"))
         if not self._closing:
             self._on_close()
 

@@ -50,9 +50,10 @@ def _recovered_over_time(recovered_s: list[float], killed_at_s: float) -> list[l
 
 
 def storm_summary(
-    results: list[WorkerResult], killed_ns: int, server: GroupSamples | None, start_s: float
+    results: list[WorkerResult], killed_ns: int, survivors: list[GroupSamples], start_s: float
 ) -> dict[str, Any]:
-    """`start_s`: CLOCK_MONOTONIC of the first send, which the run's timeline counts from."""
+    """`survivors`: the CPU samples of the hubs that lived; `start_s`: CLOCK_MONOTONIC of the
+    first send, which the run's timeline counts from."""
     recovered_s = sorted(
         (recovered_ns - killed_ns) / 1e9
         for result in results
@@ -79,8 +80,8 @@ def storm_summary(
             "last": round(last, 3),
         }
         summary["reconnects_per_s"] = round(len(recovered_s) / last, 1) if last > 0 else 0.0
-        if server is not None:  # the surviving hubs' CPU per client brought back
+        if survivors:  # their CPU per client brought back (not that of a hub draining)
             killed_s = killed_ns / 1e9
-            spent = _cpu_seconds(server, killed_s, killed_s + last)
+            spent = sum(_cpu_seconds(hub, killed_s, killed_s + last) for hub in survivors)
             summary["server_cpu_ms_per_recovery"] = round(spent * 1000 / len(recovered_s), 3)
     return summary

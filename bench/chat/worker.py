@@ -107,7 +107,7 @@ _decode_event = msgspec.json.Decoder(tuple[str, _Delivered]).decode
 
 
 class _Client:
-    __slots__ = ("connection", "pending", "plan", "tally")
+    __slots__ = ("connection", "moved", "pending", "plan", "tally")
 
     connection: SocketIOClient
 
@@ -117,9 +117,10 @@ class _Client:
         # While a reconnected client waits for its join's answer, live messages wait here,
         # so the missed ones it brings come first, as a real client would show them.
         self.pending: list[tuple[str, int]] | None = None
+        self.moved = False  # its hub was killed under it, and it went to another
 
     def since_seq(self) -> int:
-        """The last seq of its room it saw without a gap before it."""
+        """The highest seq of its room it saw: what a client rejoins with."""
         stream = self.tally.streams.get(self.plan.room)
         return (stream.next if stream is not None else self.tally.first) - 1
 
@@ -199,9 +200,10 @@ class _Worker:
         def closed() -> None:
             if self.closing or client.pending is not None:  # a recovery's own attempts
                 return
-            if client.plan.fallback_url is None or not self.storm_ns:
-                self.errors["disconnected"] += 1
+            if client.plan.fallback_url is None or not self.storm_ns or client.moved:
+                self.errors["disconnected"] += 1  # a storm moves a client once
                 return
+            client.moved = True
             recovery = asyncio.create_task(self._recover(client, client.plan.fallback_url))
             self.recoveries.add(recovery)
             recovery.add_done_callback(self.recoveries.discard)
@@ -226,7 +228,7 @@ class _Worker:
                             {"room": client.plan.room, "since_seq": client.since_seq()},
                             _JOIN_TIMEOUT_S,
                         )
-            except (ConnectRefused, JoinRefused, OSError, aiohttp.ClientError, TimeoutError):
+            except Exception:  # refused, dropped, timed out: as a real client, try again
                 self.result.storm_retries += 1
                 client.pending = []  # the next join's missed brings them again
                 with contextlib.suppress(Exception):

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import pytest
+import redis.asyncio as aioredis
 
 from domain.chat.conversations import list_conversations
 from domain.chat.messages import store_message
 from domain.identity import Role
 from domain.identity.tokens import Principal
+from pawhub.settings import Settings
+from realtime import room_reads
+from realtime.chat import ChatNamespace
+from realtime.presence import Presence
 from tests.recording_client import ChatClient
+from tests.waiting import eventually
 
 
 def principal_of(member: Any) -> Principal:
@@ -312,3 +320,59 @@ async def test_bad_events_get_error_acks_and_change_nothing(
     await bob.wait_for("message", 1)
     assert bob.seqs() == [1] and eve.received["message"] == []
     assert (await eve.call("join", {"room": room_str}))["error"]["code"] == "forbidden"
+
+
+async def test_a_connection_closed_while_joining_leaves_no_lease_behind(
+    room: Any,
+    connect: Any,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    redis: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A join still reading what its client missed when the connection closes finishes after
+    the disconnect handler has run: it must undo itself, or the renewals would keep the user
+    online for good."""
+    room_id, owner, vet = room
+    sender = Principal(user_id=vet[0].id, name=vet[0].name, role=vet[0].role)
+    await store_message(pool, room_id, sender, "before", "one to miss")
+    reading, release, disconnected, arrived = (asyncio.Event() for _ in range(4))
+    real_read = room_reads.messages_after_each
+    real_disconnect, real_arrive = ChatNamespace.on_disconnect, Presence.arrive
+
+    async def held_read(*given: Any, **named: Any) -> Any:
+        reading.set()
+        await release.wait()
+        return await real_read(*given, **named)
+
+    async def noted_disconnect(namespace: ChatNamespace, sid: str, *rest: Any) -> None:
+        await real_disconnect(namespace, sid, *rest)
+        disconnected.set()
+
+    async def noted_arrive(presence: Presence, *given: Any) -> Any:
+        try:
+            return await real_arrive(presence, *given)
+        finally:
+            arrived.set()
+
+    monkeypatch.setattr(room_reads, "messages_after_each", held_read)
+    monkeypatch.setattr(ChatNamespace, "on_disconnect", noted_disconnect)
+    monkeypatch.setattr(Presence, "arrive", noted_arrive)
+    alice = await connect(owner[1])
+    joining = asyncio.create_task(alice.call("join", {"room": str(room_id), "since_seq": 0}))
+    async with asyncio.timeout(10):
+        await reading.wait()
+        await alice.close()
+        await disconnected.wait()
+        release.set()
+        await arrived.wait()
+
+    leases = f"{settings.redis_namespace}:presence:{room_id}"
+
+    async def given_back() -> bool:
+        return await redis.zcard(leases) == 0
+
+    await eventually(given_back, "the closed connection's lease given back", timeout=5)
+    joining.cancel()
+    with contextlib.suppress(BaseException):
+        await joining

@@ -4,6 +4,7 @@ a dead replica's users offline, each announced once, by one replica."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -125,3 +126,42 @@ async def test_a_handed_over_lease_outlives_its_replica_and_the_move_tells_nobod
     leases = await redis.zrange(f"{prefix}:presence:{room}", 0, -1)
     assert [text(lease) for lease in leases] == [f"{moving}|{draining._replica_id}"]
     assert not (await survivor.arrive(room, moving, "m again")).came_online
+
+
+async def test_a_departure_racing_an_arrival_of_the_same_user_keeps_the_lease(
+    redis: aioredis.Redis,
+) -> None:
+    """One connection of a user leaves while another of the same user arrives on the same
+    replica, and the arrival's lease lands before the departure removes it (their lease has one
+    name per replica): the user is still here, so the lease stands and nobody goes offline."""
+    prefix = f"presence-test-{uuid4().hex[:8]}"
+    presence, _ = replica(redis, prefix)
+    room, user = uuid4(), uuid4()
+    await presence.arrive(room, user, "old")
+    removing, release = asyncio.Event(), asyncio.Event()
+    real_zrem = redis.zrem
+
+    async def late_zrem(*args: Any) -> Any:
+        removing.set()
+        await release.wait()
+        return await real_zrem(*args)
+
+    presence._redis = _WithZrem(redis, late_zrem)  # type: ignore[assignment]
+    departing = asyncio.create_task(presence.depart(room, user, "old"))
+    await removing.wait()
+    await presence.arrive(room, user, "new")
+    release.set()
+
+    assert await departing is False
+    leases = await redis.zrange(f"{prefix}:presence:{room}", 0, -1)
+    assert [text(lease) for lease in leases] == [f"{user}|{presence._replica_id}"]
+
+
+class _WithZrem:
+    """The Redis client, with ZREM replaced."""
+
+    def __init__(self, redis: aioredis.Redis, zrem: Any) -> None:
+        self._redis, self.zrem = redis, zrem
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._redis, name)
