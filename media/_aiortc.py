@@ -10,6 +10,9 @@ them.
   decoder queue (`_RTCRtpReceiver__decoder_queue`) for a decoder thread (aiortc issue 55).
   `tap_encoded_frames` swaps that queue for one whose `put` hands frames to a callback; the
   decoder thread then only ever sees the end-of-track `None`, so nothing is decoded.
+- Frame assembly: a video receiver's jitter buffer (`_RTCRtpReceiver__jitter_buffer`) hands
+  on a frame only when the next frame's first packet arrives, a frame interval late (33 ms at
+  30 fps); `tap_encoded_frames` gives video receivers one that hands it on at its last packet.
 - Keyframe requests: a sender's RTCP PLI/FIR calls `sender._send_keyframe()`, which only sets
   a flag its encoder reads; packets it packs without encoding never see it.
 - Loss: the receiver NACKs a gap once, when it sees it, and its jitter buffer then waits for
@@ -27,7 +30,9 @@ from typing import Any, Protocol
 
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 
 # The minor version these hooks were written against (and pyproject pins).
 AIORTC_SERIES = "1.16."
@@ -64,11 +69,40 @@ class _TappedDecoderQueue:
         return self._original.get()
 
 
+class FrameAtMarkerBuffer(JitterBuffer):
+    """aiortc's video jitter buffer, but a frame whose packets are all here, up to the one
+    with the RTP marker bit (a video frame's last, RFC 7741 4.1), is handed on at once rather
+    than when the next frame's first packet arrives. Everything else is aiortc's: ordering,
+    duplicates, overflow, and frames whose marker never came."""
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        return self._frame_at_marker() or super()._remove_frame(sequence_number)
+
+    def _frame_at_marker(self) -> JitterFrame | None:
+        assert self._origin is not None  # `add` sets it before asking for a frame
+        packets: list[RtpPacket] = []
+        for count in range(self.capacity):
+            packet = self._packets[(self._origin + count) % self.capacity]
+            if packet is None or (packets and packet.timestamp != packets[0].timestamp):
+                return None  # a gap, or the next frame began without a marker
+            packets.append(packet)
+            if packet.marker:
+                self.remove(count + 1)
+                data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
+                return JitterFrame(data=data, timestamp=packet.timestamp)
+        return None
+
+
 def tap_encoded_frames(
     receiver: RTCRtpReceiver, on_frame: OnEncodedFrame, on_end: Callable[[], None]
 ) -> None:
     """Send the receiver's encoded frames to `on_frame` (on the event loop) instead of its
-    decoder; `on_end` once the receiver stops."""
+    decoder, video frames as soon as they are complete; `on_end` once the receiver stops."""
+    buffer: JitterBuffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+    if buffer._is_video and buffer._origin is None:  # not yet used: nothing to carry over
+        receiver._RTCRtpReceiver__jitter_buffer = FrameAtMarkerBuffer(  # type: ignore[attr-defined]
+            capacity=buffer.capacity, is_video=True
+        )
     original = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
     receiver._RTCRtpReceiver__decoder_queue = _TappedDecoderQueue(  # type: ignore[attr-defined]
         original, on_frame, on_end

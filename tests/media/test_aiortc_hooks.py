@@ -9,6 +9,7 @@ from typing import Any
 
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterBuffer
 
 from media import _aiortc
 
@@ -45,12 +46,28 @@ async def test_receivers_hand_encoded_frames_to_a_decoder_queue_and_track_losses
         _aiortc.tap_encoded_frames(
             receiver, lambda codec, frame: frames.append((codec, frame)), lambda: ended.append(True)
         )
+        # Video frames are assembled by the room's own buffer, handed on at their last packet.
+        assert isinstance(private(receiver, "jitter_buffer"), _aiortc.FrameAtMarkerBuffer)
+        assert "self._remove_frame(packet.sequence_number)" in inspect.getsource(JitterBuffer.add)
+        assert jitter_buffer._is_video
+        jitter_buffer = private(receiver, "jitter_buffer")
         private(receiver, "decoder_queue").put(("codec", "frame"))
         assert frames == [("codec", "frame")] and original.empty()
         private(receiver, "decoder_queue").put(None)  # how a receiver stops its decoder
         assert ended == [True] and original.get_nowait() is None
         _aiortc.give_up_on_missing(receiver)
         assert jitter_buffer._origin is None
+    finally:
+        await pc.close()
+
+
+async def test_an_audio_receiver_keeps_aiortc_s_own_buffer() -> None:
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("audio").receiver
+        buffer = private(receiver, "jitter_buffer")
+        _aiortc.tap_encoded_frames(receiver, lambda codec, frame: None, lambda: None)
+        assert private(receiver, "jitter_buffer") is buffer
     finally:
         await pc.close()
 
