@@ -2,18 +2,28 @@
 Playwright) against the real hub, API, PostgreSQL and Redis: an owner and a vet meet peer to
 peer, both consent, the vet starts recording, and each page closes its p2p connection and
 decodes the other's video from the SFU, in a tile named after them; Camera off still stops the
-frames, and after a reconnect the page renegotiates with the room."""
+frames, and after a reconnect the page renegotiates with the room. When the replica hosting the
+room dies (a hub process of the test's own, SIGKILLed), both pages, told `sfu_lost` by the
+replica they are connected to, open a new connection and see each other again."""
 
 from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+from uuid import UUID
 
 import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from pawhub.hub import REDIS
 from realtime.server import SOCKET_SERVER
+from signaling.sfu_claims import SfuClaims
 from tests.conftest import BookPet
 from tests.e2e.browser import Servers, at_each_width
+from tests.e2e.hubs import start_hub_process
 from tests.e2e.test_pages import (
     CALL_STATE,
     admitted_call,
@@ -104,6 +114,25 @@ async def shows_tile_of(page: Page, name: str) -> None:
     )
 
 
+async def moved_to_the_sfu(owner: Page, vet: Page, booked: Any) -> dict[str, int]:
+    """Both consent, the vet records, and each page decodes the other's video from the SFU:
+    the index of each page's SFU connection."""
+    p2p = {
+        "owner": await owner.evaluate("window.__peerConnections.length"),
+        "vet": await vet.evaluate("window.__peerConnections.length"),
+    }
+    for page in (owner, vet):
+        await page.get_by_role("button", name="I consent").click()
+        await expect(page.get_by_text("You consented to recording.")).to_be_visible()
+    await vet.get_by_role("button", name="Start recording").click()
+    for page in (owner, vet):
+        await expect(page.get_by_role("status").filter(has_text="● Recording")).to_be_visible()
+    return {
+        "owner": await sfu_connection(owner, str(booked.vet.id), p2p["owner"]),
+        "vet": await sfu_connection(vet, str(booked.owner.id), p2p["vet"]),
+    }
+
+
 async def test_recording_moves_the_call_to_the_sfu_and_both_still_see_each_other(
     browser: Browser, servers: Servers, book_pet: BookPet, pool: asyncpg.Pool
 ) -> None:
@@ -111,22 +140,7 @@ async def test_recording_moves_the_call_to_the_sfu_and_both_still_see_each_other
     owner, vet = await admitted_call(browser, servers, booked)
     await assert_remote_video_plays(owner)
     await assert_remote_video_plays(vet)
-    p2p = {
-        "owner": await owner.evaluate("window.__peerConnections.length"),
-        "vet": await vet.evaluate("window.__peerConnections.length"),
-    }
-
-    for page in (owner, vet):
-        await page.get_by_role("button", name="I consent").click()
-        await expect(page.get_by_text("You consented to recording.")).to_be_visible()
-    await vet.get_by_role("button", name="Start recording").click()
-    for page in (owner, vet):
-        await expect(page.get_by_role("status").filter(has_text="● Recording")).to_be_visible()
-
-    sfu = {
-        "owner": await sfu_connection(owner, str(booked.vet.id), p2p["owner"]),
-        "vet": await sfu_connection(vet, str(booked.owner.id), p2p["vet"]),
-    }
+    sfu = await moved_to_the_sfu(owner, vet, booked)
     await shows_tile_of(owner, "Vera Vet")
     await shows_tile_of(vet, "Olive Owner")
     await expect(owner.locator("#notice")).to_be_hidden()
@@ -158,3 +172,36 @@ async def test_recording_moves_the_call_to_the_sfu_and_both_still_see_each_other
     assert await tile_frames(vet, sfu["vet"]) > (track, frames), "the owner's video froze"
     await shows_tile_of(vet, "Olive Owner")
     await expect(owner.get_by_role("status").filter(has_text="● Recording")).to_be_visible()
+
+
+async def test_a_room_whose_replica_dies_comes_back_on_a_live_one(
+    browser: Browser, servers: Servers, book_pet: BookPet, pool: asyncpg.Pool
+) -> None:
+    booked = await named_booking(book_pet, pool)
+    consult = booked.booking.consult_id
+    assert isinstance(consult, UUID)
+    redis, prefix = servers.hub[REDIS], servers.settings.redis_namespace
+    leases = f"{prefix}:rtc:replicas"
+    live = {raw.decode() for raw in await redis.zrange(leases, 0, -1)}
+    doomed = await start_hub_process(servers.settings, RTC_REPLICA_LEASE_S="2")
+    try:
+        (doomed_id,) = {raw.decode() for raw in await redis.zrange(leases, 0, -1)} - live
+        # The other replica claims the consult's room: the pages, connected to this hub, have
+        # their signals carried to it, and their media goes to it.
+        assert await SfuClaims(redis, prefix, doomed_id).claim(consult) == doomed_id
+        owner, vet = await admitted_call(browser, servers, booked)
+        await assert_remote_video_plays(owner)
+        sfu = await moved_to_the_sfu(owner, vet, booked)
+        assert await SfuClaims(redis, prefix, doomed_id).host_of(consult) == doomed_id
+
+        os.kill(doomed.process.pid, signal.SIGKILL)
+        doomed.process.wait()
+        # Only `sfu_lost` makes a page open a new connection while its socket stays up (it
+        # does not repair a failed one): each page's new connection decodes the other's video.
+        await sfu_connection(owner, str(booked.vet.id), sfu["owner"] + 1)
+        await sfu_connection(vet, str(booked.owner.id), sfu["vet"] + 1)
+        assert await SfuClaims(redis, prefix, doomed_id).host_of(consult) in live
+        await shows_tile_of(owner, "Vera Vet")
+        await shows_tile_of(vet, "Olive Owner")
+    finally:
+        doomed.stop()
