@@ -4,9 +4,11 @@ from pawhub's tele-vet corpus (`moderation/corpus/`) by `pawhub moderation train
 A message is normalised (`moderation.normalize`: disguises undone), then read as TF-IDF word
 1-2-grams and hashed character 3-5-grams (`moderation.ngrams`), stacked with the abuse rules' four
 scores and alt-profanity-check's probability on its clinical reading. One logistic regression
-per label scores it. Each label's threshold, calibrated on the dev split, is mapped onto the
-configured threshold of that label (`moderation.thresholds.DEFAULT_THRESHOLDS`), so
-configuration keeps its meaning. `pii` comes from the PII detector, not from the corpus.
+per label scores it (a blend of one on these features and one on n-grams scaled by their
+log-count ratios, NBSVM-style: see `moderation.training`; both fold into one weight vector).
+Each label's threshold, calibrated on the dev split, is mapped onto the configured threshold of
+that label (`moderation.thresholds.DEFAULT_THRESHOLDS`), so configuration keeps its meaning.
+`pii` comes from the PII detector, not from the corpus.
 
 The artefact (`moderation/model/`) is a zip of `.npy` arrays read without pickle, beside a JSON
 file recording its sha256, version, corpus hash and calibration; loading verifies the sha256.

@@ -48,9 +48,9 @@ def learned() -> LearnedClassifier:
 
 
 # What the shipped model reaches on the test split (issue 18's goals are <= 2 %, >= 90 % and
-# >= 95 %; threat recall is not there yet: 93.8 %): a change to the corpus or features must not
+# >= 95 %; recipe 2 scored 1.9 %, 92.4 % and 95.5 %): a change to the corpus or features must not
 # fall below.
-SHIPPED_BENIGN_FPR, SHIPPED_ABUSE_RECALL, SHIPPED_THREAT_RECALL = 0.02, 0.925, 0.935
+SHIPPED_BENIGN_FPR, SHIPPED_ABUSE_RECALL, SHIPPED_THREAT_RECALL = 0.02, 0.92, 0.95
 
 # Plain chat and the load tester's filler (bench/chat/worker.py), which an earlier retrain
 # flagged although no split showed it: held apart from the corpus, checked before any release.
