@@ -12,7 +12,9 @@ them.
   decoder thread then only ever sees the end-of-track `None`, so nothing is decoded.
 - Frame assembly: a video receiver's jitter buffer (`_RTCRtpReceiver__jitter_buffer`) hands
   on a frame only when the next frame's first packet arrives, a frame interval late (33 ms at
-  30 fps); `tap_encoded_frames` gives video receivers one that hands it on at its last packet.
+  30 fps), and an audio receiver's holds four packets back (80 ms of 20 ms packets) to smooth
+  a playout the room does not do; `tap_encoded_frames` gives video receivers a buffer that
+  hands a frame on at its last packet, and audio receivers one that hands each packet on.
 - Keyframe requests: a sender's RTCP PLI/FIR calls `sender._send_keyframe()`, which only sets
   a flag its encoder reads; packets it packs without encoding never see it.
 - Loss: the receiver NACKs a gap once, when it sees it, and its jitter buffer then waits for
@@ -33,6 +35,7 @@ from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_add
 
 # The minor version these hooks were written against (and pyproject pins).
 AIORTC_SERIES = "1.16."
@@ -93,16 +96,32 @@ class FrameAtMarkerBuffer(JitterBuffer):
         return None
 
 
+class PacketAtOnceBuffer(JitterBuffer):
+    """For audio, whose packets are each a whole frame: a packet after the last one handed on
+    is handed on as it arrives; a later-arriving older one (or a duplicate) is dropped, as a
+    playout buffer drops what comes after its turn. Smoothing playout is the subscribers'."""
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        if self._origin is not None and uint16_add(packet.sequence_number, -self._origin) >> 15:
+            return False, None  # not after the last one handed on
+        self._origin = uint16_add(packet.sequence_number, 1)  # the next one due
+        data: bytes = packet._data  # type: ignore[attr-defined]
+        return False, JitterFrame(data=data, timestamp=packet.timestamp)
+
+
 def tap_encoded_frames(
     receiver: RTCRtpReceiver, on_frame: OnEncodedFrame, on_end: Callable[[], None]
 ) -> None:
     """Send the receiver's encoded frames to `on_frame` (on the event loop) instead of its
-    decoder, video frames as soon as they are complete; `on_end` once the receiver stops."""
+    decoder, each frame as soon as it is complete; `on_end` once the receiver stops."""
     buffer: JitterBuffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
-    if buffer._is_video and buffer._origin is None:  # not yet used: nothing to carry over
-        receiver._RTCRtpReceiver__jitter_buffer = FrameAtMarkerBuffer(  # type: ignore[attr-defined]
-            capacity=buffer.capacity, is_video=True
+    if buffer._origin is None:  # not yet used: nothing to carry over
+        at_once = (
+            FrameAtMarkerBuffer(buffer.capacity, is_video=True)
+            if buffer._is_video
+            else PacketAtOnceBuffer(buffer.capacity)
         )
+        receiver._RTCRtpReceiver__jitter_buffer = at_once  # type: ignore[attr-defined]
     original = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
     receiver._RTCRtpReceiver__decoder_queue = _TappedDecoderQueue(  # type: ignore[attr-defined]
         original, on_frame, on_end

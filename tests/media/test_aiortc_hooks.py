@@ -61,13 +61,15 @@ async def test_receivers_hand_encoded_frames_to_a_decoder_queue_and_track_losses
         await pc.close()
 
 
-async def test_an_audio_receiver_keeps_aiortc_s_own_buffer() -> None:
+async def test_an_audio_receiver_hands_each_packet_on() -> None:
+    handling = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__jitter_buffer.add(packet)" in handling
     pc = RTCPeerConnection()
     try:
         receiver = pc.addTransceiver("audio").receiver
-        buffer = private(receiver, "jitter_buffer")
+        assert not private(receiver, "jitter_buffer")._is_video
         _aiortc.tap_encoded_frames(receiver, lambda codec, frame: None, lambda: None)
-        assert private(receiver, "jitter_buffer") is buffer
+        assert isinstance(private(receiver, "jitter_buffer"), _aiortc.PacketAtOnceBuffer)
     finally:
         await pc.close()
 

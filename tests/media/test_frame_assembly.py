@@ -1,7 +1,10 @@
-"""The SFU's video frame assembly (media._aiortc.FrameAtMarkerBuffer) held to aiortc's own
-JitterBuffer: fed the same packets, in order or not, with losses and duplicates, it hands on
-every frame aiortc's would, in the same order, never later, and only whole frames; and a frame
-whose last packet arrived is handed on then, not a frame interval later."""
+"""The SFU's frame assembly held to aiortc's own JitterBuffer, fed the same packets.
+
+Video (media._aiortc.FrameAtMarkerBuffer): in order or not, with losses and duplicates, it
+hands on every frame aiortc's would, in the same order, never later, and only whole frames; a
+frame whose last packet arrived is handed on then, not a frame interval later. Audio
+(PacketAtOnceBuffer): each packet as it arrives, where aiortc's holds four back; a packet
+arriving after a newer one was handed on is dropped, so what is handed on is always in order."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
 
-from media._aiortc import FrameAtMarkerBuffer
+from media._aiortc import FrameAtMarkerBuffer, PacketAtOnceBuffer
 
 CAPACITY = 512  # aiortc's for video
 
@@ -106,3 +109,49 @@ def test_it_hands_on_what_aiortc_does_never_later_and_only_whole_frames(seed: in
     assert [t for _, t, _ in ours][: len(theirs)] == [t for _, t, _ in theirs]
     assert len(ours) - len(theirs) in (0, 1)
     assert len(theirs) > 10 or seed % 4 == 0
+
+
+def audio_packets(count: int, first_seq: int) -> list[RtpPacket]:
+    """20 ms Opus packets (960 samples at 48 kHz), each a whole frame."""
+    packets = []
+    for index in range(count):
+        packet = RtpPacket(
+            payload_type=111,
+            sequence_number=uint16_add(first_seq, index),
+            timestamp=(index * 960) % 2**32,
+        )
+        packet._data = f"a{index};".encode()  # type: ignore[attr-defined]
+        packets.append(packet)
+    return packets
+
+
+def test_audio_is_handed_on_as_it_arrives_where_aiortc_holds_four_packets() -> None:
+    packets = audio_packets(50, first_seq=65520)  # across the wrap of seq
+    ours = feed(PacketAtOnceBuffer(16), packets)
+    theirs = feed(JitterBuffer(16, prefetch=4), packets)
+    assert [index for index, _, _ in ours] == list(range(50))
+    assert [index for index, _, _ in theirs] == list(range(4, 50))  # 80 ms later each
+    assert [data for _, _, data in ours][:46] == [data for _, _, data in theirs]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_audio_handed_on_is_in_order_without_repeats(seed: int) -> None:
+    rng = random.Random(seed)
+    arrivals = audio_packets(200, first_seq=rng.randrange(2**16))
+    for position in range(len(arrivals) - 1, 0, -1):
+        roll = rng.random()
+        if roll < 0.05:
+            del arrivals[position]
+        elif roll < 0.1:
+            arrivals.insert(position, arrivals[position])
+        elif roll < 0.2:
+            arrivals[position], arrivals[position - 1] = arrivals[position - 1], arrivals[position]
+    ours = feed(PacketAtOnceBuffer(16), arrivals)
+    timestamps = [timestamp for _, timestamp, _ in ours]
+    assert timestamps == sorted(set(timestamps))  # in order, none twice
+    newest = -1
+    handed = {index for index, _, _ in ours}
+    for index, packet in enumerate(arrivals):  # a packet newer than all before it goes at once
+        if packet.timestamp > newest:
+            assert index in handed
+            newest = packet.timestamp
