@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.jitterbuffer import MAX_MISORDER, JitterBuffer, JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
@@ -83,6 +83,12 @@ class FrameAtMarkerBuffer(JitterBuffer):
 
     def _frame_at_marker(self) -> JitterFrame | None:
         assert self._origin is not None  # `add` sets it before asking for a frame
+        # Padding (libwebrtc pads after a frame's last packet when RTX is off) carries no data:
+        # left at the origin, aiortc's release would hand it on as an empty frame.
+        while (first := self._packets[self._origin % self.capacity]) is not None:
+            if first._data:  # type: ignore[attr-defined]
+                break
+            self.remove(1)
         packets: list[RtpPacket] = []
         for count in range(self.capacity):
             packet = self._packets[(self._origin + count) % self.capacity]
@@ -99,11 +105,14 @@ class FrameAtMarkerBuffer(JitterBuffer):
 class PacketAtOnceBuffer(JitterBuffer):
     """For audio, whose packets are each a whole frame: a packet after the last one handed on
     is handed on as it arrives; a later-arriving older one (or a duplicate) is dropped, as a
-    playout buffer drops what comes after its turn. Smoothing playout is the subscribers'."""
+    playout buffer drops what comes after its turn. Smoothing playout is the subscribers'.
+    A packet MAX_MISORDER or more behind is a new start (a restarted sender), as in aiortc."""
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        if self._origin is not None and uint16_add(packet.sequence_number, -self._origin) >> 15:
-            return False, None  # not after the last one handed on
+        if self._origin is not None:
+            behind = uint16_add(self._origin, -packet.sequence_number)
+            if 0 < behind <= MAX_MISORDER:
+                return False, None  # not after the last one handed on
         self._origin = uint16_add(packet.sequence_number, 1)  # the next one due
         data: bytes = packet._data  # type: ignore[attr-defined]
         return False, JitterFrame(data=data, timestamp=packet.timestamp)

@@ -10,6 +10,7 @@ from typing import Any
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtp import RtpPacket
 
 from media import _aiortc
 
@@ -55,8 +56,12 @@ async def test_receivers_hand_encoded_frames_to_a_decoder_queue_and_track_losses
         assert frames == [("codec", "frame")] and original.empty()
         private(receiver, "decoder_queue").put(None)  # how a receiver stops its decoder
         assert ended == [True] and original.get_nowait() is None
+        packet = RtpPacket(payload_type=96, sequence_number=7, timestamp=0)
+        packet._data = b"part"  # type: ignore[attr-defined]
+        jitter_buffer.add(packet)
+        assert jitter_buffer._origin == 7
         _aiortc.give_up_on_missing(receiver)
-        assert jitter_buffer._origin is None
+        assert jitter_buffer._origin is None and not any(jitter_buffer._packets)
     finally:
         await pc.close()
 

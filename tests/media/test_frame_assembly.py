@@ -78,6 +78,23 @@ def test_a_frame_missing_a_packet_waits_for_it() -> None:
     assert [(index, data) for index, _, data in ours] == [(4, whole[first.timestamp])]
 
 
+def test_padding_after_a_frame_is_never_handed_on_as_a_frame() -> None:
+    """libwebrtc pads on the media stream (without RTX) right after a frame's marked packet,
+    with that frame's timestamp and no payload."""
+    sent, whole = frames_of_packets([3, 2], first_seq=65534)
+    first, second = sent[:3], sent[3:]
+    padding = RtpPacket(payload_type=96, timestamp=first[0].packet.timestamp)
+    padding._data = b""  # type: ignore[attr-defined]
+    arrivals = [s.packet for s in first] + [padding] + [s.packet for s in second]
+    for index, packet in enumerate(arrivals):
+        packet.sequence_number = uint16_add(65534, index)
+    ours = feed(FrameAtMarkerBuffer(CAPACITY, is_video=True), arrivals)
+    assert [(index, data) for index, _, data in ours] == [
+        (2, whole[first[0].packet.timestamp]),
+        (5, whole[second[0].packet.timestamp]),
+    ]
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_it_hands_on_what_aiortc_does_never_later_and_only_whole_frames(seed: int) -> None:
     rng = random.Random(seed)
@@ -155,3 +172,11 @@ def test_audio_handed_on_is_in_order_without_repeats(seed: int) -> None:
         if packet.timestamp > newest:
             assert index in handed
             newest = packet.timestamp
+
+
+def test_audio_from_a_restarted_sender_is_handed_on() -> None:
+    """A jump back past MAX_MISORDER is a new start (aiortc's buffer resets there too), not a
+    late packet: the new numbering is handed on at once."""
+    before, after = audio_packets(10, first_seq=5000), audio_packets(10, first_seq=3000)
+    ours = feed(PacketAtOnceBuffer(16), before + after)
+    assert [index for index, _, _ in ours] == list(range(20))
