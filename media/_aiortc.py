@@ -14,7 +14,8 @@ them.
   on a frame only when the next frame's first packet arrives, a frame interval late (33 ms at
   30 fps), and an audio receiver's holds four packets back (80 ms of 20 ms packets) to smooth
   a playout the room does not do; `tap_encoded_frames` gives video receivers a buffer that
-  hands a frame on at its last packet, and audio receivers one that hands each packet on.
+  hands a frame on at its last packet (and every frame a late packet completes, where the
+  receiver takes one per packet), and audio receivers one that hands each packet on.
 - Keyframe requests: a sender's RTCP PLI/FIR calls `sender._send_keyframe()`, which only sets
   a flag its encoder reads; packets it packs without encoding never see it.
 - Loss: the receiver NACKs a gap once, when it sees it, and its jitter buffer then waits for
@@ -27,7 +28,8 @@ them.
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, Protocol
 
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
@@ -55,18 +57,26 @@ class _TappedDecoderQueue:
     """Stands in for a receiver's decoder queue: frames go to `on_frame`, not to a decoder."""
 
     def __init__(
-        self, original: queue.Queue[Any], on_frame: OnEncodedFrame, on_end: Callable[[], None]
+        self,
+        original: queue.Queue[Any],
+        on_frame: OnEncodedFrame,
+        on_end: Callable[[], None],
+        also_complete: Callable[[], Iterator[EncodedFrame]],
     ) -> None:
         self._original = original
         self._on_frame = on_frame
         self._on_end = on_end
+        self._also_complete = also_complete
 
     def put(self, item: tuple[RTCRtpCodecParameters, EncodedFrame] | None) -> None:
         if item is None:  # the receiver stops: let its decoder thread end
             self._original.put(None)
             self._on_end()
-        else:
-            self._on_frame(*item)
+            return
+        codec, frame = item
+        self._on_frame(codec, frame)
+        for later in self._also_complete():  # the receiver takes one frame per packet
+            self._on_frame(codec, later)
 
     def get(self) -> Any:  # the decoder thread, started with this queue, waits for the end
         return self._original.get()
@@ -80,6 +90,13 @@ class FrameAtMarkerBuffer(JitterBuffer):
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         return self._frame_at_marker() or super()._remove_frame(sequence_number)
+
+    def complete_frames(self, map_timestamp: Callable[[int], int]) -> Iterator[JitterFrame]:
+        """The frames the last packet completed besides the one `add` returned (a late packet
+        can complete several), their timestamps mapped as the receiver maps that one's."""
+        while self._origin is not None and (frame := self._frame_at_marker()) is not None:
+            frame.timestamp = map_timestamp(frame.timestamp)
+            yield frame
 
     def _frame_at_marker(self) -> JitterFrame | None:
         assert self._origin is not None  # `add` sets it before asking for a frame
@@ -124,16 +141,19 @@ def tap_encoded_frames(
     """Send the receiver's encoded frames to `on_frame` (on the event loop) instead of its
     decoder, each frame as soon as it is complete; `on_end` once the receiver stops."""
     buffer: JitterBuffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+    also_complete: Callable[[], Iterator[EncodedFrame]] = partial(iter, ())
     if buffer._origin is None:  # not yet used: nothing to carry over
-        at_once = (
-            FrameAtMarkerBuffer(buffer.capacity, is_video=True)
-            if buffer._is_video
-            else PacketAtOnceBuffer(buffer.capacity)
-        )
-        receiver._RTCRtpReceiver__jitter_buffer = at_once  # type: ignore[attr-defined]
+        if buffer._is_video:
+            video = FrameAtMarkerBuffer(buffer.capacity, is_video=True)
+            mapper = receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
+            also_complete = partial(video.complete_frames, mapper.map)
+            buffer = video
+        else:
+            buffer = PacketAtOnceBuffer(buffer.capacity)
+        receiver._RTCRtpReceiver__jitter_buffer = buffer  # type: ignore[attr-defined]
     original = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
     receiver._RTCRtpReceiver__decoder_queue = _TappedDecoderQueue(  # type: ignore[attr-defined]
-        original, on_frame, on_end
+        original, on_frame, on_end, also_complete
     )
 
 

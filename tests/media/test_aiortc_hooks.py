@@ -54,12 +54,26 @@ async def test_receivers_hand_encoded_frames_to_a_decoder_queue_and_track_losses
         jitter_buffer = private(receiver, "jitter_buffer")
         private(receiver, "decoder_queue").put(("codec", "frame"))
         assert frames == [("codec", "frame")] and original.empty()
+        # A frame the receiver hands over is followed by any other its packet completed, with
+        # the timestamp mapped by the receiver's mapper (which starts at 0).
+        assert inspect.getsource(RTCRtpReceiver._handle_rtp_packet).count("timestamp_mapper")
+        handed_over = []
+        for sequence_number in (1, 3, 2):  # three one-packet frames, the second late
+            packet = RtpPacket(96, marker=1, sequence_number=sequence_number)
+            packet.timestamp = 3000 * sequence_number
+            packet._data = b"%d" % sequence_number  # type: ignore[attr-defined]
+            handed_over.append(jitter_buffer.add(packet)[1])
+        assert handed_over[1] is None and handed_over[2].data == b"2"
+        frames.clear()
+        private(receiver, "decoder_queue").put(("codec", handed_over[2]))
+        assert [getattr(frame, "data", None) for _, frame in frames] == [b"2", b"3"]
+        assert getattr(frames[1][1], "timestamp", None) == 0
         private(receiver, "decoder_queue").put(None)  # how a receiver stops its decoder
         assert ended == [True] and original.get_nowait() is None
-        packet = RtpPacket(payload_type=96, sequence_number=7, timestamp=0)
+        packet = RtpPacket(payload_type=96, sequence_number=4, timestamp=0)  # no marker: kept
         packet._data = b"part"  # type: ignore[attr-defined]
         jitter_buffer.add(packet)
-        assert jitter_buffer._origin == 7
+        assert jitter_buffer._origin == 4 and any(jitter_buffer._packets)
         _aiortc.give_up_on_missing(receiver)
         assert jitter_buffer._origin is None and not any(jitter_buffer._packets)
     finally:
