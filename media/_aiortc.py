@@ -201,7 +201,11 @@ def give_up_on_missing(receiver: RTCRtpReceiver) -> None:
         generator.missing.clear()
     jitter_buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
     jitter_buffer._packets = [None] * jitter_buffer.capacity
-    jitter_buffer._origin = None
+    # On from the packet after the newest seen: a late copy of a packet given up on is then
+    # dropped as misordered, instead of becoming the origin with nothing after it until the
+    # buffer overflows (seconds).
+    newest = None if generator is None else generator.max_seq
+    jitter_buffer._origin = None if newest is None else uint16_add(newest, 1)
 
 
 def keep_codecs(transceiver: RTCRtpTransceiver, mime_type: str) -> bool:

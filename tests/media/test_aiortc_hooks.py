@@ -73,9 +73,12 @@ async def test_receivers_hand_encoded_frames_to_a_decoder_queue_and_track_losses
         packet = RtpPacket(payload_type=96, sequence_number=4, timestamp=0)  # no marker: kept
         packet._data = b"part"  # type: ignore[attr-defined]
         jitter_buffer.add(packet)
+        private(receiver, "nack_generator").add(packet)
         assert jitter_buffer._origin == 4 and any(jitter_buffer._packets)
         _aiortc.give_up_on_missing(receiver)
-        assert jitter_buffer._origin is None and not any(jitter_buffer._packets)
+        assert jitter_buffer._origin == 5 and not any(jitter_buffer._packets)
+        assert jitter_buffer.add(packet) == (False, None)  # a late copy: dropped
+        assert jitter_buffer._origin == 5
     finally:
         await pc.close()
 
