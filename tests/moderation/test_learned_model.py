@@ -122,15 +122,17 @@ def test_training_is_deterministic_and_gives_the_shipped_artefact(tmp_path: Path
             tmp_path / "first" / ARRAYS_FILE
         ).read_bytes()
     assert digests[0] == digests[1]
-    # The shipped artefact is what the shipped corpus trains: the same n-grams, and weights equal
-    # up to float32 rounding (BLAS takes other paths on other CPUs, so not bit for bit).
+    # The shipped artefact is what the shipped corpus trains: the same n-grams, and weights and
+    # calibrated thresholds equal to 1e-5 of the largest weight (10). Not bit for bit: BLAS
+    # takes other paths on other CPUs (an AMD EPYC moved weights by up to 4e-5, and two
+    # thresholds by 3e-6, from what an Intel machine computed).
     shipped = Artefact.load(MODEL_DIR).meta
     assert shipped["corpus_sha256"] == corpus_hash(), "run `pawhub moderation train`"
     calibrated = [
         json.loads((folder / META_FILE).read_text())["calibrated"]
         for folder in (MODEL_DIR, tmp_path / "first")
     ]
-    assert calibrated[1] == pytest.approx(calibrated[0], abs=1e-6)
+    assert calibrated[1] == pytest.approx(calibrated[0], abs=1e-4)
     with (
         np.load(MODEL_DIR / ARRAYS_FILE, allow_pickle=False) as ours,
         np.load(tmp_path / "first" / ARRAYS_FILE, allow_pickle=False) as theirs,
@@ -138,7 +140,7 @@ def test_training_is_deterministic_and_gives_the_shipped_artefact(tmp_path: Path
         assert ours.files == theirs.files
         for name in ours.files:
             if ours[name].dtype.kind == "f":
-                assert np.allclose(ours[name], theirs[name], rtol=0, atol=1e-5), name
+                assert np.allclose(ours[name], theirs[name], rtol=0, atol=1e-4), name
             else:
                 assert np.array_equal(ours[name], theirs[name]), name
 

@@ -1,4 +1,5 @@
-"""Every regex that reads chat text scans hostile input in linear time.
+"""Every regex that reads chat text scans hostile input in linear time (the abuse rules run on
+RE2, linear by construction: `tests/moderation/test_abuse_rules_engine.py`).
 
 Python's `re` backtracks, so a pattern with overlapping quantifiers can cost exponential time at
 one position (the old phone pattern split each run of digits every possible way: 0.3 s on
