@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from redis.asyncio import Redis
-
 from domain.db import Conn
+from domain.redis_client import RedisClient
 
 
 def events_channel(redis_namespace: str) -> str:
@@ -22,7 +21,7 @@ async def append(conn: Conn, topic: str, payload: dict[str, Any]) -> None:
     )
 
 
-async def relay(conn: Conn, redis: Redis, channel: str, batch: int = 100) -> int:
+async def relay(conn: Conn, redis: RedisClient, channel: str, batch: int = 100) -> int:
     """Publish up to `batch` unsent events, oldest first, and mark them sent; how many.
 
     Rows are locked (SKIP LOCKED), so relays on many replicas never publish one event twice

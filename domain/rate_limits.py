@@ -12,9 +12,8 @@ import time
 from dataclasses import dataclass
 from uuid import uuid4
 
-import redis.asyncio as aioredis
-
 from domain.errors import RateLimited
+from domain.redis_client import RedisClient
 
 # KEYS: the budgets' keys; ARGV: now, the attempt's member, then (limit, window) per key.
 # Returns {0, 0} when the attempt was recorded in every budget, else {the 1-based index of the
@@ -77,7 +76,7 @@ def address_subject(ip: str) -> str:
 class RateLimits:
     """The budgets of one Redis namespace."""
 
-    def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
+    def __init__(self, redis: RedisClient, namespace: str) -> None:
         self._redis = redis
         self._namespace = namespace
         self._spend = redis.register_script(_SPEND)
@@ -100,7 +99,10 @@ class RateLimits:
 
     async def refund(self, attempt: Attempt) -> None:
         """Take `attempt` back out of its budgets."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # Not a transaction: the keys may lie in different cluster slots, and each ZREM stands
+        # alone; a refund that reaches only some budgets leaves the attempt counted in the others
+        # until their window slides past it, which errs toward limiting, never toward a bypass.
+        async with self._redis.pipeline(transaction=False) as pipe:
             for budget in attempt.budgets:
                 pipe.zrem(self._key(budget), attempt.member)
             await pipe.execute()

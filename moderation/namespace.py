@@ -10,7 +10,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import redis.asyncio as aioredis
 from pydantic import Field
 
 from domain.chat.actions import MAX_MUTE, ActionOutcome, ModeratorAction, act_on_flag
@@ -20,6 +19,7 @@ from domain.chat.messages import history
 from domain.identity import Role
 from domain.identity.tokens import Principal
 from domain.identity.users import get_user
+from domain.redis_client import RedisClient
 from moderation.claim_keeper import ClaimKeeper
 from realtime.bus import Subscription
 from realtime.fanout import RoomFanout
@@ -81,7 +81,7 @@ class ModerationNamespace(AuthenticatedNamespace):
         *,
         jwt_secret: str,
         pool: asyncpg.Pool,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         prefix: str,
         fanout: RoomFanout,
     ) -> None:

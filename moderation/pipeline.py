@@ -38,6 +38,7 @@ from domain.chat.moderation import (
     raise_model_flag,
     unscored_messages,
 )
+from domain.redis_client import RedisClient
 from moderation.classifier import Assessment, Classifier, assess
 from moderation.scoring_stream import StreamConsumer, StreamEntry
 from moderation.thresholds import Thresholds
@@ -81,7 +82,7 @@ class ScoringWorker:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         prefix: str,
         classifier_factory: Callable[[], Classifier],
         thresholds: Thresholds,

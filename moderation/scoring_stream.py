@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+
+from domain.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class StreamEntry:
 class StreamConsumer:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         stream: str,
         group: str,
         consumer: str,
@@ -61,7 +62,10 @@ class StreamConsumer:
 
     async def finish(self, entries: list[StreamEntry]) -> None:
         """Acknowledge and delete a scored batch."""
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # No transaction, only XACK first: it is what ends an entry's delivery, so a worker
+        # dying before XDEL leaves a scored entry that no read returns again, in the stream
+        # until its MAXLEN trims it.
+        async with self._redis.pipeline(transaction=False) as pipe:
             ids = [entry.entry_id for entry in entries]
             pipe.xack(self._stream, self._group, *ids)
             pipe.xdel(self._stream, *ids)

@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> Litestar:
     async def connections(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await open_pool(database_url)
         app.state.record_reads = GroupCommit(partial(ehr.list_records, app.state.pool))
-        app.state.redis = open_redis(redis_url)
+        app.state.redis = open_redis(redis_url, cluster=settings.redis_cluster)
         try:
             yield
         finally:

@@ -8,10 +8,10 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from domain.redis_client import RedisClient
 from integrations.livekit import EgressStorage, LiveKitBridge
 from moderation.namespace import ModerationNamespace
 from moderation.screening import PreSendScreen
@@ -45,7 +45,7 @@ from signaling.sfu_router import SfuRouter
 from signaling.turn import TurnServers
 
 POOL = web.AppKey("pool", asyncpg.Pool)
-REDIS = web.AppKey("redis", aioredis.Redis)
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -74,7 +74,7 @@ def _rtc(
     settings: Settings,
     emit: Callable[..., Awaitable[None]],
     pool: asyncpg.Pool,
-    redis: aioredis.Redis,
+    redis: RedisClient,
     replica_id: str,
     livekit: LiveKitBridge | None,
     studio: Studio | None,
@@ -162,7 +162,7 @@ def build_hub_app(settings: Settings, *, limits: SocketLimits | None = None) -> 
     async def services(app: web.Application) -> AsyncIterator[None]:
         exits = AsyncExitStack()
         pool = app[POOL] = await open_pool(database_url)
-        redis = app[REDIS] = open_redis(redis_url)
+        redis = app[REDIS] = open_redis(redis_url, cluster=settings.redis_cluster)
         fanout = RoomFanout(sio, pool, redis, f"{prefix}:chat:fanout", replica_id)
         handoff = ModerationHandoff(redis, prefix)
         store = GroupCommitStore(pool)

@@ -10,7 +10,9 @@ import aioboto3
 import asyncpg
 import redis.asyncio as aioredis
 from aiobotocore.config import AioConfig
+from redis.asyncio.cluster import RedisCluster
 
+from domain.redis_client import RedisClient
 from pawhub.settings import Settings
 
 _CHECK_TIMEOUT_S = 2.0
@@ -33,15 +35,17 @@ async def open_pool(database_url: str, *, min_size: int = 2, max_size: int = 20)
     return pool
 
 
-def open_redis(redis_url: str) -> aioredis.Redis:
+def open_redis(redis_url: str, *, cluster: bool = False) -> RedisClient:
+    """A client of one Redis, or of the Redis Cluster `redis_url` names one node of."""
     # Every call has a socket timeout, so a dead Redis fails fast instead of hanging a handler.
-    return aioredis.from_url(
-        redis_url,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        health_check_interval=10,
-        retry_on_timeout=False,
-    )
+    timeouts: dict[str, Any] = {
+        "socket_timeout": 5,
+        "socket_connect_timeout": 2,
+        "health_check_interval": 10,
+    }
+    if cluster:
+        return RedisCluster.from_url(redis_url, **timeouts)
+    return aioredis.from_url(redis_url, retry_on_timeout=False, **timeouts)
 
 
 # Credentials any S3 stand-in accepts: the embedded store checks none.
@@ -74,7 +78,7 @@ def open_s3(settings: Settings) -> Any:
     )
 
 
-async def check_dependencies(pool: asyncpg.Pool, redis: aioredis.Redis) -> dict[str, str]:
+async def check_dependencies(pool: asyncpg.Pool, redis: RedisClient) -> dict[str, str]:
     """Probe PostgreSQL and Redis; each value is "ok" or the reason it is not."""
 
     async def probe(name: str, call: asyncio.Future[object]) -> tuple[str, str]:

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     pawhub_env: Environment = Environment.development
     database_url: str | None = None
     redis_url: str | None = None
+    # REDIS_URL names one node of a Redis Cluster (7 or newer): the client finds the others.
+    redis_cluster: bool = False
     # Prefix of every Redis key and pub/sub channel: deployments and test runs can share a Redis.
     redis_namespace: str = "pawhub"
     s3_endpoint_url: str | None = None
@@ -122,6 +124,7 @@ class Settings(BaseSettings):
             "DATABASE_URL": self.database_url or "",
             "REDIS_URL": self.redis_url or "",
             "REDIS_NAMESPACE": self.redis_namespace,
+            "REDIS_CLUSTER": str(self.redis_cluster).lower(),
             "JWT_SECRET": self.jwt_secret,
         }
 

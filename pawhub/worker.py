@@ -40,7 +40,7 @@ async def run_worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     pool = await open_pool(settings.database_url, min_size=1, max_size=4)
-    redis = open_redis(settings.redis_url)
+    redis = open_redis(settings.redis_url, cluster=settings.redis_cluster)
     try:
         worker = ScoringWorker(
             pool,

@@ -11,11 +11,14 @@ instead of hanging forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 
+from domain.redis_client import RedisClient
 from realtime.background import BackgroundTask
 
 log = logging.getLogger(__name__)
@@ -26,7 +29,7 @@ _MAX_BACKOFF_S = 2.0
 class Subscription:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         channel: str,
         on_message: Callable[[bytes], Awaitable[None]],
         on_subscribed: Callable[[], Awaitable[None]] | None = None,
@@ -81,5 +84,8 @@ class Subscription:
                         self._on_lost()
                 self.subscribed.clear()
                 await asyncio.sleep(backoff)
+                if isinstance(self._redis, RedisCluster):  # the channel's node may have failed over
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._redis.nodes_manager.initialize()
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
         raise asyncio.CancelledError

@@ -29,17 +29,17 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import redis.asyncio as aioredis
 import socketio
 
 from domain.chat.errors import RoomNotFound
 from domain.chat.messages import MAX_MISSED, Message
+from domain.redis_client import RedisClient
+from realtime.cluster_channels import open_room_channels
 from realtime.delivery import HostedRoom, OrderedDelivery
 from realtime.metrics import FANOUT_RECEIVED
 from realtime.outbox import Outbox
 from realtime.protocol import ErrorCode, EventError
 from realtime.publication import Kind, Publication, header
-from realtime.room_channels import RoomChannels
 from realtime.room_cursor import RoomCursor
 from realtime.room_reads import RoomReads
 
@@ -86,7 +86,7 @@ class RoomFanout:
         self,
         sio: socketio.AsyncServer,
         pool: asyncpg.Pool,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         channel_prefix: str,
         replica_id: str,
     ) -> None:
@@ -100,7 +100,7 @@ class RoomFanout:
         self._joined: dict[str, set[UUID]] = {}  # sid -> rooms it is a member of here
         self._watching: dict[str, set[UUID]] = {}  # sid -> rooms it watches here
         self._to_watchers: WatchedEvent | None = None
-        self.channels = RoomChannels(
+        self.channels = open_room_channels(
             redis, channel_prefix, replica_id, self._receive, self._resubscribed
         )
         self._outbox = Outbox(redis, self.channels)

@@ -16,10 +16,10 @@ import json
 import logging
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from domain.chat.messages import Message
+from domain.redis_client import RedisClient
 from realtime.background import BackgroundTask
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,13 @@ def moderation_events(prefix: str) -> str:
 
 
 async def publish_flag_event(
-    redis: aioredis.Redis, prefix: str, event: str, flag: dict[str, Any]
+    redis: RedisClient, prefix: str, event: str, flag: dict[str, Any]
 ) -> None:
     await redis.publish(moderation_events(prefix), json.dumps({"e": event, "d": flag}))
 
 
 class ModerationHandoff:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
         self.stream = moderation_stream(prefix)

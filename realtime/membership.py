@@ -13,10 +13,10 @@ import json
 from uuid import UUID
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from domain.chat.conversations import MEMBER_LEFT, members_of
 from domain.outbox import events_channel
+from domain.redis_client import RedisClient
 from realtime.bus import Subscription
 from realtime.fanout import RoomFanout
 
@@ -27,7 +27,7 @@ class MembershipWatch:
     """One per replica, beside the room fan-out it takes sockets out of."""
 
     def __init__(
-        self, pool: asyncpg.Pool, redis: aioredis.Redis, prefix: str, fanout: RoomFanout
+        self, pool: asyncpg.Pool, redis: RedisClient, prefix: str, fanout: RoomFanout
     ) -> None:
         self._pool = pool
         self._fanout = fanout

@@ -9,11 +9,10 @@ import asyncio
 import logging
 from uuid import UUID
 
-import redis.asyncio as aioredis
-
+from domain.redis_client import RedisClient
 from realtime.background import BackgroundTask
 from realtime.metrics import FANOUT_PUBLISH_FAILURES
-from realtime.room_channels import RoomChannels
+from realtime.room_channels import Channels
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +21,7 @@ _BATCH = 500
 
 
 class Outbox:
-    def __init__(self, redis: aioredis.Redis, channels: RoomChannels) -> None:
+    def __init__(self, redis: RedisClient, channels: Channels) -> None:
         self._redis = redis
         self._channels = channels
         self._queue: asyncio.Queue[tuple[UUID, str]] = asyncio.Queue(_QUEUE)

@@ -5,47 +5,71 @@ sorted set, scored with the lease's expiry, renewed every few seconds. A user is
 while any lease of theirs is live. A reaper on every replica removes expired leases; whichever
 replica's ZREM removes the last lease of a user announces that user offline, so a replica that
 dies takes its users offline within `LEASE_S` + `REAP_EVERY_S` seconds.
+
+Rooms fall into `BUCKETS` buckets, each with a set of its rooms that have leases, and every key
+of a bucket carries the bucket as its hash tag: a script call covers one bucket and is given
+every key it touches, so the same scripts run on one Redis and on Redis Cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
-import redis.asyncio as aioredis
-
 from domain.batching import GroupCommit
+from domain.redis_client import RedisClient
 from realtime.background import every
 from realtime.redis_text import text
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LEASE_S = 20.0
 RENEW_EVERY_S = 5.0
 REAP_EVERY_S = 5.0
 _CHUNK = 500  # rooms (reaping) or leases (renewing) per script call
+# A bucket's keys share its hash slot, so a script call covering one bucket is valid on Redis
+# Cluster. One bucket would put all presence on one node; 64 spread it over any likely cluster
+# while a reaping round (an SMEMBERS per bucket) or an arrival batch (a script call per bucket
+# it touches) stays a few dozen commands.
+BUCKETS = 64
 
-# Scripts name their keys from the prefix and room ids they are given: presence needs a
-# single Redis (or one hash slot), as the rooms set spans every room.
+
+def bucket(room: UUID) -> int:
+    return room.int % BUCKETS
+
+
+def rooms_key(prefix: str, bucket: int) -> str:
+    return f"{prefix}:presence:{{{bucket}}}:rooms"
+
+
+def room_key(prefix: str, room: UUID) -> str:
+    return f"{prefix}:presence:{{{bucket(room)}}}:{room}"
+
+
+# Every script covers one bucket: KEYS[1] is its rooms set, KEYS[1 + n] the room key of the
+# n-th room (or pair) its ARGV name after the leading arguments.
 _RENEW = """
-local rooms, prefix, replica, expiry = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-for i = 4, #ARGV, 2 do
-  redis.call('ZADD', prefix .. ':presence:' .. ARGV[i], expiry, ARGV[i + 1] .. '|' .. replica)
-  redis.call('SADD', rooms, ARGV[i])
+local replica, expiry = ARGV[1], ARGV[2]
+for n = 1, #KEYS - 1 do
+  redis.call('ZADD', KEYS[1 + n], expiry, ARGV[2 * n + 2] .. '|' .. replica)
+  redis.call('SADD', KEYS[1], ARGV[2 * n + 1])
 end
 """
 
 # Removes the expired leases of the given rooms; returns room, user pairs whose last lease it
 # removed, so exactly one reaper announces each departure.
 _REAP = """
-local rooms, prefix, now, gone = KEYS[1], ARGV[1], ARGV[2], {}
-for i = 3, #ARGV do
-  local key = prefix .. ':presence:' .. ARGV[i]
+local now, gone = ARGV[1], {}
+for n = 1, #KEYS - 1 do
+  local key, room = KEYS[1 + n], ARGV[1 + n]
   local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now)
   if #expired > 0 then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
@@ -57,35 +81,35 @@ for i = 3, #ARGV do
       local user = string.match(lease, '^[^|]*')
       if not live[user] then
         live[user] = true
-        table.insert(gone, ARGV[i])
+        table.insert(gone, room)
         table.insert(gone, user)
       end
     end
   end
   if redis.call('ZCARD', key) == 0 then
-    redis.call('SREM', rooms, ARGV[i])
+    redis.call('SREM', KEYS[1], room)
   end
 end
 return gone
 """
 
 # Records arrivals: for each room named, the leases live before them, then a lease per
-# (room, user) pair. One call for every arrival of a batch: a storm of reconnecting clients
-# costs a round trip per batch, not two per join.
+# (room, user) pair. One call per bucket for every arrival of a batch: a storm of reconnecting
+# clients costs a round trip per batch (the buckets' calls run at once), not two per join.
 _ARRIVE = """
-local rooms, prefix, replica, now, expiry = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local replica, now, expiry = ARGV[1], ARGV[2], ARGV[3]
 local live, reply = {}, {}
-for i = 5, #ARGV, 2 do
-  local room = ARGV[i]
+for n = 1, #KEYS - 1 do
+  local room = ARGV[2 * n + 2]
   if not live[room] then
-    live[room] = redis.call('ZRANGEBYSCORE', prefix .. ':presence:' .. room, now, '+inf')
+    live[room] = redis.call('ZRANGEBYSCORE', KEYS[1 + n], now, '+inf')
     table.insert(reply, room)
     table.insert(reply, live[room])
   end
 end
-for i = 5, #ARGV, 2 do
-  redis.call('ZADD', prefix .. ':presence:' .. ARGV[i], expiry, ARGV[i + 1] .. '|' .. replica)
-  redis.call('SADD', rooms, ARGV[i])
+for n = 1, #KEYS - 1 do
+  redis.call('ZADD', KEYS[1 + n], expiry, ARGV[2 * n + 3] .. '|' .. replica)
+  redis.call('SADD', KEYS[1], ARGV[2 * n + 2])
 end
 return reply
 """
@@ -97,6 +121,21 @@ def _user_text(lease: object) -> str:
     return text(lease).split("|", 1)[0]
 
 
+def _by_bucket(pairs: Iterable[tuple[UUID, UUID]]) -> list[list[tuple[UUID, UUID]]]:
+    grouped: dict[int, list[tuple[UUID, UUID]]] = defaultdict(list)
+    for room, user in pairs:
+        grouped[bucket(room)].append((room, user))
+    return list(grouped.values())
+
+
+def _chunks(items: list[T]) -> list[list[T]]:
+    return [items[start : start + _CHUNK] for start in range(0, len(items), _CHUNK)]
+
+
+def _pair_args(pairs: list[tuple[UUID, UUID]]) -> list[str]:
+    return [str(part) for pair in pairs for part in pair]
+
+
 @dataclass(frozen=True)
 class Arrival:
     came_online: bool  # nobody could see the user online in the room before
@@ -105,7 +144,7 @@ class Arrival:
 
 class Presence:
     def __init__(
-        self, redis: aioredis.Redis, prefix: str, replica_id: str, went_offline: WentOffline
+        self, redis: RedisClient, prefix: str, replica_id: str, went_offline: WentOffline
     ) -> None:
         self._redis = redis
         self._prefix = prefix
@@ -125,11 +164,11 @@ class Presence:
         )
 
     def _room_key(self, room: UUID) -> str:
-        return f"{self._prefix}:presence:{room}"
+        return room_key(self._prefix, room)
 
-    @property
-    def _rooms_key(self) -> str:
-        return f"{self._prefix}:presence:rooms"
+    def _keys(self, rooms: Sequence[UUID]) -> list[str]:
+        """A script call's keys: the rooms set of the rooms' one bucket, then each room's key."""
+        return [rooms_key(self._prefix, bucket(rooms[0])), *map(self._room_key, rooms)]
 
     def _lease(self, user: UUID) -> str:
         return f"{user}|{self._replica_id}"
@@ -167,14 +206,20 @@ class Presence:
 
     async def _record_arrivals(self, pairs: list[tuple[UUID, UUID]]) -> Sequence[set[str]]:
         """The users live in each pair's room before this batch, per pair."""
-        args = [str(part) for pair in pairs for part in pair]
-        reply = await self._arrive_script(
-            keys=[self._rooms_key],
-            args=[self._prefix, self._replica_id, time.time(), time.time() + LEASE_S, *args],
+        now = time.time()
+        replies = await asyncio.gather(
+            *(
+                self._arrive_script(
+                    keys=self._keys([room for room, _ in group]),
+                    args=[self._replica_id, now, now + LEASE_S, *_pair_args(group)],
+                )
+                for group in _by_bucket(pairs)
+            )
         )
         mine = f"|{self._replica_id}"  # this replica's users are known here, and current
         live = {
             text(room): {_user_text(lease) for lease in leases if not text(lease).endswith(mine)}
+            for reply in replies
             for room, leases in zip(reply[::2], reply[1::2], strict=True)
         }
         return [live[str(room)] for room, _ in pairs]
@@ -220,24 +265,28 @@ class Presence:
         return any(_user_text(lease) == str(user) for lease in leases)
 
     async def _renew(self) -> None:
-        # One script call per chunk: thousands of leases in one pipeline cost the event loop
-        # ~100 ms of command packing at once, which every client saw as latency.
-        pairs = self._local_pairs()
+        # One script call per chunk of a bucket: thousands of leases in one pipeline cost the
+        # event loop ~100 ms of command packing at once, which every client saw as latency.
         expiry = time.time() + LEASE_S
-        for start in range(0, len(pairs), _CHUNK):
-            chunk = [str(part) for pair in pairs[start : start + _CHUNK] for part in pair]
-            await self._renew_script(
-                keys=[self._rooms_key], args=[self._prefix, self._replica_id, expiry, *chunk]
+        await asyncio.gather(
+            *(
+                self._renew_script(
+                    keys=self._keys([room for room, _ in chunk]),
+                    args=[self._replica_id, expiry, *_pair_args(chunk)],
+                )
+                for group in _by_bucket(self._local_pairs())
+                for chunk in _chunks(group)
             )
+        )
 
     async def _reap(self) -> None:
-        rooms = [text(room) for room in await self._redis.smembers(self._rooms_key)]
-        for start in range(0, len(rooms), _CHUNK):
-            gone = await self._reap_script(
-                keys=[self._rooms_key],
-                args=[self._prefix, time.time(), *rooms[start : start + _CHUNK]],
-            )
-            for raw_room, raw_user in zip(gone[::2], gone[1::2], strict=True):
-                room, user = UUID(text(raw_room)), UUID(text(raw_user))
-                if user not in self._local.get(room, ()):
-                    await self._went_offline(room, user)
+        for number in range(BUCKETS):
+            members = await self._redis.smembers(rooms_key(self._prefix, number))
+            for rooms in _chunks([UUID(text(room)) for room in members]):
+                gone = await self._reap_script(
+                    keys=self._keys(rooms), args=[time.time(), *map(str, rooms)]
+                )
+                for raw_room, raw_user in zip(gone[::2], gone[1::2], strict=True):
+                    room, user = UUID(text(raw_room)), UUID(text(raw_user))
+                    if user not in self._local.get(room, ()):
+                        await self._went_offline(room, user)

@@ -10,7 +10,7 @@ import logging
 import time
 from uuid import UUID
 
-import redis.asyncio as aioredis
+from domain.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,7 @@ return taken
 
 
 class SendRateLimiter:
-    def __init__(
-        self, redis: aioredis.Redis, prefix: str, limit: int, window_s: float = 10.0
-    ) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, limit: int, window_s: float = 10.0) -> None:
         self._redis = redis
         self._prefix = prefix
         self._capacity = limit

@@ -26,7 +26,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import redis.asyncio as aioredis
@@ -65,6 +65,26 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class Channels(Protocol):
+    """What the fan-out needs of its room channels: `RoomChannels` on one Redis,
+    `realtime.cluster_channels.ClusterRoomChannels` on a Redis Cluster."""
+
+    @property
+    def count(self) -> int: ...
+
+    def channel(self, room: UUID) -> str: ...
+
+    async def flavour(self) -> Flavour: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def subscribe(self, room: UUID) -> bool: ...
+
+    async def unsubscribe(self, room: UUID) -> None: ...
+
+
 class RoomChannels:
     """One per replica's fan-out. `on_publication` gets each publication's raw bytes."""
 
@@ -75,14 +95,16 @@ class RoomChannels:
         replica_id: str,
         on_publication: Callable[[bytes], Awaitable[None]],
         on_resubscribed: Callable[[UUID], None],
+        listener_name: str | None = None,
     ) -> None:
-        self._redis = redis
+        self.redis = redis
         self._prefix = prefix
         # The listener's connection is named after the replica (CLIENT LIST shows it; Redis is
         # told again on every reconnect) and always subscribed to a channel of that name:
         # redis-py sends a command on a pub/sub connection without a health-check PING, whose
         # answer only the listener may read, once the connection is subscribed to something.
-        self.listener_name = f"{prefix}:replica:{replica_id}"
+        # (On a cluster the name carries a hash tag of the node's: `realtime.cluster_channels`.)
+        self.listener_name = listener_name or f"{prefix}:replica:{replica_id}"
         template = redis.connection_pool
         self._listener_pool = aioredis.ConnectionPool(
             connection_class=template.connection_class,
@@ -102,7 +124,7 @@ class RoomChannels:
     async def flavour(self) -> Flavour:
         """The kind of channel to publish on (what the listener last found, else asked now)."""
         if self._flavour is None:
-            self._flavour = await detect_flavour(self._redis)
+            self._flavour = await detect_flavour(self.redis)
         return self._flavour
 
     @property
@@ -162,6 +184,13 @@ class RoomChannels:
         except (aioredis.RedisError, OSError) as exc:  # the listener reconnects without it
             log.warning("unsubscribing from %s failed: %r", channel, exc)
 
+    def forget(self, room: UUID) -> None:
+        """Stop wanting the room without telling Redis: a cluster node drops a channel itself
+        when its slot moves away, and answers an SUNSUBSCRIBE of it with MOVED, an error that
+        would cost the listener's connection."""
+        if self._wanted.pop(self.channel(room), None) is not None:
+            FANOUT_CHANNELS.dec()
+
     # the listener
 
     async def _listen_forever(self) -> None:
@@ -171,7 +200,7 @@ class RoomChannels:
         assert task is not None
         while not task.cancelling():
             try:
-                flavour = await detect_flavour(self._redis)
+                flavour = await detect_flavour(self.redis)
                 async with listener.pubsub() as pubsub:
                     subscribe = getattr(pubsub, flavour.subscribe)
                     await subscribe(self.listener_name)

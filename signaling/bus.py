@@ -16,8 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
-
+from domain.redis_client import RedisClient
 from realtime.bus import Subscription
 from signaling.calls import Member
 from signaling.commands import SfuCommand, decode
@@ -31,7 +30,7 @@ RunCommand = Callable[[SfuCommand], Awaitable[None]]
 class ReplicaBus:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         prefix: str,
         replica_id: str,
         emit_local: EmitLocal,

@@ -22,9 +22,9 @@ from __future__ import annotations
 import time
 from uuid import UUID
 
-import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
 
+from domain.redis_client import RedisClient
 from domain.scheduling.consults import ParticipantRole
 from signaling.modes import Mode
 
@@ -85,6 +85,19 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
 return 1
 """
 
+# The call's mode: ARGV[1] (kept ARGV[2] seconds) if it has none yet, else the one it has.
+_MODE = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', tonumber(ARGV[2]))
+return redis.call('GET', KEYS[1])
+"""
+
+# Take a member out; return them, or nil if they were not in.
+_TAKE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+return raw
+"""
+
 # Remove a member whose grace ran out; return them, or nil if they came back.
 _REAP = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -136,7 +149,7 @@ class Member(BaseModel):
 class Calls:
     """The calls' shared state. One per replica; `reap_due` is driven by signaling.replica."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str, reconnect_grace_s: float) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, reconnect_grace_s: float) -> None:
         self._redis = redis
         self._prefix = prefix
         self._grace_ms = int(reconnect_grace_s * 1000)
@@ -146,6 +159,8 @@ class Calls:
         self._revive = redis.register_script(_REVIVE)
         self._switch_mode = redis.register_script(_SWITCH_MODE)
         self._set_media = redis.register_script(_SET_MEDIA)
+        self._mode = redis.register_script(_MODE)
+        self._take = redis.register_script(_TAKE)
 
     def _call_key(self, consult: UUID) -> str:
         return f"{self._prefix}:rtc:call:{consult}"
@@ -170,12 +185,15 @@ class Calls:
         return None if raw is None else Member.model_validate_json(raw)
 
     async def put(self, consult: UUID, member: Member) -> None:
-        key = self._call_key(consult)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, str(member.user_id), member.encode())
-            pipe.expire(key, CALL_TTL_S)
+        # Two slots, so two writes, the served set first: _ORPHAN skips an entry whose member is
+        # absent or served elsewhere; the reverse could leave a member no served set lists.
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.sadd(self._served_key(member.replica), f"{consult}|{member.user_id}")
             pipe.expire(self._served_key(member.replica), CALL_TTL_S)
+            await pipe.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._call_key(consult), str(member.user_id), member.encode())
+            pipe.expire(self._call_key(consult), CALL_TTL_S)
             await pipe.execute()
 
     async def set_media(self, consult: UUID, member: Member, *, audio: bool, video: bool) -> bool:
@@ -189,12 +207,8 @@ class Calls:
 
     async def mode(self, consult: UUID, proposed: Mode) -> Mode:
         """The call's mode: `proposed` if the call has none yet, else the one it has."""
-        key = self._mode_key(consult)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, proposed.value, nx=True, ex=CALL_TTL_S)
-            pipe.get(key)
-            _, current = await pipe.execute()
-        return Mode(current.decode() if isinstance(current, bytes) else current)
+        mode = await self._mode(keys=[self._mode_key(consult)], args=[proposed.value, CALL_TTL_S])
+        return Mode(mode.decode() if isinstance(mode, bytes) else mode)
 
     async def switch_mode(self, consult: UUID, current: Mode, new: Mode) -> bool:
         """Move the call from mode `current` to `new`; False if it was not in `current`."""
@@ -211,12 +225,7 @@ class Calls:
 
     async def remove(self, consult: UUID, user: UUID) -> Member | None:
         """Take a member out at once (leave); None if they were not in."""
-        key = self._call_key(consult)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hget(key, str(user))
-            pipe.hdel(key, str(user))
-            raw, _ = await pipe.execute()
-        if raw is None:
+        if (raw := await self._take(keys=[self._call_key(consult)], args=[str(user)])) is None:
             return None
         member = Member.model_validate_json(raw)
         await self._unlist(consult, member)

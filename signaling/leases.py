@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import cast
 
-import redis.asyncio as aioredis
+from domain.redis_client import RedisClient
 
 # Remove a replica's lease only if it is still expired (it was not renewed while being reaped).
 _REMOVE_EXPIRED = """
@@ -46,7 +46,7 @@ def _text(value: object) -> str:
 
 
 class ReplicaLeases:
-    def __init__(self, redis: aioredis.Redis, prefix: str, replica_id: str, lease_s: float) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, replica_id: str, lease_s: float) -> None:
         self.replica_id = replica_id
         self.renew_every_s = lease_s / 4
         self._redis = redis

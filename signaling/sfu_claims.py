@@ -11,9 +11,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import redis.asyncio as aioredis
+from domain.redis_client import RedisClient
 
 CLAIM_TTL_S = 12 * 3600
+
+# Claim for ARGV[1] (kept ARGV[2] seconds) unless held; the holder, or nil if this claimed it.
+_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2])) end
+return holder
+"""
 
 # Delete a claim only if the replica ARGV[1] still holds it.
 _RELEASE = """
@@ -31,10 +38,11 @@ def _text(value: object) -> str | None:
 
 
 class SfuClaims:
-    def __init__(self, redis: aioredis.Redis, prefix: str, replica_id: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, replica_id: str) -> None:
         self._redis = redis
         self._prefix = prefix
         self._replica_id = replica_id
+        self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
 
     def _claim_key(self, consult: UUID) -> str:
@@ -45,18 +53,17 @@ class SfuClaims:
 
     async def claim(self, consult: UUID) -> str:
         """The replica hosting the consult's room, claiming it for this one if nobody has."""
-        key = self._claim_key(consult)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, self._replica_id, nx=True, ex=CLAIM_TTL_S)
-            pipe.get(key)
-            claimed, host = await pipe.execute()
-        if claimed:
+        holder = _text(
+            await self._claim(keys=[self._claim_key(consult)], args=[self._replica_id, CLAIM_TTL_S])
+        )
+        if holder is None:
+            # No transaction needed: each claim renews the set's TTL, `release` deletes it.
             pinned = self._pinned_key(self._replica_id)
-            async with self._redis.pipeline(transaction=True) as pipe:
+            async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.sadd(pinned, str(consult))
                 pipe.expire(pinned, CLAIM_TTL_S)
                 await pipe.execute()
-        return _text(host) or self._replica_id
+        return holder or self._replica_id
 
     async def release(self, replica: str) -> list[UUID]:
         """Free the claims of the dead replica `replica`; the consults whose claim it held."""

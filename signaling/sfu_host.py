@@ -27,11 +27,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-import redis.asyncio as aioredis
 from aiortc import RTCSessionDescription
 
 from domain.errors import TooLarge
 from domain.recordings.lifecycle import RecordingState
+from domain.redis_client import RedisClient
 from media.forwarding import Publication
 from media.sdp_rules import IceCandidateInit
 from media.sfu import SfuRoom, Source
@@ -60,7 +60,7 @@ TellVet = Callable[[UUID, str, dict[str, Any]], Awaitable[None]]  # consult, eve
 class SfuHost:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         prefix: str,
         replica_id: str,
         deliver: Deliver,

@@ -35,6 +35,7 @@ from pawhub.settings import Settings
 from realtime.limits import SocketLimits
 from realtime.server import KEEPALIVE_TIMEOUT_S, HubSite
 from tests.recording_client import ChatClient
+from tests.redis_cluster import RedisClusterProcesses
 
 RUN_ID = uuid4().hex[:10]
 
@@ -66,6 +67,14 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from machine_or_embedded("REDIS_URL", EmbeddedRedis, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
+    """A Redis Cluster of the session's own (three primaries), for what must run on one too."""
+    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,10 @@ A login attempt is counted before the password is checked (so parallel guesses c
 past the count) and refunded when it succeeds: only failures lock out. The lockout is per
 (email, IP) pair, so a stranger guessing at a known email from their own address cannot lock
 its owner out; the looser per-IP ceiling slows credential stuffing across many emails.
-Emails are hashed in the keys so Redis never holds addresses.
+Emails are hashed in the keys so Redis never holds addresses. One attempt spends both budgets
+in one script, so on a Redis Cluster their keys must share a slot: both carry the hash tag
+`{<digest of the address subject>}`, a digest because a tag must be non-empty and brace-free
+while `address_subject` passes an unparsable address through as it came.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ REGISTRATION_WINDOW_S = 60 * 60
 _LOGIN_REFUSAL = "too many failed logins; try again later"
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def login_budgets(
     email: str,
     ip: str,
@@ -30,11 +37,11 @@ def login_budgets(
     window_s: int = LOGIN_WINDOW_S,
 ) -> tuple[Budget, Budget]:
     """The budgets one login attempt for `email` from `ip` spends."""
-    email_digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    subject = address_subject(ip)
+    tag = "login:{" + _digest(address_subject(ip)) + "}"
+    email_digest = _digest(email.strip().lower())
     return (
-        Budget(f"login:pair:{email_digest}:{subject}", per_pair, window_s, _LOGIN_REFUSAL),
-        Budget(f"login:ip:{subject}", per_ip, window_s, _LOGIN_REFUSAL),
+        Budget(f"{tag}:pair:{email_digest}", per_pair, window_s, _LOGIN_REFUSAL),
+        Budget(f"{tag}:ip", per_ip, window_s, _LOGIN_REFUSAL),
     )
 
 

@@ -5,6 +5,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 
 from domain.errors import RateLimited
 from domain.identity import Role, refresh_tokens
@@ -63,5 +64,31 @@ async def test_login_limits_per_email_and_address_and_per_address(redis_url: str
             await attempt("erin@example.com", "10.0.0.3", 1201.0)
         assert all(key.decode().startswith(namespace) for key in await redis.keys(f"{namespace}*"))
         assert await redis.keys(f"{namespace}*")
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize(
+    "ip", ["10.0.0.1", "2001:db8::1", "::ffff:10.0.0.1", "unknown", "", "{", "}", "{}", "a}b{c"]
+)
+def test_login_budgets_share_one_well_formed_hash_tag(ip: str) -> None:
+    # One script spends both budgets: on a Redis Cluster their keys must hash to one slot,
+    # whatever address the client gave (an unparsable one comes through as it was).
+    keys = [f"pawhub:limit:{budget.name}" for budget in login_budgets("ann@example.com", ip)]
+    tags = [key[key.index("{") + 1 : key.index("}")] for key in keys]
+    assert tags[0] and tags[0] == tags[1] and "{" not in tags[0]
+    assert key_slot(keys[0].encode()) == key_slot(keys[1].encode())
+    assert login_budgets("bob@example.com", ip)[1] == login_budgets("ann@example.com", ip)[1]
+
+
+async def test_a_refund_gives_the_attempt_back_in_every_budget(redis_url: str) -> None:
+    redis = aioredis.from_url(redis_url)
+    limits = RateLimits(redis, f"test-refund-{uuid4().hex[:8]}")
+    budgets = login_budgets("ann@example.com", "10.0.0.9", per_pair=1, per_ip=1, window_s=60)
+    try:
+        await limits.refund(await limits.spend(*budgets))
+        await limits.spend(*budgets)
+        with pytest.raises(RateLimited):
+            await limits.spend(*budgets)
     finally:
         await redis.aclose()

@@ -41,6 +41,7 @@ from pawhub.resources import migrate_database
 from pawhub.settings import Settings
 from realtime.presence import LEASE_S as PRESENCE_LEASE_S
 from realtime.presence import REAP_EVERY_S as PRESENCE_REAP_S
+from realtime.presence import room_key
 from tests.deploy.nginx_process import running_nginx
 from tests.e2e.hubs import HubProcess, own_redis, start_hub_process
 
@@ -317,7 +318,7 @@ async def test_chat_survives_faults_behind_the_load_balancer(
             await asyncio.sleep(PRESENCE_LEASE_S + PRESENCE_REAP_S + 2)
             async with contextlib.aclosing(aioredis.from_url(redis_server.url)) as client:
                 for room in {member.room for member in members}:
-                    key = f"{own.redis_namespace}:presence:{room}"
+                    key = room_key(own.redis_namespace, room)
                     leases = await client.zrangebyscore(key, time.time(), "+inf")
                     online = {lease.decode().split("|")[0] for lease in leases}
                     assert online == {m.partner for m in members if m.room == room}, room

@@ -18,7 +18,7 @@ from domain.identity.tokens import Principal
 from pawhub.settings import Settings
 from realtime import room_reads
 from realtime.chat import ChatNamespace
-from realtime.presence import Presence
+from realtime.presence import Presence, room_key
 from tests.recording_client import ChatClient
 from tests.waiting import eventually
 
@@ -367,7 +367,7 @@ async def test_a_connection_closed_while_joining_leaves_no_lease_behind(
         release.set()
         await arrived.wait()
 
-    leases = f"{settings.redis_namespace}:presence:{room_id}"
+    leases = room_key(settings.redis_namespace, room_id)
 
     async def given_back() -> bool:
         return await redis.zcard(leases) == 0

@@ -4,14 +4,16 @@ a dead replica's users offline, each announced once, by one replica."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 
 from realtime import presence as presence_module
-from realtime.presence import Presence
+from realtime.presence import Presence, room_key
 from realtime.redis_text import text
 
 
@@ -21,6 +23,7 @@ def short_leases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(presence_module, "RENEW_EVERY_S", 0.2)
     monkeypatch.setattr(presence_module, "REAP_EVERY_S", 0.2)
     monkeypatch.setattr(presence_module, "_CHUNK", 7)  # several script calls per round
+    monkeypatch.setattr(presence_module, "BUCKETS", 3)  # and several per bucket
 
 
 def replica(redis: aioredis.Redis, prefix: str) -> tuple[Presence, list[tuple[UUID, UUID]]]:
@@ -58,12 +61,12 @@ async def test_a_dead_replicas_users_go_offline_once_and_live_ones_stay(
     assert sorted(alive_saw) == sorted(zip(rooms, doomed_users, strict=True))
     assert doomed_saw == []
     for room in rooms:
-        leases = await redis.zrange(f"{prefix}:presence:{room}", 0, -1)
+        leases = await redis.zrange(room_key(prefix, room), 0, -1)
         # The dead replica's leases are gone, the live one's renewed.
         assert [text(lease) for lease in leases] == [f"{shared_user}|{alive._replica_id}"]
     await alive.stop()  # a clean stop gives its leases back at once
     for room in rooms:
-        assert await redis.zcard(f"{prefix}:presence:{room}") == 0
+        assert await redis.zcard(room_key(prefix, room)) == 0
 
 
 async def test_only_a_users_first_arrival_brings_them_online(redis: aioredis.Redis) -> None:
@@ -104,7 +107,7 @@ async def test_concurrent_arrivals_each_see_the_room_as_recorded(redis: aioredis
         assert str(users[n]) in arrival.online
         assert set(arrival.online) <= {str(user) for user in users[n % 3 :: 3]}
     for number, room in enumerate(rooms):
-        assert await redis.zcard(f"{prefix}:presence:{room}") == 100
+        assert await redis.zcard(room_key(prefix, room)) == 100
         last = await presence.arrive(room, users[number], "again")
         assert sorted(last.online) == sorted(str(user) for user in users[number::3])
 
@@ -123,7 +126,7 @@ async def test_a_handed_over_lease_outlives_its_replica_and_the_move_tells_nobod
     draining.hand_over(room, moving, "m")
     await draining.stop()
 
-    leases = await redis.zrange(f"{prefix}:presence:{room}", 0, -1)
+    leases = await redis.zrange(room_key(prefix, room), 0, -1)
     assert [text(lease) for lease in leases] == [f"{moving}|{draining._replica_id}"]
     assert not (await survivor.arrive(room, moving, "m again")).came_online
 
@@ -153,8 +156,48 @@ async def test_a_departure_racing_an_arrival_of_the_same_user_keeps_the_lease(
     release.set()
 
     assert await departing is False
-    leases = await redis.zrange(f"{prefix}:presence:{room}", 0, -1)
+    leases = await redis.zrange(room_key(prefix, room), 0, -1)
     assert [text(lease) for lease in leases] == [f"{user}|{presence._replica_id}"]
+
+
+async def test_a_script_call_is_given_every_key_it_writes_all_in_one_hash_slot(
+    redis: aioredis.Redis,
+) -> None:
+    """Redis Cluster runs a script only if every key it touches is in its KEYS and in one hash
+    slot: each key names its room's bucket as hash tag, and each call covers one bucket, while
+    the buckets spread over the slots."""
+    prefix = f"presence-test-{uuid4().hex[:8]}"
+    presence, _ = replica(redis, prefix)
+    calls: list[list[str]] = []
+    for name in ("_arrive_script", "_renew_script", "_reap_script"):
+        setattr(presence, name, _noting_keys(getattr(presence, name), calls))
+    rooms = [uuid4() for _ in range(40)]
+    await asyncio.gather(*(presence.arrive(room, uuid4(), "s") for room in rooms))
+    await presence._renew()
+    await presence._reap()
+
+    written = {text(key) async for key in redis.scan_iter(f"{prefix}:*")}
+    tag = re.compile(rf"{re.escape(prefix)}:presence:\{{(\d+)\}}:(rooms|.*)")
+    for key in written:
+        match = tag.fullmatch(key)
+        assert match, key
+        bucket, name = match.groups()
+        assert name == "rooms" or int(bucket) == UUID(name).int % presence_module.BUCKETS, key
+    assert len(written) == len(rooms) + len({room.int % presence_module.BUCKETS for room in rooms})
+    assert written <= {key for keys in calls for key in keys}
+    slots = [{key_slot(key.encode()) for key in keys} for keys in calls]
+    assert all(len(call_slots) == 1 for call_slots in slots)
+    assert len(set.union(*slots)) > 1
+
+
+def _noting_keys(script: Any, calls: list[list[str]]) -> Any:
+    """The script, noting the keys of each call."""
+
+    async def call(*, keys: list[str], args: list[Any]) -> Any:
+        calls.append(keys)
+        return await script(keys=keys, args=args)
+
+    return call
 
 
 class _WithZrem:

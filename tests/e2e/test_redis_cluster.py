@@ -1,0 +1,119 @@
+"""Hub replicas and the API on a real Redis Cluster (`REDIS_CLUSTER=true`, three primaries):
+chat rooms whose channels live on every node carry every message across replicas in order,
+presence is told across them, a consult's call is entered over `/rtc` (its state in Redis),
+and logins are counted against their rate limits (two keys in one script)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+import pytest
+from redis.crc import key_slot
+
+from bench.media.consults import make_video_consult
+from bench.media.rtc_client import RtcClient
+from domain.chat.conversations import create_conversation
+from domain.identity import Role
+from pawhub.settings import Settings
+from tests.conftest import serve_api
+from tests.e2e.hubs import close_all, start_hub_process
+from tests.recording_client import ChatClient
+from tests.redis_cluster import RedisClusterProcesses
+from tests.signaling.rtc_client import enter_call
+
+pytestmark = pytest.mark.slow
+
+ROOMS = 9
+MESSAGES = 10  # per room and sender
+
+
+def on_cluster(settings: Settings, cluster: RedisClusterProcesses) -> Settings:
+    return settings.model_copy(update={"redis_url": cluster.url, "redis_cluster": True})
+
+
+async def test_chat_and_presence_across_replicas_on_a_redis_cluster(
+    settings: Settings, redis_cluster: RedisClusterProcesses, pool: asyncpg.Pool, make_user: Any
+) -> None:
+    own = on_cluster(settings, redis_cluster)
+    owner, vet = await make_user(Role.owner), await make_user(Role.vet)
+    rooms: list[UUID] = []
+    async with pool.acquire() as conn:
+        for index in range(ROOMS):
+            conversation = await create_conversation(conn, owner[0].id, [vet[0].id], f"Pet {index}")
+            rooms.append(conversation.id)
+    nodes = Counter(
+        redis_cluster.slot_owner(key_slot(f"{own.redis_namespace}:chat:fanout:{room}".encode()))
+        for room in rooms
+    )
+    first, second = await start_hub_process(own), await start_hub_process(own)
+    alice = await ChatClient.connect(first.url, owner[1])
+    bob: ChatClient | None = None
+    try:
+        for room in rooms:
+            await alice.call("join", {"room": str(room)})
+        bob = await ChatClient.connect(second.url, vet[1])
+        for room in rooms:
+            assert (await bob.call("join", {"room": str(room)}))["ok"]
+        told = await alice.wait_for("presence", ROOMS)  # across replicas, in every room
+        assert {(event["room"], event["user_id"], event["online"]) for event in told} == {
+            (str(room), str(vet[0].id), True) for room in rooms
+        }
+
+        sends = [
+            client.call("send", {"room": str(room), "client_id": f"{who}{i}", "body": "hi"})
+            for room in rooms
+            for i in range(MESSAGES)
+            for who, client in (("a", alice), ("b", bob))
+        ]
+        assert all(ack["ok"] for ack in await asyncio.gather(*sends))
+        total = ROOMS * MESSAGES * 2
+        for client in (alice, bob):
+            received = await client.wait_for("message", total, timeout=30)
+            by_room: dict[str, list[int]] = {}
+            for message in received:
+                by_room.setdefault(message["room"], []).append(message["seq"])
+            assert by_room == {str(room): list(range(1, 2 * MESSAGES + 1)) for room in rooms}
+        assert len(nodes) > 1, nodes  # the rooms' channels were spread over the primaries
+    finally:
+        await close_all([client for client in (alice, bob) if client], (first, second))
+
+
+async def test_a_consult_call_is_entered_on_a_redis_cluster(
+    settings: Settings, redis_cluster: RedisClusterProcesses, pool: asyncpg.Pool
+) -> None:
+    own = on_cluster(settings, redis_cluster)
+    consult = await make_video_consult(pool, own.jwt_secret, invited=0)
+    first, second = await start_hub_process(own), await start_hub_process(own)
+    vet = await RtcClient.connect(first.url, consult.vet.token)
+    owner = await RtcClient.connect(second.url, consult.owner.token)
+    try:
+        await enter_call(consult, vet, [(owner, consult.owner)])  # lobby and admit, across
+        joined = await vet.wait_for("peer_joined", lambda e: e["user_id"] == consult.owner.id)
+        assert joined["consult_id"] == consult.id
+    finally:
+        await vet.close()
+        await owner.close()
+        first.stop()
+        second.stop()
+
+
+async def test_logins_are_rate_limited_on_a_redis_cluster(
+    settings: Settings, redis_cluster: RedisClusterProcesses, make_user: Any
+) -> None:
+    user, _ = await make_user(Role.owner)
+    async with (
+        serve_api(on_cluster(settings, redis_cluster)) as url,
+        httpx.AsyncClient(base_url=url) as api,
+    ):
+        good = {"email": user.email, "password": "correct horse"}
+        assert (await api.post("/v1/auth/login", json=good)).status_code == 200
+        statuses = [
+            (await api.post("/v1/auth/login", json={**good, "password": "wrong"})).status_code
+            for _ in range(30)
+        ]
+        assert statuses[0] == 401 and statuses[-1] == 429, statuses

