@@ -1,7 +1,8 @@
 """Hub replicas and the API on a real Redis Cluster (`REDIS_CLUSTER=true`, three primaries):
 chat rooms whose channels live on every node carry every message across replicas in order,
 presence is told across them, a consult's call is entered over `/rtc` (its state in Redis),
-and logins are counted against their rate limits (two keys in one script)."""
+logins are counted against their rate limits (two keys in one script), and stored messages
+handed off on the moderation stream are scored by a worker and flagged."""
 
 from __future__ import annotations
 
@@ -18,10 +19,15 @@ from redis.crc import key_slot
 from bench.media.consults import make_video_consult
 from bench.media.rtc_client import RtcClient
 from domain.chat.conversations import create_conversation
+from domain.chat.messages import store_message
 from domain.identity import Role
+from domain.identity.tokens import Principal
+from pawhub.resources import open_redis
 from pawhub.settings import Settings
+from realtime.handoff import ModerationHandoff
 from tests.conftest import serve_api
 from tests.e2e.hubs import close_all, start_hub_process
+from tests.e2e.test_moderation_worker import flags_in, start_worker
 from tests.recording_client import ChatClient
 from tests.redis_cluster import RedisClusterProcesses
 from tests.signaling.rtc_client import enter_call
@@ -117,3 +123,27 @@ async def test_logins_are_rate_limited_on_a_redis_cluster(
             for _ in range(30)
         ]
         assert statuses[0] == 401 and statuses[-1] == 429, statuses
+
+
+async def test_messages_handed_off_on_a_redis_cluster_are_scored_and_flagged(
+    settings: Settings, redis_cluster: RedisClusterProcesses, room: Any, pool: asyncpg.Pool
+) -> None:
+    own = on_cluster(settings, redis_cluster)
+    room_id, owner, _ = room
+    sender = Principal(user_id=owner[0].id, name=owner[0].name, role=owner[0].role)
+    cluster = open_redis(redis_cluster.url, cluster=True)
+    handoff = ModerationHandoff(cluster, own.redis_namespace)
+    await handoff.start()
+    worker = start_worker(own, "on-cluster")
+    try:
+        for i in range(20):
+            message, _ = await store_message(pool, room_id, sender, f"c{i}", f"f4ck you {i}")
+            handoff.submit(message)
+        async with asyncio.timeout(60):
+            while await flags_in(pool, room_id) < 20 or await cluster.xlen(handoff.stream):
+                await asyncio.sleep(0.1)  # until flagged, acknowledged and deleted
+    finally:
+        worker.terminate()
+        worker.wait()
+        await handoff.stop()
+        await cluster.aclose()
