@@ -7,8 +7,8 @@ replica's ZREM removes the last lease of a user announces that user offline, so 
 dies takes its users offline within `LEASE_S` + `REAP_EVERY_S` seconds.
 
 Rooms fall into `BUCKETS` buckets, each with a set of its rooms that have leases, and every key
-of a bucket carries the bucket as its hash tag: a script call covers one bucket and is given
-every key it touches, so the same scripts run on one Redis and on Redis Cluster.
+of a bucket carries the bucket as its hash tag. A script call is given every key it touches
+and, on Redis Cluster, covers one bucket (one hash slot), so the same scripts run on both.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
 
+from redis.asyncio.cluster import RedisCluster
+
 from domain.batching import GroupCommit
 from domain.redis_client import RedisClient
 from realtime.background import every
@@ -35,10 +37,8 @@ LEASE_S = 20.0
 RENEW_EVERY_S = 5.0
 REAP_EVERY_S = 5.0
 _CHUNK = 500  # rooms (reaping) or leases (renewing) per script call
-# A bucket's keys share its hash slot, so a script call covering one bucket is valid on Redis
-# Cluster. One bucket would put all presence on one node; 64 spread it over any likely cluster
-# while a reaping round (an SMEMBERS per bucket) or an arrival batch (a script call per bucket
-# it touches) stays a few dozen commands.
+# One bucket would put all presence on one node of a cluster; 64 spread it over any likely
+# cluster while a reaping round (an SMEMBERS per bucket) stays a few dozen commands.
 BUCKETS = 64
 
 
@@ -54,13 +54,14 @@ def room_key(prefix: str, room: UUID) -> str:
     return f"{prefix}:presence:{{{bucket(room)}}}:{room}"
 
 
-# Every script covers one bucket: KEYS[1] is its rooms set, KEYS[1 + n] the room key of the
-# n-th room (or pair) its ARGV name after the leading arguments.
+# Every script is given each key it touches: for the n-th room (or pair) its ARGV name after
+# the leading arguments, KEYS[2n - 1] is the rooms set of its bucket and KEYS[2n] its room key.
+# On a cluster a call covers one bucket (one hash slot); on one Redis, a whole batch.
 _RENEW = """
 local replica, expiry = ARGV[1], ARGV[2]
-for n = 1, #KEYS - 1 do
-  redis.call('ZADD', KEYS[1 + n], expiry, ARGV[2 * n + 2] .. '|' .. replica)
-  redis.call('SADD', KEYS[1], ARGV[2 * n + 1])
+for n = 1, #KEYS / 2 do
+  redis.call('ZADD', KEYS[2 * n], expiry, ARGV[2 * n + 2] .. '|' .. replica)
+  redis.call('SADD', KEYS[2 * n - 1], ARGV[2 * n + 1])
 end
 """
 
@@ -68,8 +69,8 @@ end
 # removed, so exactly one reaper announces each departure.
 _REAP = """
 local now, gone = ARGV[1], {}
-for n = 1, #KEYS - 1 do
-  local key, room = KEYS[1 + n], ARGV[1 + n]
+for n = 1, #KEYS / 2 do
+  local key, room = KEYS[2 * n], ARGV[1 + n]
   local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now)
   if #expired > 0 then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
@@ -87,29 +88,29 @@ for n = 1, #KEYS - 1 do
     end
   end
   if redis.call('ZCARD', key) == 0 then
-    redis.call('SREM', KEYS[1], room)
+    redis.call('SREM', KEYS[2 * n - 1], room)
   end
 end
 return gone
 """
 
 # Records arrivals: for each room named, the leases live before them, then a lease per
-# (room, user) pair. One call per bucket for every arrival of a batch: a storm of reconnecting
-# clients costs a round trip per batch (the buckets' calls run at once), not two per join.
+# (room, user) pair. One call for every arrival of a batch (per bucket on a cluster, the calls
+# at once): a storm of reconnecting clients costs a round trip per batch, not two per join.
 _ARRIVE = """
 local replica, now, expiry = ARGV[1], ARGV[2], ARGV[3]
 local live, reply = {}, {}
-for n = 1, #KEYS - 1 do
+for n = 1, #KEYS / 2 do
   local room = ARGV[2 * n + 2]
   if not live[room] then
-    live[room] = redis.call('ZRANGEBYSCORE', KEYS[1 + n], now, '+inf')
+    live[room] = redis.call('ZRANGEBYSCORE', KEYS[2 * n], now, '+inf')
     table.insert(reply, room)
     table.insert(reply, live[room])
   end
 end
-for n = 1, #KEYS - 1 do
-  redis.call('ZADD', KEYS[1 + n], expiry, ARGV[2 * n + 3] .. '|' .. replica)
-  redis.call('SADD', KEYS[1], ARGV[2 * n + 2])
+for n = 1, #KEYS / 2 do
+  redis.call('ZADD', KEYS[2 * n], expiry, ARGV[2 * n + 3] .. '|' .. replica)
+  redis.call('SADD', KEYS[2 * n - 1], ARGV[2 * n + 2])
 end
 return reply
 """
@@ -147,6 +148,7 @@ class Presence:
         self, redis: RedisClient, prefix: str, replica_id: str, went_offline: WentOffline
     ) -> None:
         self._redis = redis
+        self._one_slot_per_call = isinstance(redis, RedisCluster)
         self._prefix = prefix
         self._replica_id = replica_id
         self._went_offline = went_offline
@@ -167,8 +169,14 @@ class Presence:
         return room_key(self._prefix, room)
 
     def _keys(self, rooms: Sequence[UUID]) -> list[str]:
-        """A script call's keys: the rooms set of the rooms' one bucket, then each room's key."""
-        return [rooms_key(self._prefix, bucket(rooms[0])), *map(self._room_key, rooms)]
+        """A script call's keys: for each room, its bucket's rooms set and its own key."""
+        keys = ((rooms_key(self._prefix, bucket(room)), self._room_key(room)) for room in rooms)
+        return [key for pair in keys for key in pair]
+
+    def _calls(self, pairs: list[tuple[UUID, UUID]]) -> list[list[tuple[UUID, UUID]]]:
+        """The pairs each script call covers: a bucket's (one hash slot) on a cluster, all of
+        them on one Redis (a call per bucket cost 10 % of the connects a second)."""
+        return _by_bucket(pairs) if self._one_slot_per_call else [pairs] if pairs else []
 
     def _lease(self, user: UUID) -> str:
         return f"{user}|{self._replica_id}"
@@ -213,7 +221,7 @@ class Presence:
                     keys=self._keys([room for room, _ in group]),
                     args=[self._replica_id, now, now + LEASE_S, *_pair_args(group)],
                 )
-                for group in _by_bucket(pairs)
+                for group in self._calls(pairs)
             )
         )
         mine = f"|{self._replica_id}"  # this replica's users are known here, and current
@@ -274,7 +282,7 @@ class Presence:
                     keys=self._keys([room for room, _ in chunk]),
                     args=[self._replica_id, expiry, *_pair_args(chunk)],
                 )
-                for group in _by_bucket(self._local_pairs())
+                for group in self._calls(self._local_pairs())
                 for chunk in _chunks(group)
             )
         )

@@ -12,9 +12,11 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
+from pawhub.resources import open_redis
 from realtime import presence as presence_module
 from realtime.presence import Presence, room_key
 from realtime.redis_text import text
+from tests.redis_cluster import RedisClusterProcesses
 
 
 @pytest.fixture
@@ -160,23 +162,33 @@ async def test_a_departure_racing_an_arrival_of_the_same_user_keeps_the_lease(
     assert [text(lease) for lease in leases] == [f"{user}|{presence._replica_id}"]
 
 
-async def test_a_script_call_is_given_every_key_it_writes_all_in_one_hash_slot(
-    redis: aioredis.Redis,
+async def test_on_a_cluster_a_script_call_is_given_every_key_it_writes_all_in_one_slot(
+    redis_cluster: RedisClusterProcesses,
 ) -> None:
     """Redis Cluster runs a script only if every key it touches is in its KEYS and in one hash
     slot: each key names its room's bucket as hash tag, and each call covers one bucket, while
-    the buckets spread over the slots."""
+    the buckets spread over the slots (and the cluster's nodes, which refuse anything else)."""
+    cluster = open_redis(redis_cluster.url, cluster=True)
     prefix = f"presence-test-{uuid4().hex[:8]}"
-    presence, _ = replica(redis, prefix)
+    presence, went = replica(cluster, prefix)
     calls: list[list[str]] = []
     for name in ("_arrive_script", "_renew_script", "_reap_script"):
         setattr(presence, name, _noting_keys(getattr(presence, name), calls))
     rooms = [uuid4() for _ in range(40)]
-    await asyncio.gather(*(presence.arrive(room, uuid4(), "s") for room in rooms))
-    await presence._renew()
-    await presence._reap()
+    users = [uuid4() for _ in rooms]
+    try:
+        arrivals = await asyncio.gather(
+            *(presence.arrive(room, user, "s") for room, user in zip(rooms, users, strict=True))
+        )
+        assert all(arrival.came_online for arrival in arrivals)
+        await presence._renew()
+        await presence._reap()
+        written = {text(key) async for key in cluster.scan_iter(f"{prefix}:*")}
+        for room, user in zip(rooms, users, strict=True):  # left: the reaper frees the rooms
+            await presence.depart(room, user, "s")
+    finally:
+        await cluster.aclose()
 
-    written = {text(key) async for key in redis.scan_iter(f"{prefix}:*")}
     tag = re.compile(rf"{re.escape(prefix)}:presence:\{{(\d+)\}}:(rooms|.*)")
     for key in written:
         match = tag.fullmatch(key)
@@ -188,6 +200,16 @@ async def test_a_script_call_is_given_every_key_it_writes_all_in_one_hash_slot(
     slots = [{key_slot(key.encode()) for key in keys} for keys in calls]
     assert all(len(call_slots) == 1 for call_slots in slots)
     assert len(set.union(*slots)) > 1
+    assert went == []
+
+
+async def test_on_one_redis_a_batch_of_arrivals_is_one_script_call(redis: aioredis.Redis) -> None:
+    presence, _ = replica(redis, f"presence-test-{uuid4().hex[:8]}")
+    calls: list[list[str]] = []
+    presence._arrive_script = _noting_keys(presence._arrive_script, calls)
+    rooms = [uuid4() for _ in range(40)]
+    await presence._record_arrivals([(room, uuid4()) for room in rooms])
+    assert len(calls) == 1 and len(calls[0]) == 2 * len(rooms)
 
 
 def _noting_keys(script: Any, calls: list[list[str]]) -> Any:
