@@ -16,7 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
 
 from domain.redis_client import RedisClient
 from realtime.background import BackgroundTask
@@ -85,7 +84,9 @@ class Subscription:
                 self.subscribed.clear()
                 await asyncio.sleep(backoff)
                 if isinstance(self._redis, RedisCluster):  # the channel's node may have failed over
-                    with contextlib.suppress(RedisError, OSError):
+                    # No node answering raises RedisClusterException, not a RedisError: the
+                    # next round tries again.
+                    with contextlib.suppress(Exception):
                         await self._redis.nodes_manager.initialize()
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
         raise asyncio.CancelledError

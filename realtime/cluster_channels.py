@@ -26,6 +26,7 @@ from domain.redis_client import RedisClient
 from realtime.background import every
 from realtime.room_channels import SHARDED, Channels, Flavour, RoomChannels
 
+_UNROUTED = ""  # a room's node while it waits for the next recheck to subscribe it
 RECHECK_S = 1.0  # one CLUSTER SLOTS a second per replica; a moved room waits at most this long
 
 
@@ -77,8 +78,11 @@ class ClusterRoomChannels:
 
     async def subscribe(self, room: UUID) -> bool:
         owner = self._owner(self.channel(room))
-        self._room_node[room] = owner
-        return await self._nodes[owner].subscribe(room)
+        listener = self._nodes.get(owner)
+        # A primary the map has named before this replica listens there: the next recheck
+        # subscribes the room and catches it up, as Redis's late confirmation would.
+        self._room_node[room] = owner if listener is not None else _UNROUTED
+        return await listener.subscribe(room) if listener is not None else False
 
     async def unsubscribe(self, room: UUID) -> None:
         owner = self._room_node.pop(room, None)
@@ -108,29 +112,32 @@ class ClusterRoomChannels:
         for name, listener in list(self._nodes.items()):
             if name not in primaries or self._owner(listener.listener_name) != name:
                 del self._nodes[name]
-                await _stop(listener)  # its rooms move below
+                for room, routed_to in self._room_node.items():
+                    if routed_to == name:  # subscribed again below, wherever they belong now
+                        self._room_node[room] = _UNROUTED
+                await _stop(listener)
         for name, node in primaries.items():
             if name not in self._nodes:
                 self._nodes[name] = await self._listen_on(node)
         for room, name in list(self._room_node.items()):
             owner = self._owner(self.channel(room))
-            if owner == name and name in self._nodes:
-                continue
+            target = self._nodes.get(owner)  # None: the map changed meanwhile; next time
+            if self._room_node.get(room) != name or owner == name or target is None:
+                continue  # left or moved meanwhile, where it belongs, or nowhere to go yet
             self._room_node[room] = owner
             if name in self._nodes:
                 self._nodes[name].forget(room)
-            await self._nodes[owner].subscribe(room)
+            await target.subscribe(room)
             if self._room_node.get(room) == owner:  # not left meanwhile
                 self._on_resubscribed(room)
 
     async def _listen_on(self, node: ClusterNode) -> RoomChannels:
-        redis = aioredis.Redis(
-            host=node.host,
-            port=int(node.port),
-            socket_timeout=5,
-            socket_connect_timeout=2,
-            health_check_interval=10,
+        # The node's own connection settings: its address, and the cluster's password, TLS
+        # and timeouts.
+        pool = aioredis.ConnectionPool(
+            connection_class=node.connection_class, **node.connection_kwargs
         )
+        redis = aioredis.Redis(connection_pool=pool)
         listener = RoomChannels(
             redis,
             self._prefix,
@@ -145,7 +152,7 @@ class ClusterRoomChannels:
 
 async def _stop(listener: RoomChannels) -> None:
     await listener.stop()
-    await listener.redis.aclose()  # the node's own client, made by `_listen_on`
+    await listener.redis.connection_pool.disconnect()  # the node's own, made by `_listen_on`
 
 
 def open_room_channels(

@@ -273,19 +273,15 @@ class Presence:
         return any(_user_text(lease) == str(user) for lease in leases)
 
     async def _renew(self) -> None:
-        # One script call per chunk of a bucket: thousands of leases in one pipeline cost the
-        # event loop ~100 ms of command packing at once, which every client saw as latency.
+        # One script call per chunk, one after another: thousands of leases at once cost the
+        # event loop ~100 ms of command packing, which every client saw as latency.
         expiry = time.time() + LEASE_S
-        await asyncio.gather(
-            *(
-                self._renew_script(
+        for group in self._calls(self._local_pairs()):
+            for chunk in _chunks(group):
+                await self._renew_script(
                     keys=self._keys([room for room, _ in chunk]),
                     args=[self._replica_id, expiry, *_pair_args(chunk)],
                 )
-                for group in self._calls(self._local_pairs())
-                for chunk in _chunks(group)
-            )
-        )
 
     async def _reap(self) -> None:
         for number in range(BUCKETS):

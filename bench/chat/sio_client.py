@@ -1,4 +1,5 @@
-"""A lean Socket.IO v5 client (Engine.IO v4, websocket transport only) on aiohttp.
+"""A lean Socket.IO v5 client (Engine.IO v4, websocket transport only) on a raw websocket
+(`bench.chat.raw_websocket`).
 
 python-socketio's client spends a task and several queues per packet; at 100,000 deliveries/s
 that would make the tester the bottleneck. This one speaks just what the benchmark needs:
@@ -14,8 +15,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import msgspec
+
+from bench.chat.raw_websocket import RawWebSocket
 
 _PING, _PONG = "2", "3"
 
@@ -33,16 +35,14 @@ class SocketIOClient:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
         namespace: str,
         on_event: Callable[[str], None],
         on_close: Callable[[], None],
     ) -> None:
-        self._session = session
         self._namespace = namespace
         self._on_event = on_event
         self._on_close = on_close
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: RawWebSocket | None = None
         self._reader: asyncio.Task[None] | None = None
         self._acks: dict[int, AckCallback] = {}
         self._calls: set[asyncio.Future[Any]] = set()  # `call`s waiting for their answer
@@ -57,13 +57,13 @@ class SocketIOClient:
 
     async def connect(self, base_url: str, auth: dict[str, Any]) -> None:
         url = f"{base_url}/socket.io/?EIO=4&transport=websocket"
-        ws = self._ws = await self._session.ws_connect(url, max_msg_size=0, autoping=True)
+        ws = self._ws = await RawWebSocket.connect(url)
         opening = await ws.receive_str()
         if not opening.startswith("0"):
             raise ConnectionError(f"expected an Engine.IO open packet, got {opening[:40]!r}")
-        await ws.send_str(f"40{self._namespace},{json.dumps(auth)}")
+        ws.send_str(f"40{self._namespace},{json.dumps(auth)}")
         while (reply := await ws.receive_str()) == _PING:
-            await ws.send_str(_PONG)
+            ws.send_str(_PONG)
         if reply.startswith(f"44{self._namespace},"):
             refusal = json.loads(reply.split(",", 1)[1])
             raise ConnectRefused(refusal.get("message", "refused"))
@@ -75,7 +75,7 @@ class SocketIOClient:
         assert self._ws is not None
         ack_id = self._next_ack_id = self._next_ack_id + 1
         self._acks[ack_id] = on_ack
-        await self._ws.send_str(f"42{self._namespace},{ack_id}{json.dumps([event, data])}")
+        self._ws.send_str(f"42{self._namespace},{ack_id}{json.dumps([event, data])}")
 
     async def call(self, event: str, data: Any, timeout: float) -> Any:
         """Emit and wait for the acknowledgement."""
@@ -90,8 +90,7 @@ class SocketIOClient:
     async def close(self) -> None:
         self._closing = True
         if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await self._ws.close()
+            self._ws.close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -101,14 +100,11 @@ class SocketIOClient:
         assert self._ws is not None
         ws = self._ws
         event_prefix, ack_prefix = self._event_prefix, self._ack_prefix
-        async for frame in ws:
-            if frame.type is not aiohttp.WSMsgType.TEXT:
-                continue
-            packet: str = frame.data
+        async for packet in ws:
             if packet.startswith(event_prefix):
                 self._on_event(packet[len(event_prefix) :])
             elif packet == _PING:
-                await ws.send_str(_PONG)
+                ws.send_str(_PONG)
             elif packet.startswith(ack_prefix):
                 self._acknowledge(packet[len(ack_prefix) :])
         for answered in self._calls:  # no answer comes on a closed connection

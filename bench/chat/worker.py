@@ -25,7 +25,6 @@ from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from typing import Any
 
-import aiohttp
 import msgspec
 import uvloop
 
@@ -137,7 +136,6 @@ class _Worker:
         self.ack_histogram = histogram.new_histogram()
         self.storm_latency_histogram = histogram.new_histogram()
         self.clients: list[_Client] = []
-        self.session: aiohttp.ClientSession | None = None
         self.gate = asyncio.Semaphore(plan.connect_concurrency)  # connects in flight
         self.recoveries: set[asyncio.Task[None]] = set()
         self.finals: dict[str, dict[str, int]] = {}  # room -> stream -> last number acked
@@ -167,7 +165,7 @@ class _Worker:
             except ConnectRefused as refused:
                 self.errors[f"connect refused: {refused}"] += 1
                 return
-            except (OSError, aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            except (OSError, TimeoutError) as exc:
                 self.errors[f"connect failed: {type(exc).__name__}"] += 1
                 await client.connection.close()
                 return
@@ -181,10 +179,7 @@ class _Worker:
 
     async def _open(self, client: _Client, url: str, since_seq: int | None) -> dict[str, Any]:
         """Connect `client` to `url` and join its room; the join's answer."""
-        assert self.session is not None
-        client.connection = SocketIOClient(
-            self.session, NAMESPACE, self._receiver(client), self._closed(client)
-        )
+        client.connection = SocketIOClient(NAMESPACE, self._receiver(client), self._closed(client))
         began = time.perf_counter_ns()
         await client.connection.connect(url, {"token": client.plan.token})
         self.connect_histogram.record_value(max(1, (time.perf_counter_ns() - began) // 1000))
@@ -353,7 +348,7 @@ class _Worker:
         }
         try:
             await client.connection.emit("send", payload, acknowledged)
-        except (ConnectionError, aiohttp.ClientError):
+        except ConnectionError:
             self.errors["send failed"] += 1
             return
         result.sent += 1
@@ -410,29 +405,26 @@ class _Worker:
 
     async def run(self) -> None:
         plan = self.plan
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            self.session = session
-            await self.connect_all()
-            self.events.put(("connected", plan.worker, self.result.connected, dict(self.errors)))
-            self.start_ns = await asyncio.to_thread(self.commands.recv)
-            measure_from = self.start_ns + int(plan.warmup * 1e9)
-            self.window = (measure_from, measure_from + int(plan.duration * 1e9))
-            if plan.storm_at is not None:
-                self.storm_ns = measure_from + int(plan.storm_at * 1e9)
-            progress = asyncio.create_task(self.report_progress())
-            await self.send_on_timetable()
-            drain_deadline = self.window[1] + int(plan.drain * 1e9)
-            await self.wait_for_acks(drain_deadline)
-            self.events.put(("sent", plan.worker, self.finals))
-            finals: dict[str, dict[str, int]] = await asyncio.to_thread(self.commands.recv)
-            await self.wait_for_deliveries(finals, drain_deadline)
-            progress.cancel()
-            self.closing = True
-            for recovery in list(self.recoveries):
-                recovery.cancel()
-            result = self.finish(finals)
-            await asyncio.gather(*(client.connection.close() for client in self.clients))
+        await self.connect_all()
+        self.events.put(("connected", plan.worker, self.result.connected, dict(self.errors)))
+        self.start_ns = await asyncio.to_thread(self.commands.recv)
+        measure_from = self.start_ns + int(plan.warmup * 1e9)
+        self.window = (measure_from, measure_from + int(plan.duration * 1e9))
+        if plan.storm_at is not None:
+            self.storm_ns = measure_from + int(plan.storm_at * 1e9)
+        progress = asyncio.create_task(self.report_progress())
+        await self.send_on_timetable()
+        drain_deadline = self.window[1] + int(plan.drain * 1e9)
+        await self.wait_for_acks(drain_deadline)
+        self.events.put(("sent", plan.worker, self.finals))
+        finals: dict[str, dict[str, int]] = await asyncio.to_thread(self.commands.recv)
+        await self.wait_for_deliveries(finals, drain_deadline)
+        progress.cancel()
+        self.closing = True
+        for recovery in list(self.recoveries):
+            recovery.cancel()
+        result = self.finish(finals)
+        await asyncio.gather(*(client.connection.close() for client in self.clients))
         self.events.put(("result", plan.worker, result))
 
 

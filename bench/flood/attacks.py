@@ -32,7 +32,6 @@ from multiprocessing.queues import Queue
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import uvloop
 
 from bench.chat.sio_client import ConnectRefused, SocketIOClient
@@ -93,19 +92,17 @@ class _Attack:
 
     # a member's events
 
-    async def member_flood(
-        self, session: aiohttp.ClientSession, event: str, payloads: Callable[[], Any], budget: int
-    ) -> None:
+    async def member_flood(self, event: str, payloads: Callable[[], Any], budget: int) -> None:
         outcome = self.outcome
         while outcome.sent < budget:
             dropped = asyncio.Event()
-            client = SocketIOClient(session, NAMESPACE, _ignore, dropped.set)
+            client = SocketIOClient(NAMESPACE, _ignore, dropped.set)
             try:
                 await client.connect(self.plan.url, {"token": self.plan.token})
                 joined = await client.call("join", {"room": self.plan.room}, _CALL_TIMEOUT_S)
                 if not (isinstance(joined, dict) and joined.get("ok")):
                     raise ConnectRefused("join refused")
-            except (ConnectRefused, OSError, aiohttp.ClientError, TimeoutError, ConnectionError):
+            except (ConnectRefused, OSError, TimeoutError):
                 outcome.refused_connections += 1
                 await client.close()
                 return
@@ -137,7 +134,7 @@ class _Attack:
                 outcome.sent += 1
                 if outcome.sent % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-        except (ConnectionError, aiohttp.ClientError):
+        except ConnectionError:
             dropped.set()
 
     def _acknowledged(self, ack: Any) -> None:
@@ -251,27 +248,23 @@ async def _how_it_ends(reader: asyncio.StreamReader) -> str:
 async def _attack(plan: FlooderPlan, name: str, end_ns: int) -> Outcome:
     attack, budgets = _Attack(plan, name), plan.budgets
     toggle = cycle((True, False))
-    async with aiohttp.ClientSession() as session:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max(0.0, (end_ns - time.monotonic_ns()) / 1e9)):
-                if name == "history":
-                    room = {"room": plan.room}
-                    await attack.member_flood(
-                        session, "history", lambda: room, budgets.history_events
-                    )
-                elif name == "typing":
-                    await attack.member_flood(
-                        session,
-                        "typing",
-                        lambda: {"room": plan.room, "typing": next(toggle)},
-                        budgets.typing_events,
-                    )
-                elif name == "continuation":
-                    await attack.frame_flood(_continuation_writes, budgets.continuation_frames)
-                else:
-                    await attack.frame_flood(
-                        _binary_writes(budgets.binary_frame_bytes), budgets.binary_frames
-                    )
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, (end_ns - time.monotonic_ns()) / 1e9)):
+            if name == "history":
+                room = {"room": plan.room}
+                await attack.member_flood("history", lambda: room, budgets.history_events)
+            elif name == "typing":
+                await attack.member_flood(
+                    "typing",
+                    lambda: {"room": plan.room, "typing": next(toggle)},
+                    budgets.typing_events,
+                )
+            elif name == "continuation":
+                await attack.frame_flood(_continuation_writes, budgets.continuation_frames)
+            else:
+                await attack.frame_flood(
+                    _binary_writes(budgets.binary_frame_bytes), budgets.binary_frames
+                )
     return attack.finish()
 
 

@@ -82,18 +82,18 @@ class _Room:
         self.stop_ns: int | None = None
         self.probe_since: int | None = None  # when the probe in flight was sent
 
-    async def connect(self, session: aiohttp.ClientSession) -> None:
+    async def connect(self) -> None:
         for token in self.plan.tokens:
-            if (member := await self._join(session, token)) is not None:
+            if (member := await self._join(token)) is not None:
                 self.members.append(member)
         self.result.connected = len(self.members)
 
-    async def _join(self, session: aiohttp.ClientSession, token: str) -> _Member | None:
-        member = _Member(SocketIOClient(session, NAMESPACE, _ignore, lambda: self._lost(member)))
+    async def _join(self, token: str) -> _Member | None:
+        member = _Member(SocketIOClient(NAMESPACE, _ignore, lambda: self._lost(member)))
         try:
             await member.connection.connect(self.plan.url, {"token": token})
             joined = await member.connection.call("join", {"room": self.plan.room}, _CALL_TIMEOUT_S)
-        except (ConnectRefused, OSError, aiohttp.ClientError, TimeoutError) as exc:
+        except (ConnectRefused, OSError, TimeoutError) as exc:
             self.errors[f"connect failed: {type(exc).__name__}"] += 1
             await member.connection.close()
             return None
@@ -153,7 +153,7 @@ class _Room:
         sends.append((due, 0, UNANSWERED))
         try:
             await member.connection.emit("send", payload, acknowledged)
-        except (ConnectionError, aiohttp.ClientError):
+        except ConnectionError:
             member.pending.discard(index)
             sends[index] = (due, 0, NOT_SENT)
 
@@ -215,7 +215,7 @@ class _Room:
     async def run(self) -> None:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
-            await self.connect(session)
+            await self.connect()
             self.events.put(("connected", self.result.connected, dict(self.errors)))
             start_ns: int = await asyncio.to_thread(self.commands.recv)
             progress = asyncio.create_task(self.report_progress())
