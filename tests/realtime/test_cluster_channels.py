@@ -86,3 +86,39 @@ async def test_rooms_on_every_primary_are_heard_and_a_moved_slot_follows(
     finally:
         await channels.stop()
         await cluster.aclose()
+
+
+async def test_rooms_of_a_listener_whose_channel_slot_moved_are_heard_again(
+    redis_cluster: RedisClusterProcesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node's listener keeps a channel of its own on that node; when that channel's slot
+    moves away the listener is replaced, and every room it carried is subscribed again."""
+    monkeypatch.setattr(cluster_channels, "RECHECK_S", 0.2)
+    cluster = open_redis(redis_cluster.url, cluster=True)
+    assert isinstance(cluster, RedisCluster)
+    received = Received()
+    channels = ClusterRoomChannels(
+        cluster, f"test-{uuid4().hex[:8]}", "r2", received.publication, received.caught_up.append
+    )
+    rooms = [uuid4() for _ in range(ROOMS)]
+    try:
+        await channels.start()
+        await eventually(lambda: channels.listening, "listening on every primary")
+        assert all(await asyncio.gather(*(channels.subscribe(room) for room in rooms)))
+        node, listener = next(iter(channels._nodes.items()))
+        carried = {room for room in rooms if channels._room_node[room] == node}
+        assert carried
+        slot = key_slot(listener.listener_name.encode())
+        target_port = next(p for p in redis_cluster.ports if f"127.0.0.1:{p}" != node)
+        target = _node_ids(redis_cluster.ports)[target_port]
+        for port in redis_cluster.ports:
+            redis.Redis(port=port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", target)
+        await eventually(lambda: channels._nodes[node] is not listener, "listener replaced", 15)
+        await eventually(lambda: set(received.caught_up) >= carried, "its rooms caught up", 15)
+        await eventually(lambda: channels.listening, "listening again")
+
+        await _publish(cluster, channels, rooms)
+        await eventually(lambda: len(received.publications) == ROOMS, "every room heard")
+    finally:
+        await channels.stop()
+        await cluster.aclose()
