@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -318,7 +318,7 @@ async def test_chat_survives_faults_behind_the_load_balancer(
             await asyncio.sleep(PRESENCE_LEASE_S + PRESENCE_REAP_S + 2)
             async with contextlib.aclosing(aioredis.from_url(redis_server.url)) as client:
                 for room in {member.room for member in members}:
-                    key = room_key(own.redis_namespace, room)
+                    key = room_key(own.redis_namespace, UUID(room))
                     leases = await client.zrangebyscore(key, time.time(), "+inf")
                     online = {lease.decode().split("|")[0] for lease in leases}
                     assert online == {m.partner for m in members if m.room == room}, room
