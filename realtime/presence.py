@@ -13,7 +13,6 @@ and, on Redis Cluster, covers one bucket (one hash slot), so the same scripts ru
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -95,8 +94,8 @@ return gone
 """
 
 # Records arrivals: for each room named, the leases live before them, then a lease per
-# (room, user) pair. One call for every arrival of a batch (per bucket on a cluster, the calls
-# at once): a storm of reconnecting clients costs a round trip per batch, not two per join.
+# (room, user) pair. One call for every arrival of a batch (one per bucket on a cluster): a
+# storm of reconnecting clients costs a round trip per batch, not two per join.
 _ARRIVE = """
 local replica, now, expiry = ARGV[1], ARGV[2], ARGV[3]
 local live, reply = {}, {}
@@ -215,15 +214,15 @@ class Presence:
     async def _record_arrivals(self, pairs: list[tuple[UUID, UUID]]) -> Sequence[set[str]]:
         """The users live in each pair's room before this batch, per pair."""
         now = time.time()
-        replies = await asyncio.gather(
-            *(
-                self._arrive_script(
-                    keys=self._keys([room for room, _ in group]),
-                    args=[self._replica_id, now, now + LEASE_S, *_pair_args(group)],
-                )
-                for group in self._calls(pairs)
+        # One call after another (a cluster's buckets): redis-py 8.1's cluster client can
+        # write on a connection another task is still opening when many start at once.
+        replies = [
+            await self._arrive_script(
+                keys=self._keys([room for room, _ in group]),
+                args=[self._replica_id, now, now + LEASE_S, *_pair_args(group)],
             )
-        )
+            for group in self._calls(pairs)
+        ]
         mine = f"|{self._replica_id}"  # this replica's users are known here, and current
         live = {
             text(room): {_user_text(lease) for lease in leases if not text(lease).endswith(mine)}

@@ -72,6 +72,19 @@ class RedisClusterProcesses:
                 return int(primary[1])
         raise LookupError(slot)
 
+    def move_slot(self, slot: int, to_port: int) -> None:
+        """Move `slot` to the primary on `to_port` as resharding does: its keys (other tests'
+        leftovers, say) migrated first, then the slot assigned on every node."""
+        source = redis.Redis(port=self.slot_owner(slot))
+        target = redis.Redis(port=to_port)
+        source_id, target_id = source.cluster("myid"), target.cluster("myid")
+        target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            source.execute_command("MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "KEYS", *keys)
+        for port in self.ports:
+            redis.Redis(port=port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
     def _ok(self) -> bool:
         return all(
             redis.Redis(port=port).cluster("info")["cluster_state"] == "ok" for port in self.ports
