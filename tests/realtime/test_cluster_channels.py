@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from uuid import UUID, uuid4
 
 import pytest
@@ -37,9 +39,19 @@ async def _publish(cluster: RedisCluster, channels: ClusterRoomChannels, rooms: 
         assert await pipe.execute() == [1] * len(rooms)  # each heard by the replica at once
 
 
-async def test_rooms_on_every_primary_are_heard_and_a_moved_slot_follows(
+@dataclass
+class Subscribed:
+    cluster: RedisCluster
+    channels: ClusterRoomChannels
+    received: Received
+    rooms: list[UUID]
+
+
+@pytest.fixture
+async def subscribed(
     redis_cluster: RedisClusterProcesses, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> AsyncIterator[Subscribed]:
+    """ROOMS rooms subscribed on the cluster by one replica's channels, rechecked every 0.2 s."""
     monkeypatch.setattr(cluster_channels, "RECHECK_S", 0.2)
     cluster = open_redis(redis_cluster.url, cluster=True)
     assert isinstance(cluster, RedisCluster)
@@ -52,64 +64,62 @@ async def test_rooms_on_every_primary_are_heard_and_a_moved_slot_follows(
         await channels.start()
         await eventually(lambda: channels.listening, "listening on every primary")
         assert all(await asyncio.gather(*(channels.subscribe(room) for room in rooms)))
-        owners = Counter(channels._room_node[room] for room in rooms)
-        assert len(owners) == 3, owners  # every primary carries some of the rooms
-
-        await _publish(cluster, channels, rooms)
-        await eventually(lambda: len(received.publications) == ROOMS, "every room's publication")
-        assert sorted(received.publications) == sorted(str(room).encode() for room in rooms)
-
-        # Move the first room's slot to another primary, as resharding does.
-        moved = rooms[0]
-        slot = key_slot(channels.channel(moved).encode())
-        source = channels._room_node[moved]
-        target_port = next(p for p in redis_cluster.ports if f"127.0.0.1:{p}" != source)
-        redis_cluster.move_slot(slot, target_port)
-        await eventually(
-            lambda: channels._room_node.get(moved) == f"127.0.0.1:{target_port}", "followed", 15
-        )
-        await eventually(lambda: received.caught_up == [moved], "caught up on the moved room")
-
-        received.publications.clear()
-        await _publish(cluster, channels, rooms)
-        await eventually(lambda: len(received.publications) == ROOMS, "heard after the move")
-
-        await channels.unsubscribe(moved)
-        assert channels.count == ROOMS - 1
+        yield Subscribed(cluster, channels, received, rooms)
     finally:
         await channels.stop()
         await cluster.aclose()
+
+
+async def test_rooms_on_every_primary_are_heard_and_a_moved_slot_follows(
+    redis_cluster: RedisClusterProcesses, subscribed: Subscribed
+) -> None:
+    cluster, channels, received, rooms = (
+        subscribed.cluster,
+        subscribed.channels,
+        subscribed.received,
+        subscribed.rooms,
+    )
+    owners = Counter(channels._room_node[room] for room in rooms)
+    assert len(owners) == 3, owners  # every primary carries some of the rooms
+
+    await _publish(cluster, channels, rooms)
+    await eventually(lambda: len(received.publications) == ROOMS, "every room's publication")
+    assert sorted(received.publications) == sorted(str(room).encode() for room in rooms)
+
+    # Move the first room's slot to another primary, as resharding does.
+    moved = rooms[0]
+    slot = key_slot(channels.channel(moved).encode())
+    source = channels._room_node[moved]
+    target_port = next(p for p in redis_cluster.ports if f"127.0.0.1:{p}" != source)
+    redis_cluster.move_slot(slot, target_port)
+    await eventually(
+        lambda: channels._room_node.get(moved) == f"127.0.0.1:{target_port}", "followed", 15
+    )
+    await eventually(lambda: received.caught_up == [moved], "caught up on the moved room")
+
+    received.publications.clear()
+    await _publish(cluster, channels, rooms)
+    await eventually(lambda: len(received.publications) == ROOMS, "heard after the move")
+
+    await channels.unsubscribe(moved)
+    assert channels.count == ROOMS - 1
 
 
 async def test_rooms_of_a_listener_whose_channel_slot_moved_are_heard_again(
-    redis_cluster: RedisClusterProcesses, monkeypatch: pytest.MonkeyPatch
+    redis_cluster: RedisClusterProcesses, subscribed: Subscribed
 ) -> None:
     """A node's listener keeps a channel of its own on that node; when that channel's slot
     moves away the listener is replaced, and every room it carried is subscribed again."""
-    monkeypatch.setattr(cluster_channels, "RECHECK_S", 0.2)
-    cluster = open_redis(redis_cluster.url, cluster=True)
-    assert isinstance(cluster, RedisCluster)
-    received = Received()
-    channels = ClusterRoomChannels(
-        cluster, f"test-{uuid4().hex[:8]}", "r2", received.publication, received.caught_up.append
-    )
-    rooms = [uuid4() for _ in range(ROOMS)]
-    try:
-        await channels.start()
-        await eventually(lambda: channels.listening, "listening on every primary")
-        assert all(await asyncio.gather(*(channels.subscribe(room) for room in rooms)))
-        node, listener = next(iter(channels._nodes.items()))
-        carried = {room for room in rooms if channels._room_node[room] == node}
-        assert carried
-        slot = key_slot(listener.listener_name.encode())
-        target_port = next(p for p in redis_cluster.ports if f"127.0.0.1:{p}" != node)
-        redis_cluster.move_slot(slot, target_port)
-        await eventually(lambda: channels._nodes[node] is not listener, "listener replaced", 15)
-        await eventually(lambda: set(received.caught_up) >= carried, "its rooms caught up", 15)
-        await eventually(lambda: channels.listening, "listening again")
+    channels, received, rooms = subscribed.channels, subscribed.received, subscribed.rooms
+    node, listener = next(iter(channels._nodes.items()))
+    carried = {room for room in rooms if channels._room_node[room] == node}
+    assert carried
+    slot = key_slot(listener.listener_name.encode())
+    target_port = next(p for p in redis_cluster.ports if f"127.0.0.1:{p}" != node)
+    redis_cluster.move_slot(slot, target_port)
+    await eventually(lambda: channels._nodes[node] is not listener, "listener replaced", 15)
+    await eventually(lambda: set(received.caught_up) >= carried, "its rooms caught up", 15)
+    await eventually(lambda: channels.listening, "listening again")
 
-        await _publish(cluster, channels, rooms)
-        await eventually(lambda: len(received.publications) == ROOMS, "every room heard")
-    finally:
-        await channels.stop()
-        await cluster.aclose()
+    await _publish(subscribed.cluster, channels, rooms)
+    await eventually(lambda: len(received.publications) == ROOMS, "every room heard")
