@@ -67,7 +67,9 @@ class RtcReplica:
             with contextlib.suppress(Exception):
                 await self._recording.interrupt(consult_id)
         await self._bus.stop()
-        await self._sfu.close()
+        for consult_id in await self._sfu.close():  # as if this replica had died, at once
+            with contextlib.suppress(Exception):
+                await self._router.lost(consult_id)
         with contextlib.suppress(Exception):
             await self._calls.orphan(self._bus.replica_id, int(time.time() * 1000))
         await self._leases.give_back()

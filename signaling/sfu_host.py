@@ -181,7 +181,8 @@ class SfuHost:
             await room.close()
             await self.claims.unpin(consult)
 
-    async def close(self) -> None:
+    async def close(self) -> list[UUID]:
+        """Close the rooms hosted here and free their claims; the consults they served."""
         rooms, self._rooms = list(self._rooms.items()), {}
         self._published.clear()
         for recording in self._recordings.values():
@@ -195,6 +196,7 @@ class SfuHost:
             for task in unfinished:  # S3 is out of reach: the next start uploads what is left
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
+        return [consult for consult, _ in rooms]
 
     async def _finish(self, recording: RoomRecording) -> None:
         assert self._studio is not None

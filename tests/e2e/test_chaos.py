@@ -2,10 +2,13 @@
 configuration (deploy/nginx), members chatting in many rooms through it, while a replica is
 killed (SIGKILL), Redis restarts, PostgreSQL (a cluster of the test's own) restarts and a replica
 drains (SIGTERM), and consults' vets and owners stay in their calls on `/rtc`, rejoining
-through the balancer whenever their connection fails. Nothing acknowledged is lost, nothing is
+through the balancer whenever their connection fails, with video flowing both ways through the
+hub's media server (`sfu` mode, aiortc peers reconnecting as the page does). Nothing
+acknowledged is lost, nothing is
 delivered twice, every member ends with every message of its room, in order of seq, presence is
 right again (everyone online, nobody told their partner left), and every consult's vet and owner
-are back in their call together (the owner not sent back to the lobby);
+are back in their call together (the owner not sent back to the lobby) and decode each other's
+video again, by themselves;
 how long each fault kept members from having a message acknowledged is reported (p50 and p99
 over the members, per fault).
 
@@ -44,6 +47,7 @@ from realtime.presence import REAP_EVERY_S as PRESENCE_REAP_S
 from realtime.presence import room_key
 from tests.deploy.nginx_process import running_nginx
 from tests.e2e.hubs import HubProcess, own_redis, start_hub_process
+from tests.e2e.sfu_media import SfuMedia
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +58,9 @@ REPLICAS = 3
 DRAIN_BOUND_S = 10  # a replica's SIGTERM to its exit
 SEND_EVERY_S = 1.0  # each member's pace
 SETTLE_S = 3.0  # chatting between faults
+VET_LUMA, OWNER_LUMA = 50, 120  # who sent a decoded frame
+MEDIA_FRAMES = 15  # a second of fresh video, each way, in every consult
+MEDIA_BACK_S = 60  # a killed replica's lease (20 s), its reaping, `sfu_lost`, renegotiation
 
 
 class Member:
@@ -134,12 +141,14 @@ class Member:
 
 
 class CallMember:
-    """A consult's vet or owner on `/rtc`, rejoining through the balancer when its connection
-    fails (within the reconnect grace it keeps its place in the call)."""
+    """A consult's vet or owner on `/rtc` in `sfu` mode, rejoining through the balancer when its
+    connection fails (within the reconnect grace it keeps its place in the call) and connecting
+    its media to the media server anew whenever it is back in the call, as the page does."""
 
-    def __init__(self, token: str, consult_id: str, url: str) -> None:
+    def __init__(self, token: str, consult_id: str, url: str, luma: int) -> None:
         self.token, self.consult_id, self.url = token, consult_id, url
         self.sio: socketio.AsyncClient | None = None
+        self.media = SfuMedia(consult_id, luma)
 
     async def call(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
         """`event`'s ack, reconnecting and retrying until it is answered `ok`."""
@@ -147,6 +156,7 @@ class CallMember:
             try:
                 if self.sio is None or not self.sio.connected:
                     self.sio = socketio.AsyncClient(reconnection=False)
+                    self.media.attach(self.sio)
                     await self.sio.connect(
                         self.url,
                         auth={"token": self.token},
@@ -164,7 +174,11 @@ class CallMember:
             await asyncio.sleep(0.2)
 
     async def join(self) -> dict[str, Any]:
-        return await self.call("join", {"consult_id": self.consult_id})
+        """Join (again); in the call, the media connects anew."""
+        joined = await self.call("join", {"consult_id": self.consult_id, "mode": "sfu"})
+        if not joined["waiting"]:
+            self.media.open()
+        return joined
 
     async def stay(self) -> None:
         """Rejoin whenever the connection has dropped, for as long as the task runs."""
@@ -174,6 +188,7 @@ class CallMember:
             await asyncio.sleep(0.5)
 
     async def close(self) -> None:
+        await self.media.close()
         if self.sio is not None:
             with contextlib.suppress(Exception):
                 await self.sio.disconnect()
@@ -184,11 +199,12 @@ async def calls(pool: asyncpg.Pool, jwt_secret: str, url: str) -> list[tuple[Cal
     pairs = []
     for _ in range(CONSULTS):
         consult = await make_video_consult(pool, jwt_secret)
-        vet = CallMember(consult.vet.token, consult.id, url)
-        owner = CallMember(consult.owner.token, consult.id, url)
+        vet = CallMember(consult.vet.token, consult.id, url, VET_LUMA)
+        owner = CallMember(consult.owner.token, consult.id, url, OWNER_LUMA)
         await vet.join()
         assert (await owner.join())["waiting"] is True
         await vet.call("admit", {"consult_id": consult.id, "user_id": consult.owner.id})
+        assert (await owner.join())["waiting"] is False  # admitted: the media connects
         pairs.append((vet, owner))
     return pairs
 
@@ -213,6 +229,29 @@ async def chat_rooms(pool: asyncpg.Pool, jwt_secret: str, url: str) -> list[Memb
             token = issue_access_token(person, jwt_secret)
             members.append(Member(person.name, token, str(room.id), url, str(partner.id)))
     return members
+
+
+async def media_flows(consults: list[tuple[CallMember, ...]]) -> float:
+    """Wait until, in every consult, each side decodes MEDIA_FRAMES fresh frames of the other's
+    video; how long that took."""
+    pairs = [(one, other) for vet, owner in consults for one, other in ((vet, owner), (owner, vet))]
+
+    def decoded() -> list[int]:
+        return [one.media.frames_from(other.media.luma) for one, other in pairs]
+
+    before = decoded()
+    started = time.monotonic()
+    while True:
+        fresh = [now - then for now, then in zip(decoded(), before, strict=True)]
+        if min(fresh) >= MEDIA_FRAMES:
+            return time.monotonic() - started
+        if time.monotonic() - started > MEDIA_BACK_S:
+            stuck = [
+                (one.consult_id, one.media.luma, one.media.opened, one.media.lost, frames)
+                for (one, _), frames in zip(pairs, fresh, strict=True)
+            ]
+            raise AssertionError(f"no video (consult, luma, opened, lost, frames): {stuck}")
+        await asyncio.sleep(0.2)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -285,6 +324,7 @@ async def test_chat_survives_faults_behind_the_load_balancer(
             await asyncio.sleep(SETTLE_S)
             sending = False
             await asyncio.wait_for(asyncio.gather(*senders), 60)
+            media_back_s = await media_flows(consults)
             for task in staying:
                 task.cancel()
             for vet, owner in consults:  # both back in the call, together
@@ -347,6 +387,13 @@ async def test_chat_survives_faults_behind_the_load_balancer(
             min(at for at in member.acked_at if at > began) - began for member in members
         )
     report = [f"{len(members)} members in {len(members) // 2} rooms, {ROUNDS} round(s):"]
+    opened = sorted(one.media.opened for pair in consults for one in pair)
+    lost = sum(vet.media.lost > 0 for vet, _ in consults)
+    report.append(
+        f"  {len(consults)} consults ({lost} told their media server was lost): video flowing"
+        f" both ways {media_back_s:.1f} s after the chatting stopped; media connections per"
+        f" member {opened[0]}-{opened[-1]}"
+    )
     for name, waits in recoveries.items():
         report.append(
             f"  {name:20} recovery p50 {statistics.median(waits):5.2f} s,"

@@ -12,7 +12,7 @@ import signal
 import asyncpg
 import pytest
 
-from bench.media.consults import make_video_consult
+from bench.media.consults import VideoConsult, make_video_consult
 from bench.media.rtc_client import RtcClient
 from pawhub.settings import Settings
 from tests.e2e.hubs import HubProcess, start_hub_process
@@ -74,6 +74,25 @@ async def test_a_killed_replicas_members_leave_once_unless_they_came_back_elsewh
             hub.stop()
 
 
+async def pin_room_through(owner: RtcClient, vet: RtcClient, consult: VideoConsult) -> None:
+    """The vet in an `sfu` call with the owner admitted; the owner's offer pins the consult's
+    room on the owner's replica, which answers it."""
+    assert (await join(vet, consult, mode="sfu"))["mode"] == "sfu"
+    await enter_call(consult, vet, [(owner, consult.owner)])
+    await owner.peer(consult.id, "sfu", 120).offer()
+    answer = await owner.wait_for("signal", lambda e: e["from"] == "sfu")
+    assert answer["description"]["type"] == "answer"
+
+
+async def renegotiate_with_a_live_room(vet: RtcClient, consult: VideoConsult) -> None:
+    """The vet offers to the media server anew: a live replica now hosts the room and answers
+    (a signal forwarded to a replica that is gone would never be answered)."""
+    await vet.peer(consult.id, "sfu", 50).offer()
+    answer = await vet.wait_for("signal", lambda e: e["from"] == "sfu", timeout=DEADLINE_S)
+    assert answer["description"]["type"] == "answer"
+    assert not vet.received["signal_failed"]
+
+
 async def test_an_sfu_room_pinned_to_a_killed_replica_moves_to_a_live_one(
     settings: Settings, pool: asyncpg.Pool
 ) -> None:
@@ -82,13 +101,7 @@ async def test_an_sfu_room_pinned_to_a_killed_replica_moves_to_a_live_one(
     vet = await RtcClient.connect(survivor.url, consult.vet.token)
     owner = await RtcClient.connect(doomed.url, consult.owner.token)
     try:
-        assert (await join(vet, consult, mode="sfu"))["mode"] == "sfu"
-        await enter_call(consult, vet, [(owner, consult.owner)])
-        # The owner's offer pins the room on the doomed replica, which answers it.
-        owner_peer = owner.peer(consult.id, "sfu", 120)
-        await owner_peer.offer()
-        answer = await owner.wait_for("signal", lambda e: e["from"] == "sfu")
-        assert answer["description"]["type"] == "answer"
+        await pin_room_through(owner, vet, consult)
 
         kill(doomed)
         # Once the dead replica's lease lapses, the vet (connected to the survivor) is told its
@@ -98,14 +111,34 @@ async def test_an_sfu_room_pinned_to_a_killed_replica_moves_to_a_live_one(
         left = await vet.wait_for("peer_left", timeout=DEADLINE_S)
         assert left == {"consult_id": consult.id, "user_id": consult.owner.id}
 
-        # The vet (re)negotiates with the media server: a live replica now hosts the room and
-        # answers (a signal forwarded to the dead replica would never be answered).
-        await vet.peer(consult.id, "sfu", 50).offer()
-        vet_answer = await vet.wait_for("signal", lambda e: e["from"] == "sfu", timeout=DEADLINE_S)
-        assert vet_answer["description"]["type"] == "answer"
-        assert not vet.received["signal_failed"]
+        await renegotiate_with_a_live_room(vet, consult)
     finally:
         await vet.close()
         await owner.close()
         doomed.stop()
+        survivor.stop()
+
+
+async def test_an_sfu_room_on_a_draining_replica_is_lost_at_once_and_rehosted(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    # A lease far longer than the wait below: only the draining replica itself can tell.
+    long_lease = {"RTC_REPLICA_LEASE_S": "120"}
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    draining, survivor = [await start_hub_process(settings, **long_lease) for _ in range(2)]
+    vet = await RtcClient.connect(survivor.url, consult.vet.token)
+    owner = await RtcClient.connect(draining.url, consult.owner.token)
+    try:
+        await pin_room_through(owner, vet, consult)
+
+        draining.process.send_signal(signal.SIGTERM)
+        lost = await vet.wait_for("sfu_lost", timeout=30)
+        assert lost == {"consult_id": consult.id}
+        assert await asyncio.to_thread(draining.process.wait, 15) == 0
+
+        await renegotiate_with_a_live_room(vet, consult)
+    finally:
+        await vet.close()
+        await owner.close()
+        draining.stop()
         survivor.stop()
