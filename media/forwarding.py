@@ -11,6 +11,11 @@ with a PLI (at most one per KEYFRAME_INTERVAL_S, later requests folded into one 
 the interval) when a subscriber starts, when a subscriber's own decoder asks (its PLI), and
 when a subscriber had to skip frames.
 
+A publication keeps its last keyframe and the frames since, while that keyframe is under
+RECENT_KEYFRAME_S old: a subscriber that starts then gets them at once instead of waiting a
+PLI's round trip and the publisher's next frame. The room asks for a keyframe when someone
+joins, so one is usually this fresh by the time the joiner's connection is up.
+
 A keyframe request that brought no keyframe is repeated (at the same rate). A lost packet is
 asked for again (NACK) every NACK_INTERVAL_S; after GIVE_UP_S the publication
 stops waiting for it and asks for a keyframe instead, so a loss freezes video for a fraction of
@@ -40,6 +45,7 @@ KEYFRAME_INTERVAL_S = 0.5
 NACK_INTERVAL_S = 0.1
 GIVE_UP_S = 0.3
 MAX_QUEUED = {"video": 30, "audio": 25}  # ~1 s of video at 30 fps, 0.5 s of 20 ms audio
+RECENT_KEYFRAME_S = 0.5  # a new subscriber's burst: at most this much video behind live
 
 Sink = Callable[["Packet[Stream]"], None]  # takes a publication's frames as they arrive
 
@@ -86,6 +92,15 @@ class ForwardedTrack(MediaStreamTrack):
         """Started, and dropping frames until a keyframe comes."""
         return self._started and self._waiting_for_keyframe
 
+    def _start_from(self, recent: list[Packet[Stream]]) -> None:
+        """Begin with the publication's recent keyframe and the frames since, or ask for one."""
+        if not recent:
+            self._publication.request_keyframe()
+            return
+        self._waiting_for_keyframe = False
+        for packet in recent:
+            self._queue.put_nowait(packet)
+
     def end(self) -> None:
         self._queue.put_nowait(None)
 
@@ -93,7 +108,7 @@ class ForwardedTrack(MediaStreamTrack):
         if not self._started:
             self._started = True  # the sender runs: from now on it reads what is pushed
             if self._waiting_for_keyframe:
-                self._publication.request_keyframe()
+                self._start_from(self._publication.recent_frames())
         if self.readyState != "live":
             raise MediaStreamError
         packet = await self._queue.get()
@@ -118,6 +133,8 @@ class Publication:
         self._sinks: list[Sink] = []
         self._ended = False
         self._last_keyframe_request = -KEYFRAME_INTERVAL_S
+        self._since_keyframe: list[Packet[Stream]] = []  # the last keyframe and frames since
+        self._keyframe_at = -RECENT_KEYFRAME_S
         self._keyframe_pending: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._watch = asyncio.ensure_future(self._watch_video()) if kind == "video" else None
@@ -159,6 +176,12 @@ class Publication:
         else:
             self._keyframe_pending = asyncio.get_running_loop().call_later(wait, self._send_pli)
 
+    def recent_frames(self) -> list[Packet[Stream]]:
+        """The last keyframe and every frame since, if it came under RECENT_KEYFRAME_S ago."""
+        if time.monotonic() - self._keyframe_at > RECENT_KEYFRAME_S:
+            return []
+        return list(self._since_keyframe)
+
     def close(self) -> None:
         self._end()
         if self._watch is not None:
@@ -178,11 +201,22 @@ class Publication:
         packet.pts = frame.timestamp
         packet.time_base = Fraction(1, codec.clockRate)
         keyframe = self.kind == "video" and is_vp8_keyframe(frame.data)
+        if self.kind == "video":
+            self._remember(packet, keyframe)
         for track in self._subscribers:
             track.push(packet, keyframe)
         if self._sinks:  # a recorder; copied, since a sink may remove itself
             for sink in tuple(self._sinks):
                 sink(packet)
+
+    def _remember(self, packet: Packet[Stream], keyframe: bool) -> None:
+        if keyframe:
+            self._since_keyframe = [packet]
+            self._keyframe_at = time.monotonic()
+        elif self._since_keyframe and len(self._since_keyframe) < MAX_QUEUED["video"] // 2:
+            self._since_keyframe.append(packet)  # half a queue: live frames fit behind them
+        else:  # a run too long to replay; the next keyframe starts a new one
+            self._since_keyframe = []
 
     def _end(self) -> None:
         if self._ended:
@@ -214,6 +248,7 @@ class Publication:
                 log.debug("gave up on %d lost packets; asking for a keyframe", len(missing))
                 _aiortc.give_up_on_missing(self._receiver)
                 missing_since.clear()
+                self._since_keyframe = []  # a frame is missing from it
                 for track in self._subscribers:
                     track.skip()
                 self.request_keyframe()

@@ -16,14 +16,12 @@ Negotiation contract, for the signaling layer that drives a room:
 - The room is the impolite peer: a participant's offer while the room's offer to it is
   outstanding raises :class:`NegotiationConflict`; the participant, polite, rolls back and
   answers the room's offer instead.
-- The room never trickles: its answers and offers carry all its candidates. Participants may
-  trickle: pass each candidate to `add_ice_candidate` (those that arrive before the first
-  offer are held until it does, at most MAX_EARLY_CANDIDATES: past that it raises
-  :class:`TooManyCandidates`).
+- The room never trickles (its descriptions carry all its candidates); participants may, with
+  `add_ice_candidate` (before the first offer, at most MAX_EARLY_CANDIDATES are held).
 - `remove` closes the participant's connection; the others' copies of its tracks turn
   `inactive` in their next offer (m-lines are never reused, as in aiortc itself).
-- A forwarded track's stream id (`a=msid`) is its publisher's participant id: subscribers
-  know whose tracks they get, and get a publisher's audio and video as one stream.
+- A forwarded track's stream id (`a=msid`) is its publisher's participant id, so a
+  publisher's audio and video reach subscribers as one, named stream.
 - A connection that fails is not repaired (aiortc has no ICE restart), nor is a participant
   whose `on_offer` raised (logged; it stays waiting for an answer): `remove` the participant
   and let it offer again. A first offer that fails leaves nobody in the room.
@@ -32,9 +30,7 @@ Negotiation contract, for the signaling layer that drives a room:
   them raises aiortc's OperationError. Rooms bundle everything on one transport
   (max-bundle, as every browser offers; aiortc sends only the first of several video tracks
   without it, aiortc issue 1414). There is no simulcast, so the room's answers cap each
-  publisher's video (`b=AS`, media.sdp_rules): every subscriber gets that one stream.
-
-Cost: a fraction of the former decode and re-encode (`bench/media/README.md`)."""
+  publisher's video (`b=AS`, media.sdp_rules): every subscriber gets that one stream."""
 
 from __future__ import annotations
 
@@ -76,13 +72,13 @@ MAX_EARLY_CANDIDATES = 100  # a browser gathers a few per network interface and 
 
 
 class Source(Protocol):
-    """What the room forwards to subscribers from one published track."""
+    """What the room forwards to subscribers from one published track: `subscribe` gives a
+    subscriber its copy, `watch_sender` takes the keyframe requests of the sender sending one,
+    `request_keyframe` has a keyframe ready for subscribers about to start (audio ignores it)."""
 
     def subscribe(self) -> MediaStreamTrack: ...
-
-    def watch_sender(self, sender: RTCRtpSender) -> None:
-        """Take the keyframe requests of a sender that sends a subscription."""
-
+    def watch_sender(self, sender: RTCRtpSender) -> None: ...
+    def request_keyframe(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -137,10 +133,14 @@ class SfuRoom:
         if offer.type != "offer":
             raise ValueError(f"expected an offer, got {offer.type!r}")
         participant = self._participant(participant_id)
+        joining = participant.pc.remoteDescription is None
+        for other in self._participants.values() if joining else ():
+            for source in other.published.values():  # ready once the joiner subscribes
+                source.request_keyframe()
         try:
             answer = await self._answer(participant, offer)
         except Exception:
-            if participant.pc.remoteDescription is None:  # a first offer that failed
+            if joining:  # a first offer that failed
                 await self.remove(participant_id)
             raise
         self._renegotiate_everyone()

@@ -27,6 +27,9 @@ class _RelaySource:
     def watch_sender(self, sender: RTCRtpSender) -> None:
         """Nothing to do: a sender that encodes answers PLIs with a keyframe itself."""
 
+    def request_keyframe(self) -> None:
+        """Nothing to do: each subscriber's encoder starts with a keyframe."""
+
     def close(self) -> None:
         self._drain.cancel()
 

@@ -22,7 +22,7 @@ from av import AudioFrame, VideoFrame
 
 from bench.media.frame_readers import FrameReaders
 from bench.media.synthetic import ColorBarTrack, frame_number, sender_luma
-from media import _aiortc
+from media import _aiortc, forwarding
 from media.forwarding import KEYFRAME_INTERVAL_S
 from media.sdp_rules import IceCandidateInit
 from media.sfu import NegotiationConflict, SfuRoom
@@ -223,6 +223,20 @@ def codecs_of(sdp: str) -> set[str]:
     }
 
 
+def count_keyframe_requests(client: Client) -> Counter[str]:
+    """Count the keyframe requests (PLI, FIR) that reach the client's video sender."""
+    video = next(sender for sender in client.pc.getSenders() if sender.kind == "video")
+    asked = Counter[str]()
+    ask = video._send_keyframe
+
+    def count_and_ask() -> None:
+        asked["keyframes"] += 1
+        ask()
+
+    video._send_keyframe = count_and_ask  # type: ignore[method-assign]
+    return asked
+
+
 def advancing(numbers: list[int]) -> bool:
     return numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
 
@@ -274,15 +288,7 @@ async def test_frames_are_forwarded_as_encoded_and_a_late_subscriber_gets_a_keyf
         )
 
         # A subscriber's decoder asking for a keyframe (PLI) reaches the publisher.
-        vet_video = next(s for s in clients["vet"].pc.getSenders() if s.kind == "video")
-        asked = Counter[str]()
-        ask_vet = vet_video._send_keyframe
-
-        def count_and_ask() -> None:
-            asked["keyframes"] += 1
-            ask_vet()
-
-        vet_video._send_keyframe = count_and_ask  # type: ignore[method-assign]
+        asked = count_keyframe_requests(clients["vet"])
         owner_video = next(
             r for r in clients["owner"].pc.getReceivers() if r.track and r.track.kind == "video"
         )
@@ -350,6 +356,44 @@ async def test_a_lost_packet_costs_a_keyframe_not_a_frozen_stream() -> None:
         numbers = owner.numbers["vet"]
         gaps = [later - earlier for earlier, later in itertools.pairwise(numbers)]
         assert max(gaps) > 1 and advancing(numbers), "no frame was lost"
+    finally:
+        await room.close()
+        for client in clients.values():
+            await client.close()
+
+
+async def test_a_joiner_starts_from_the_keyframe_asked_for_when_it_offered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # However slow this machine, the keyframe asked for at the offer counts as recent.
+    monkeypatch.setattr(forwarding, "RECENT_KEYFRAME_S", TIMEOUT_S)
+    clients: dict[str, Client] = {}
+
+    async def send_offer(participant_id: str, offer: RTCSessionDescription) -> None:
+        await clients[participant_id].answer_room_offer(offer)
+
+    room = SfuRoom(send_offer)
+    clients.update(vet=Client("vet", room), late=Client("late", room))
+    try:
+        await clients["vet"].join()
+        await eventually(lambda: bool(room.publications("vet")), "the vet publishing")
+        (vet_published,) = (s for s in room.publications("vet") if s.kind == "video")
+        await eventually(lambda: bool(vet_published.recent_frames()), "the vet's first frames")
+        asked = count_keyframe_requests(clients["vet"])
+
+        late = clients["late"]
+        await late.pc.setLocalDescription(await late.pc.createOffer())
+        answer = await room.handle_offer("late", late.pc.localDescription)
+        # Asked for at the offer: the joiner has not even applied the answer, so no
+        # subscription of its can have started.
+        await eventually(lambda: asked["keyframes"] == 1, "a keyframe asked for at the offer")
+        await late.pc.setRemoteDescription(answer)
+        await eventually(lambda: late.frames["vet"] >= 15, "the joiner's video of the vet")
+        # The subscription started from that keyframe, kept for it: it asked for no other
+        # (one more would have gone out within KEYFRAME_INTERVAL_S of the first).
+        await asyncio.sleep(2 * KEYFRAME_INTERVAL_S)
+        assert asked["keyframes"] == 1
+        assert advancing(late.numbers["vet"])
     finally:
         await room.close()
         for client in clients.values():
