@@ -156,7 +156,9 @@ def build_hub_app(settings: Settings, *, limits: SocketLimits | None = None) -> 
     prefix = settings.redis_namespace
     replica_id = uuid4().hex
     app = web.Application()
-    sio = create_socket_server(jwt_secret=settings.jwt_secret)
+    sio = create_socket_server(
+        jwt_secret=settings.jwt_secret, write_delay_s=settings.fanout_write_delay_ms / 1000
+    )
     mount(sio, app)
 
     async def services(app: web.Application) -> AsyncIterator[None]:

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     # Seconds a hub keeps serving after SIGTERM while /healthz already says draining, for load
     # balancers that poll it; within the hub's 10 s drain bound (realtime.drain).
     hub_drain_notice_s: float = Field(default=0.0, ge=0, le=5)
+    fanout_write_delay_ms: float = Field(default=0.0, ge=0, le=20)
     # Per-label score thresholds over the model's defaults, as JSON: {"threat": 0.4}.
     moderation_thresholds: dict[str, float] = Field(default_factory=dict)
     # Labels grave enough to refuse a message before it is stored (comma-separated; empty: off).

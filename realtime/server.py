@@ -29,10 +29,10 @@ KEEPALIVE_TIMEOUT_S = 75
 _MARGIN_S = 0.5  # of the drain bound, for the event loop to close once the services stopped
 
 
-def create_socket_server(*, jwt_secret: str) -> HubSocketServer:
+def create_socket_server(*, jwt_secret: str, write_delay_s: float = 0.0) -> HubSocketServer:
     server = HubSocketServer(
         async_mode="aiohttp",
-        client_manager=BroadcastManager(),
+        client_manager=BroadcastManager(write_delay_s),
         cors_allowed_origins="*",
         ping_interval=20,
         ping_timeout=20,
