@@ -46,6 +46,7 @@ NACK_INTERVAL_S = 0.1
 GIVE_UP_S = 0.3
 MAX_QUEUED = {"video": 30, "audio": 25}  # ~1 s of video at 30 fps, 0.5 s of 20 ms audio
 RECENT_KEYFRAME_S = 0.5  # a new subscriber's burst: at most this much video behind live
+KEPT_FRAMES = MAX_QUEUED["video"] // 2  # of that burst: live frames still fit behind it
 
 Sink = Callable[["Packet[Stream]"], None]  # takes a publication's frames as they arrive
 
@@ -213,8 +214,8 @@ class Publication:
         if keyframe:
             self._since_keyframe = [packet]
             self._keyframe_at = time.monotonic()
-        elif self._since_keyframe and len(self._since_keyframe) < MAX_QUEUED["video"] // 2:
-            self._since_keyframe.append(packet)  # half a queue: live frames fit behind them
+        elif self._since_keyframe and len(self._since_keyframe) < KEPT_FRAMES:
+            self._since_keyframe.append(packet)
         else:  # a run too long to replay; the next keyframe starts a new one
             self._since_keyframe = []
 

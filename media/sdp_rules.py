@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from aiortc import RTCIceCandidate, RTCPeerConnection, RTCRtpCodecCapability, RTCRtpSender
+from aiortc import (
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.exceptions import OperationError
 from aiortc.sdp import candidate_from_sdp
 
@@ -65,3 +71,15 @@ def parse_candidate(candidate: IceCandidateInit | None) -> RTCIceCandidate | Non
     if ice_candidate.sdpMid is None and ice_candidate.sdpMLineIndex is None:
         raise ValueError("a candidate needs sdpMid or sdpMLineIndex")
     return ice_candidate
+
+
+def new_connection(current: RTCSessionDescription | None, offer: RTCSessionDescription) -> bool:
+    """Whether `offer` comes from another connection than the one `current` described: its
+    ICE username fragment differs (aiortc cannot restart ICE on an existing connection)."""
+    return current is not None and _ice_ufrag(current.sdp) != _ice_ufrag(offer.sdp)
+
+
+def _ice_ufrag(sdp: str) -> str | None:
+    prefix = "a=ice-ufrag:"
+    lines = (line for line in sdp.splitlines() if line.startswith(prefix))
+    return next((line[len(prefix) :].strip() for line in lines), None)

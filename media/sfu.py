@@ -13,24 +13,22 @@ Negotiation contract, for the signaling layer that drives a room:
   applied the room's answer) and while no room offer to it is outstanding; changes made
   meanwhile are folded into the next offer. After a participant's own re-offer, the room may
   call `on_offer` as soon as `handle_offer` returns: deliver that answer first.
-- The room is the impolite peer: a participant's offer while the room's offer to it is
-  outstanding raises :class:`NegotiationConflict`; the participant, polite, rolls back and
-  answers the room's offer instead.
+- The room is the impolite peer: a participant's offer while the room's to it is out raises
+  :class:`NegotiationConflict`; the participant rolls back and answers the room's instead.
 - The room never trickles (its descriptions carry all its candidates); participants may, with
   `add_ice_candidate` (before the first offer, at most MAX_EARLY_CANDIDATES are held).
 - `remove` closes the participant's connection; the others' copies of its tracks turn
   `inactive` in their next offer (m-lines are never reused, as in aiortc itself).
 - A forwarded track's stream id (`a=msid`) is its publisher's participant id, so a
   publisher's audio and video reach subscribers as one, named stream.
-- A connection that fails is not repaired (aiortc has no ICE restart), nor is a participant
-  whose `on_offer` raised (logged; it stays waiting for an answer): `remove` the participant
-  and let it offer again. A first offer that fails leaves nobody in the room.
+- A connection is never repaired (aiortc has no ICE restart): an offer with new ICE
+  credentials is a new connection and replaces the participant's old one. A participant whose
+  `on_offer` raised is logged and left waiting. A failed first offer leaves nobody behind.
 - Offers number codecs and header extensions as the participant does (media.sdp_numbering).
-- Media is VP8 and Opus end to end, since frames are forwarded as they are: an offer without
-  them raises aiortc's OperationError. Rooms bundle everything on one transport
-  (max-bundle, as every browser offers; aiortc sends only the first of several video tracks
-  without it, aiortc issue 1414). There is no simulcast, so the room's answers cap each
-  publisher's video (`b=AS`, media.sdp_rules): every subscriber gets that one stream."""
+- Media is VP8 and Opus end to end (frames are forwarded as they are; an offer without them
+  raises aiortc's OperationError), bundled on one transport (max-bundle: without it aiortc
+  sends only the first of several video tracks, aiortc issue 1414). No simulcast: answers cap
+  each publisher's video (`b=AS`, media.sdp_rules) and every subscriber gets that one stream."""
 
 from __future__ import annotations
 
@@ -60,6 +58,7 @@ from media.sdp_rules import (
     cap_video,
     capabilities,
     forward_as_is,
+    new_connection,
     parse_candidate,
 )
 
@@ -132,6 +131,9 @@ class SfuRoom:
         """Apply a participant's offer (joining it on the first) and return the room's answer."""
         if offer.type != "offer":
             raise ValueError(f"expected an offer, got {offer.type!r}")
+        known = self._participants.get(participant_id)
+        if known and new_connection(known.pc.remoteDescription, offer):
+            await self.remove(participant_id)
         participant = self._participant(participant_id)
         joining = participant.pc.remoteDescription is None
         for other in self._participants.values() if joining else ():

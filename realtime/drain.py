@@ -100,6 +100,7 @@ async def close_transports(sio: HubSocketServer, fetch_within: float = 0) -> int
     """Close every Engine.IO connection of `sio` as a dropped transport: websockets with a
     close frame (going away), long-polling sessions once their client fetched what waits for
     them, within `fetch_within` seconds. How many were open."""
+    sio.manager.flush()  # broadcasts held by a write delay
     sockets = sio.open_sockets()
     queues = [internals.queue_of(socket) for socket in sockets]
     unfetched = [asyncio.ensure_future(queue.join()) for queue in queues if not queue.empty()]

@@ -12,7 +12,8 @@ Emits that expect acknowledgements take python-socketio's own path.
 
 With a write delay (`FANOUT_WRITE_DELAY_MS`) the writes wait that long after the first emit
 instead of the end of its tick, so the messages of that window share each recipient's write:
-fewer system calls per delivery, for that much added latency.
+fewer system calls per delivery, for that much added latency. What waits is written before
+the server disconnects anyone (`flush`) and before a drain closes the transports.
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
                 pending[socket] = [delivery]
             else:
                 deliveries.append(delivery)
+
+    def flush(self) -> None:
+        """Write what waits now, before the server closes connections (a write delay would
+        otherwise hold an `expired` back until after the DISCONNECT)."""
+        self._flush()
 
     def _flush(self) -> None:
         """Write this tick's deliveries: one write per recipient for all of its frames."""

@@ -131,8 +131,7 @@ class AuthenticatedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return  # gone, or renewed while this was scheduled
         log.info("%s session %s ended: its token expired", self.namespace, sid)
         await self.emit("expired", {}, to=sid)
-        await asyncio.sleep(0)  # broadcasts are written at the end of the tick: `expired` first
-        await self.disconnect(sid)
+        await self.disconnect(sid)  # which writes `expired` first
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event in _LIFECYCLE:

@@ -102,6 +102,7 @@ class HubSocketServer(internals.SocketIOServer):
 
     async def disconnect(self, sid: str, namespace: str | None = None, **kwargs: Any) -> None:
         eio_sid = self.eio_sid_of(sid, namespace or "/")
+        self.manager.flush()  # what was emitted to them goes before the DISCONNECT
         await super().disconnect(sid, namespace, **kwargs)
         if eio_sid is not None:
             self._check_namespaces(eio_sid, self.namespace_timeout)

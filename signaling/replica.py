@@ -67,9 +67,7 @@ class RtcReplica:
             with contextlib.suppress(Exception):
                 await self._recording.interrupt(consult_id)
         await self._bus.stop()
-        for consult_id in await self._sfu.close():  # as if this replica had died, at once
-            with contextlib.suppress(Exception):
-                await self._router.lost(consult_id)
+        await self._sfu.close(self._router.lost)  # as if this replica had died, told at once
         with contextlib.suppress(Exception):
             await self._calls.orphan(self._bus.replica_id, int(time.time() * 1000))
         await self._leases.give_back()

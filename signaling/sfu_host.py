@@ -21,6 +21,7 @@ raises TooManyTracks before the room sees it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -181,8 +182,9 @@ class SfuHost:
             await room.close()
             await self.claims.unpin(consult)
 
-    async def close(self) -> list[UUID]:
-        """Close the rooms hosted here and free their claims; the consults they served."""
+    async def close(self, closed: Callable[[UUID], Awaitable[None]]) -> None:
+        """Close the rooms hosted here and free their claims, calling `closed` with each
+        consult at once; then give recordings FINISH_ON_CLOSE_S to reach S3."""
         rooms, self._rooms = list(self._rooms.items()), {}
         self._published.clear()
         for recording in self._recordings.values():
@@ -190,13 +192,15 @@ class SfuHost:
         self._recordings.clear()
         for consult, room in rooms:
             await room.close()
-            await self.claims.unpin(consult)
+            with contextlib.suppress(Exception):  # Redis out: the claim lapses with the lease
+                await self.claims.unpin(consult)
+            with contextlib.suppress(Exception):
+                await closed(consult)
         if self._tasks:
             _, unfinished = await asyncio.wait(self._tasks, timeout=FINISH_ON_CLOSE_S)
             for task in unfinished:  # S3 is out of reach: the next start uploads what is left
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
-        return [consult for consult, _ in rooms]
 
     async def _finish(self, recording: RoomRecording) -> None:
         assert self._studio is not None

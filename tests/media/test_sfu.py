@@ -329,7 +329,8 @@ def drop_once(sender: RTCRtpSender, count: int) -> Callable[[], None]:
     return start
 
 
-async def test_a_lost_packet_costs_a_keyframe_not_a_frozen_stream() -> None:
+async def vet_and_owner_in_a_room() -> tuple[SfuRoom, dict[str, Client]]:
+    """A room the vet and the owner joined, each answering the room's offers."""
     clients: dict[str, Client] = {}
 
     async def send_offer(participant_id: str, offer: RTCSessionDescription) -> None:
@@ -337,9 +338,14 @@ async def test_a_lost_packet_costs_a_keyframe_not_a_frozen_stream() -> None:
 
     room = SfuRoom(send_offer)
     clients.update(vet=Client("vet", room), owner=Client("owner", room))
+    for client in clients.values():
+        await client.join()
+    return room, clients
+
+
+async def test_a_lost_packet_costs_a_keyframe_not_a_frozen_stream() -> None:
+    room, clients = await vet_and_owner_in_a_room()
     try:
-        for client in clients.values():
-            await client.join()
         owner = clients["owner"]
         await eventually(lambda: owner.frames["vet"] >= 30, "the vet's video")
         start_loss = drop_once(clients["vet"].pc.getSenders()[0], count=2)
@@ -365,8 +371,9 @@ async def test_a_lost_packet_costs_a_keyframe_not_a_frozen_stream() -> None:
 async def test_a_joiner_starts_from_the_keyframe_asked_for_when_it_offered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # However slow this machine, the keyframe asked for at the offer counts as recent.
+    # However slow this machine, the keyframe asked for at the offer is kept for the joiner.
     monkeypatch.setattr(forwarding, "RECENT_KEYFRAME_S", TIMEOUT_S)
+    monkeypatch.setattr(forwarding, "KEPT_FRAMES", 10_000)
     clients: dict[str, Client] = {}
 
     async def send_offer(participant_id: str, offer: RTCSessionDescription) -> None:
@@ -394,6 +401,26 @@ async def test_a_joiner_starts_from_the_keyframe_asked_for_when_it_offered(
         await asyncio.sleep(2 * KEYFRAME_INTERVAL_S)
         assert asked["keyframes"] == 1
         assert advancing(late.numbers["vet"])
+    finally:
+        await room.close()
+        for client in clients.values():
+            await client.close()
+
+
+async def test_an_offer_from_a_participants_new_connection_replaces_its_old_one() -> None:
+    room, clients = await vet_and_owner_in_a_room()
+    try:
+        await eventually(lambda: clients["owner"].frames["vet"] >= 15, "the vet's video")
+        # The owner opens a new connection (as a page does on `sfu_lost` or after a rejoin)
+        # without the room being told to drop the old one: its offer has new ICE credentials.
+        old = clients["owner"]
+        clients["owner"] = Client("owner", room)
+        await clients["owner"].join()
+        await old.close()
+        vet_saw = clients["vet"].frames["owner"]
+        await eventually(lambda: clients["owner"].frames["vet"] >= 15, "the vet's video, anew")
+        await eventually(lambda: clients["vet"].frames["owner"] >= vet_saw + 15, "the owner's")
+        assert sorted(room.participant_ids) == ["owner", "vet"]
     finally:
         await room.close()
         for client in clients.values():

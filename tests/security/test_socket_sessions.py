@@ -61,6 +61,22 @@ class SessionWatch:
 async def test_a_socket_that_does_not_renew_is_told_and_disconnected(
     hub: str, room: Any, settings: Settings
 ) -> None:
+    await told_and_disconnected(hub, room, settings)
+
+
+async def test_with_a_write_delay_the_socket_is_still_told_before_it_is_disconnected(
+    room: Any, settings: Settings
+) -> None:
+    delayed = settings.model_copy(update={"fanout_write_delay_ms": 20})
+    runner, url = await start_hub(delayed, SocketLimits(session_grace_s=GRACE_S))
+    try:
+        await told_and_disconnected(url, room, settings)
+    finally:
+        await runner.cleanup()
+
+
+async def told_and_disconnected(hub: str, room: Any, settings: Settings) -> None:
+    """A socket whose token expires is told `expired`, then disconnected; others carry on."""
     room_id, owner, vet = room
     short = token(owner[0], settings)
     expires_at = expiry(short, settings)
