@@ -86,7 +86,19 @@ class FrameAtMarkerBuffer(JitterBuffer):
     """aiortc's video jitter buffer, but a frame whose packets are all here, up to the one
     with the RTP marker bit (a video frame's last, RFC 7741 4.1), is handed on at once rather
     than when the next frame's first packet arrives. Everything else is aiortc's: ordering,
-    duplicates, overflow, and frames whose marker never came."""
+    duplicates, overflow, and frames whose marker never came. When aiortc drops packets
+    (overflow, or a jump it takes for a restarted sender) `on_gap` is called before the frame
+    that packet completed is handed on: frames after a gap may not decode."""
+
+    def __init__(self, capacity: int, on_gap: Callable[[], None] = lambda: None) -> None:
+        super().__init__(capacity, is_video=True)
+        self._on_gap = on_gap
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        dropped, frame = super().add(packet)  # aiortc's "send a PLI", which it then does
+        if dropped:
+            self._on_gap()
+        return dropped, frame
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         return self._frame_at_marker() or super()._remove_frame(sequence_number)
@@ -136,15 +148,19 @@ class PacketAtOnceBuffer(JitterBuffer):
 
 
 def tap_encoded_frames(
-    receiver: RTCRtpReceiver, on_frame: OnEncodedFrame, on_end: Callable[[], None]
+    receiver: RTCRtpReceiver,
+    on_frame: OnEncodedFrame,
+    on_end: Callable[[], None],
+    on_gap: Callable[[], None],
 ) -> None:
     """Send the receiver's encoded frames to `on_frame` (on the event loop) instead of its
-    decoder, each frame as soon as it is complete; `on_end` once the receiver stops."""
+    decoder, each frame as soon as it is complete; `on_gap` when video packets were dropped
+    (see FrameAtMarkerBuffer); `on_end` once the receiver stops."""
     buffer: JitterBuffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
     also_complete: Callable[[], Iterator[EncodedFrame]] = partial(iter, ())
     if buffer._origin is None:  # not yet used: nothing to carry over
         if buffer._is_video:
-            video = FrameAtMarkerBuffer(buffer.capacity, is_video=True)
+            video = FrameAtMarkerBuffer(buffer.capacity, on_gap)
             mapper = receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
             also_complete = partial(video.complete_frames, mapper.map)
             buffer = video

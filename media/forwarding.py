@@ -5,7 +5,8 @@ A :class:`Publication` wraps the receiver of one published track (see `media._ai
 :meth:`Publication.subscribe` returns a :class:`ForwardedTrack` to put on a subscriber's sender.
 
 Video frames depend on the frames before them, so a subscriber's stream starts at a keyframe
-and, after anything it missed (a full queue, a gap upstream), waits for the next one rather
+and, after anything it missed (a full queue, a loss given up on, packets aiortc's buffer
+dropped), waits for the next one rather
 than forwarding frames its decoder cannot use. Keyframes come from the publisher, asked for
 with a PLI (at most one per KEYFRAME_INTERVAL_S, later requests folded into one at the end of
 the interval) when a subscriber starts, when a subscriber's own decoder asks (its PLI), and
@@ -139,7 +140,7 @@ class Publication:
         self._keyframe_pending: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._watch = asyncio.ensure_future(self._watch_video()) if kind == "video" else None
-        _aiortc.tap_encoded_frames(receiver, self._forward, self._end)
+        _aiortc.tap_encoded_frames(receiver, self._forward, self._end, self._restart_video)
 
     def subscribe(self) -> ForwardedTrack:
         track = ForwardedTrack(self)
@@ -219,6 +220,13 @@ class Publication:
         else:  # a run too long to replay; the next keyframe starts a new one
             self._since_keyframe = []
 
+    def _restart_video(self) -> None:
+        """Frames were lost: subscribers and the kept run start again at the next keyframe."""
+        self._since_keyframe = []
+        for track in self._subscribers:
+            track.skip()
+        self.request_keyframe()
+
     def _end(self) -> None:
         if self._ended:
             return
@@ -249,7 +257,4 @@ class Publication:
                 log.debug("gave up on %d lost packets; asking for a keyframe", len(missing))
                 _aiortc.give_up_on_missing(self._receiver)
                 missing_since.clear()
-                self._since_keyframe = []  # a frame is missing from it
-                for track in self._subscribers:
-                    track.skip()
-                self.request_keyframe()
+                self._restart_video()

@@ -113,7 +113,7 @@ class RoomPeer:
         def count(codec: object, frame: object) -> None:
             self.frames[track.id] += 1
 
-        _aiortc.tap_encoded_frames(receiver, count, lambda: None)
+        _aiortc.tap_encoded_frames(receiver, count, lambda: None, lambda: None)
 
     def _count(self, track: MediaStreamTrack, frame: AudioFrame | VideoFrame) -> None:
         self.frames[track.id] += 1

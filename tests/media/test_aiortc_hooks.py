@@ -45,11 +45,18 @@ async def test_receivers_hand_encoded_frames_to_a_decoder_queue_and_track_losses
         frames: list[tuple[object, object]] = []
         ended: list[bool] = []
         _aiortc.tap_encoded_frames(
-            receiver, lambda codec, frame: frames.append((codec, frame)), lambda: ended.append(True)
+            receiver,
+            lambda codec, frame: frames.append((codec, frame)),
+            lambda: ended.append(True),
+            lambda: None,
         )
         # Video frames are assembled by the room's own buffer, handed on at their last packet.
         assert isinstance(private(receiver, "jitter_buffer"), _aiortc.FrameAtMarkerBuffer)
         assert "self._remove_frame(packet.sequence_number)" in inspect.getsource(JitterBuffer.add)
+        # What `add` reports as dropped is what the receiver answers with a PLI.
+        assert "pli_flag, encoded_frame = self.__jitter_buffer.add(packet)" in inspect.getsource(
+            RTCRtpReceiver._handle_rtp_packet
+        )
         assert jitter_buffer._is_video
         jitter_buffer = private(receiver, "jitter_buffer")
         private(receiver, "decoder_queue").put(("codec", "frame"))
@@ -90,7 +97,7 @@ async def test_an_audio_receiver_hands_each_packet_on() -> None:
     try:
         receiver = pc.addTransceiver("audio").receiver
         assert not private(receiver, "jitter_buffer")._is_video
-        _aiortc.tap_encoded_frames(receiver, lambda codec, frame: None, lambda: None)
+        _aiortc.tap_encoded_frames(receiver, lambda codec, frame: None, lambda: None, lambda: None)
         assert isinstance(private(receiver, "jitter_buffer"), _aiortc.PacketAtOnceBuffer)
     finally:
         await pc.close()

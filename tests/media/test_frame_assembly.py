@@ -67,7 +67,7 @@ def feed(buffer: JitterBuffer, arrivals: list[RtpPacket]) -> list[tuple[int, int
 def test_a_frame_is_handed_on_at_its_last_packet_not_at_the_next_frame() -> None:
     sent, _ = frames_of_packets([3, 1, 2], first_seq=10)
     arrivals = [s.packet for s in sent]
-    ours = feed(FrameAtMarkerBuffer(CAPACITY, is_video=True), arrivals)
+    ours = feed(FrameAtMarkerBuffer(CAPACITY), arrivals)
     theirs = feed(JitterBuffer(CAPACITY, is_video=True), arrivals)
     assert [index for index, _, _ in ours] == [2, 3, 5]  # each frame's marked packet
     assert [index for index, _, _ in theirs] == [3, 4]  # the next frame's first packet
@@ -77,7 +77,7 @@ def test_a_frame_is_handed_on_at_its_last_packet_not_at_the_next_frame() -> None
 def test_a_frame_missing_a_packet_waits_for_it() -> None:
     sent, whole = frames_of_packets([3, 2], first_seq=65534)  # across the wrap of seq
     first, middle, last, *rest = [s.packet for s in sent]
-    ours = feed(FrameAtMarkerBuffer(CAPACITY, is_video=True), [first, last, *rest, middle])
+    ours = feed(FrameAtMarkerBuffer(CAPACITY), [first, last, *rest, middle])
     # Nothing before the middle packet (the marked one came, but after a gap); then both.
     assert [(index, data) for index, _, data in ours] == [
         (4, whole[first.timestamp]),
@@ -88,7 +88,7 @@ def test_a_frame_missing_a_packet_waits_for_it() -> None:
 def test_a_late_packet_hands_on_every_frame_it_completes() -> None:
     sent, whole = frames_of_packets([1, 1, 1, 1, 1], first_seq=1)
     a, b, c, d, e = [s.packet for s in sent]
-    ours = feed(FrameAtMarkerBuffer(CAPACITY, is_video=True), [a, c, b, d, e])
+    ours = feed(FrameAtMarkerBuffer(CAPACITY), [a, c, b, d, e])
     assert [(index, data) for index, _, data in ours] == [
         (0, whole[a.timestamp]),
         (2, whole[b.timestamp]),
@@ -108,7 +108,7 @@ def test_padding_after_a_frame_is_never_handed_on_as_a_frame() -> None:
     arrivals = [s.packet for s in first] + [padding] + [s.packet for s in second]
     for index, packet in enumerate(arrivals):
         packet.sequence_number = uint16_add(65534, index)
-    ours = feed(FrameAtMarkerBuffer(CAPACITY, is_video=True), arrivals)
+    ours = feed(FrameAtMarkerBuffer(CAPACITY), arrivals)
     assert [(index, data) for index, _, data in ours] == [
         (2, whole[first[0].packet.timestamp]),
         (5, whole[second[0].packet.timestamp]),
@@ -133,7 +133,7 @@ def test_it_hands_on_what_aiortc_does_never_later_and_only_whole_frames(seed: in
     if seed % 4 == 0:
         del arrivals[-len(arrivals) // 3]  # and one lost for good: both stop there
 
-    ours = feed(FrameAtMarkerBuffer(CAPACITY, is_video=True), arrivals)
+    ours = feed(FrameAtMarkerBuffer(CAPACITY), arrivals)
     theirs = feed(JitterBuffer(CAPACITY, is_video=True), arrivals)
 
     assert all(data == whole[timestamp] for _, timestamp, data in ours), "a partial frame"
@@ -200,3 +200,26 @@ def test_audio_from_a_restarted_sender_is_handed_on() -> None:
     before, after = audio_packets(10, first_seq=5000), audio_packets(10, first_seq=3000)
     ours = feed(PacketAtOnceBuffer(16), before + after)
     assert [index for index, _, _ in ours] == list(range(20))
+
+
+def test_packets_aiortc_drops_are_reported_before_the_frame_after_them() -> None:
+    # A jump past the buffer's capacity (packets lost for good): aiortc drops what it held and
+    # says so; the room is told before the frame the arriving packet completed is handed on.
+    sent, _ = frames_of_packets([1] * 40, first_seq=100)
+    gaps: list[int] = []
+    buffer = FrameAtMarkerBuffer(16, on_gap=lambda: gaps.append(len(handed)))
+    reference = JitterBuffer(16, is_video=True)
+    handed: list[int] = []
+    arrivals = [s.packet for s in sent[:5]] + [sent[30].packet]  # 25 lost: past 16
+    arrivals += [s.packet for s in sent[31:33]]
+    for packet in arrivals:
+        dropped, frame = buffer.add(packet)
+        assert dropped == reference.add(packet)[0]
+        if frame is not None:
+            handed.append(packet.sequence_number)
+    assert len(gaps) == 1, gaps
+    assert gaps[0] == 5  # told after the five frames before the loss, before any after it
+    assert handed[5:] == [
+        sent[30].packet.sequence_number,
+        *[s.packet.sequence_number for s in sent[31:33]],
+    ]
