@@ -90,7 +90,7 @@ class FrameAtMarkerBuffer(JitterBuffer):
     (overflow, or a jump it takes for a restarted sender) `on_gap` is called before the frame
     that packet completed is handed on: frames after a gap may not decode."""
 
-    def __init__(self, capacity: int, on_gap: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, capacity: int, on_gap: Callable[[], None]) -> None:
         super().__init__(capacity, is_video=True)
         self._on_gap = on_gap
 

@@ -101,9 +101,9 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
         if not pending:
             loop = asyncio.get_running_loop()
             if self._write_delay_s:
-                loop.call_later(self._write_delay_s, self._flush)
+                loop.call_later(self._write_delay_s, self.flush)
             else:
-                loop.call_soon(self._flush)  # at the end of this tick
+                loop.call_soon(self.flush)  # at the end of this tick
         for sid, eio_sid in self.get_participants(namespace, to or room):
             if sid in skipped:
                 continue
@@ -117,12 +117,8 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
                 deliveries.append(delivery)
 
     def flush(self) -> None:
-        """Write what waits now, before the server closes connections (a write delay would
-        otherwise hold an `expired` back until after the DISCONNECT)."""
-        self._flush()
-
-    def _flush(self) -> None:
-        """Write this tick's deliveries: one write per recipient for all of its frames."""
+        """Write what waits: one write per recipient for all of its frames. Called at the end
+        of the tick (or the write delay), and by the server before it closes connections."""
         pending, self._pending = self._pending, {}
         for socket, deliveries in pending.items():
             if not internals.is_open(socket):

@@ -1,13 +1,16 @@
 """`/rtc` across hub replicas that are real processes, one of which is killed outright (SIGKILL):
 its call members leave once the others' reapers see its lease expire and the reconnect grace
 pass, exactly once across replicas, unless they came back on another replica meanwhile; and an
-SFU room pinned to it is released so that a live replica hosts the consult's room."""
+SFU room pinned to it is released so that a live replica hosts the consult's room. A replica
+that drains (SIGTERM) frees its SFU rooms and tells their members itself, at once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -74,14 +77,28 @@ async def test_a_killed_replicas_members_leave_once_unless_they_came_back_elsewh
             hub.stop()
 
 
-async def pin_room_through(owner: RtcClient, vet: RtcClient, consult: VideoConsult) -> None:
-    """The vet in an `sfu` call with the owner admitted; the owner's offer pins the consult's
-    room on the owner's replica, which answers it."""
-    assert (await join(vet, consult, mode="sfu"))["mode"] == "sfu"
-    await enter_call(consult, vet, [(owner, consult.owner)])
-    await owner.peer(consult.id, "sfu", 120).offer()
-    answer = await owner.wait_for("signal", lambda e: e["from"] == "sfu")
-    assert answer["description"]["type"] == "answer"
+@contextlib.asynccontextmanager
+async def sfu_call_hosted_by_the_owners_hub(
+    settings: Settings, pool: asyncpg.Pool, environment: dict[str, str]
+) -> AsyncIterator[tuple[VideoConsult, RtcClient, HubProcess]]:
+    """A consult in `sfu` mode across two hub processes: the vet (yielded) on one, the owner on
+    the other (its hub yielded), whose offer pins the consult's room there and is answered."""
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    owners_hub, vets_hub = [await start_hub_process(settings, **environment) for _ in range(2)]
+    vet = await RtcClient.connect(vets_hub.url, consult.vet.token)
+    owner = await RtcClient.connect(owners_hub.url, consult.owner.token)
+    try:
+        assert (await join(vet, consult, mode="sfu"))["mode"] == "sfu"
+        await enter_call(consult, vet, [(owner, consult.owner)])
+        await owner.peer(consult.id, "sfu", 120).offer()
+        answer = await owner.wait_for("signal", lambda e: e["from"] == "sfu")
+        assert answer["description"]["type"] == "answer"
+        yield consult, vet, owners_hub
+    finally:
+        await vet.close()
+        await owner.close()
+        owners_hub.stop()
+        vets_hub.stop()
 
 
 async def renegotiate_with_a_live_room(vet: RtcClient, consult: VideoConsult) -> None:
@@ -96,13 +113,7 @@ async def renegotiate_with_a_live_room(vet: RtcClient, consult: VideoConsult) ->
 async def test_an_sfu_room_pinned_to_a_killed_replica_moves_to_a_live_one(
     settings: Settings, pool: asyncpg.Pool
 ) -> None:
-    consult = await make_video_consult(pool, settings.jwt_secret)
-    doomed, survivor = [await start_hub_process(settings, **SHORT) for _ in range(2)]
-    vet = await RtcClient.connect(survivor.url, consult.vet.token)
-    owner = await RtcClient.connect(doomed.url, consult.owner.token)
-    try:
-        await pin_room_through(owner, vet, consult)
-
+    async with sfu_call_hosted_by_the_owners_hub(settings, pool, SHORT) as (consult, vet, doomed):
         kill(doomed)
         # Once the dead replica's lease lapses, the vet (connected to the survivor) is told its
         # media server is gone, before any ICE timeout would have told it.
@@ -112,11 +123,6 @@ async def test_an_sfu_room_pinned_to_a_killed_replica_moves_to_a_live_one(
         assert left == {"consult_id": consult.id, "user_id": consult.owner.id}
 
         await renegotiate_with_a_live_room(vet, consult)
-    finally:
-        await vet.close()
-        await owner.close()
-        doomed.stop()
-        survivor.stop()
 
 
 async def test_an_sfu_room_on_a_draining_replica_is_lost_at_once_and_rehosted(
@@ -124,21 +130,11 @@ async def test_an_sfu_room_on_a_draining_replica_is_lost_at_once_and_rehosted(
 ) -> None:
     # A lease far longer than the wait below: only the draining replica itself can tell.
     long_lease = {"RTC_REPLICA_LEASE_S": "120"}
-    consult = await make_video_consult(pool, settings.jwt_secret)
-    draining, survivor = [await start_hub_process(settings, **long_lease) for _ in range(2)]
-    vet = await RtcClient.connect(survivor.url, consult.vet.token)
-    owner = await RtcClient.connect(draining.url, consult.owner.token)
-    try:
-        await pin_room_through(owner, vet, consult)
-
+    async with sfu_call_hosted_by_the_owners_hub(settings, pool, long_lease) as hosted:
+        consult, vet, draining = hosted
         draining.process.send_signal(signal.SIGTERM)
         lost = await vet.wait_for("sfu_lost", timeout=30)
         assert lost == {"consult_id": consult.id}
         assert await asyncio.to_thread(draining.process.wait, 15) == 0
 
         await renegotiate_with_a_live_room(vet, consult)
-    finally:
-        await vet.close()
-        await owner.close()
-        draining.stop()
-        survivor.stop()

@@ -67,7 +67,7 @@ def feed(buffer: JitterBuffer, arrivals: list[RtpPacket]) -> list[tuple[int, int
 def test_a_frame_is_handed_on_at_its_last_packet_not_at_the_next_frame() -> None:
     sent, _ = frames_of_packets([3, 1, 2], first_seq=10)
     arrivals = [s.packet for s in sent]
-    ours = feed(FrameAtMarkerBuffer(CAPACITY), arrivals)
+    ours = feed(FrameAtMarkerBuffer(CAPACITY, lambda: None), arrivals)
     theirs = feed(JitterBuffer(CAPACITY, is_video=True), arrivals)
     assert [index for index, _, _ in ours] == [2, 3, 5]  # each frame's marked packet
     assert [index for index, _, _ in theirs] == [3, 4]  # the next frame's first packet
@@ -77,7 +77,7 @@ def test_a_frame_is_handed_on_at_its_last_packet_not_at_the_next_frame() -> None
 def test_a_frame_missing_a_packet_waits_for_it() -> None:
     sent, whole = frames_of_packets([3, 2], first_seq=65534)  # across the wrap of seq
     first, middle, last, *rest = [s.packet for s in sent]
-    ours = feed(FrameAtMarkerBuffer(CAPACITY), [first, last, *rest, middle])
+    ours = feed(FrameAtMarkerBuffer(CAPACITY, lambda: None), [first, last, *rest, middle])
     # Nothing before the middle packet (the marked one came, but after a gap); then both.
     assert [(index, data) for index, _, data in ours] == [
         (4, whole[first.timestamp]),
@@ -88,7 +88,7 @@ def test_a_frame_missing_a_packet_waits_for_it() -> None:
 def test_a_late_packet_hands_on_every_frame_it_completes() -> None:
     sent, whole = frames_of_packets([1, 1, 1, 1, 1], first_seq=1)
     a, b, c, d, e = [s.packet for s in sent]
-    ours = feed(FrameAtMarkerBuffer(CAPACITY), [a, c, b, d, e])
+    ours = feed(FrameAtMarkerBuffer(CAPACITY, lambda: None), [a, c, b, d, e])
     assert [(index, data) for index, _, data in ours] == [
         (0, whole[a.timestamp]),
         (2, whole[b.timestamp]),
@@ -108,7 +108,7 @@ def test_padding_after_a_frame_is_never_handed_on_as_a_frame() -> None:
     arrivals = [s.packet for s in first] + [padding] + [s.packet for s in second]
     for index, packet in enumerate(arrivals):
         packet.sequence_number = uint16_add(65534, index)
-    ours = feed(FrameAtMarkerBuffer(CAPACITY), arrivals)
+    ours = feed(FrameAtMarkerBuffer(CAPACITY, lambda: None), arrivals)
     assert [(index, data) for index, _, data in ours] == [
         (2, whole[first[0].packet.timestamp]),
         (5, whole[second[0].packet.timestamp]),
@@ -133,7 +133,7 @@ def test_it_hands_on_what_aiortc_does_never_later_and_only_whole_frames(seed: in
     if seed % 4 == 0:
         del arrivals[-len(arrivals) // 3]  # and one lost for good: both stop there
 
-    ours = feed(FrameAtMarkerBuffer(CAPACITY), arrivals)
+    ours = feed(FrameAtMarkerBuffer(CAPACITY, lambda: None), arrivals)
     theirs = feed(JitterBuffer(CAPACITY, is_video=True), arrivals)
 
     assert all(data == whole[timestamp] for _, timestamp, data in ours), "a partial frame"
