@@ -30,13 +30,19 @@ log = logging.getLogger(__name__)
 PLUGIN = "janus.plugin.videoroom"
 KEEPALIVE_S = 15.0  # under deploy/janus's session_timeout of 60 s
 REQUEST_TIMEOUT_S = 10.0
+ENDED = ("lost", "detached")  # the kinds of a handle's last event
+ROOM_EXISTS = 427  # the VideoRoom plugin's JANUS_VIDEOROOM_ERROR_ROOM_EXISTS
 MAX_VIDEO_BPS = 1_500_000  # as the embedded SFU's b=AS cap: there is no simulcast here either
 
 Jsep = dict[str, str]  # {"type": "offer" | "answer", "sdp": ...}
 
 
 class JanusError(Exception):
-    """Janus or its VideoRoom plugin refused a request."""
+    """Janus or its VideoRoom plugin refused a request, with its error code."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
 
 
 class JanusLost(ConnectionError):
@@ -125,7 +131,7 @@ class JanusSession:
         pending = self._pending.get(message.get("transaction", ""))
         if pending is not None and (kind != "ack" or pending.ack) and not pending.reply.done():
             if kind == "error" or "error" in message.get("plugindata", {}).get("data", {}):
-                pending.reply.set_exception(JanusError(_error_text(message)))
+                pending.reply.set_exception(_error(message))
             else:
                 pending.reply.set_result(message)
             return
@@ -156,7 +162,8 @@ class JanusSession:
 class JanusHandle:
     """A VideoRoom plugin handle: one participant's publishing or subscribing connection.
     `events` gets what Janus says on it unasked (`webrtcup`, `hangup`, new `publishers`, a
-    renegotiation offer, and `{"janus": "lost"}` when the session is gone)."""
+    renegotiation offer); the last is `{"janus": "lost"}` when the session is gone, or
+    `{"janus": "detached"}` once the hub detached it (ENDED)."""
 
     def __init__(self, session: JanusSession, handle_id: int) -> None:
         self._session = session
@@ -174,15 +181,16 @@ class JanusHandle:
             data["jsep"] = {"type": reply["jsep"]["type"], "sdp": reply["jsep"]["sdp"]}
         return data
 
-    async def join_as_publisher(self, room: str, token: str, display: str) -> str:
-        """Join the room to publish; return this participant's feed id (subscribe to it once
-        Janus says `webrtcup` on this handle)."""
-        joined = await self.request(
-            {"request": "join", "ptype": "publisher", "room": room, "token": token,
-             "display": display}
-        )  # fmt: skip
-        feed: str = joined["id"]
-        return feed
+    async def join_as_publisher(
+        self, room: str, token: str, display: str, feed: str | None = None
+    ) -> str:
+        """Join the room to publish, as `feed` if given; return this participant's feed id
+        (subscribe to it once Janus says `webrtcup` on this handle)."""
+        body = {"request": "join", "ptype": "publisher", "room": room, "token": token,
+                "display": display}  # fmt: skip
+        joined = await self.request(body if feed is None else {**body, "id": feed})
+        joined_as: str = joined["id"]
+        return joined_as
 
     async def publish(self, offer: Jsep) -> Jsep:
         """Publish the participant's offer; return Janus's answer."""
@@ -191,10 +199,11 @@ class JanusHandle:
         return answer
 
     async def subscribe(self, room: str, token: str, feeds: list[str]) -> Jsep:
-        """Subscribe to `feeds`; return Janus's offer (answer it with `start`)."""
+        """Subscribe to `feeds`; return Janus's offer (answer it with `start`). Each stream
+        in it is named (msid) after its feed."""
         joined = await self.request(
             {"request": "join", "ptype": "subscriber", "room": room, "token": token,
-             "streams": [{"feed": feed} for feed in feeds]}
+             "use_msid": True, "streams": [{"feed": feed} for feed in feeds]}
         )  # fmt: skip
         offer: Jsep = joined["jsep"]
         return offer
@@ -202,8 +211,29 @@ class JanusHandle:
     async def start(self, answer: Jsep) -> None:
         await self.request({"request": "start"}, answer)
 
+    async def update(self, feeds: list[str]) -> Jsep | None:
+        """Add `feeds` to this subscription; return Janus's new offer, or None when it comes
+        later as an event (Janus holds it until the previous offer is answered)."""
+        updated = await self.request(
+            {"request": "update", "subscribe": [{"feed": f} for f in feeds]}
+        )
+        offer: Jsep | None = updated.get("jsep")
+        return offer
+
+    async def configure(self, offer: Jsep) -> Jsep:
+        """Renegotiate a publisher's connection (a track added or removed); return the answer."""
+        configured = await self.request({"request": "configure"}, offer)
+        answer: Jsep = configured["jsep"]
+        return answer
+
+    async def trickle(self, candidate: dict[str, Any]) -> None:
+        """Hand Janus a candidate of the participant's (`{"completed": True}` ends them)."""
+        message = {"janus": "trickle", "handle_id": self.id, "candidate": candidate}
+        await self._session._send(message, ack=True)
+
     async def detach(self) -> None:
         self._session._handles.pop(self.id, None)
+        self.events.put_nowait({"janus": "detached"})
         with contextlib.suppress(JanusError, JanusLost, TimeoutError):
             await self._session._send({"janus": "detach", "handle_id": self.id})
 
@@ -211,10 +241,10 @@ class JanusHandle:
 class JanusRoom:
     """A consult's VideoRoom: exists from `create` to `destroy`, joined only with its tokens."""
 
-    def __init__(self, control: JanusHandle, room_id: str) -> None:
+    def __init__(self, control: JanusHandle, room_id: str, secret: str | None = None) -> None:
         self._control = control
         self.id = room_id
-        self._secret = secrets.token_urlsafe(24)
+        self._secret = secret or secrets.token_urlsafe(24)
 
     @staticmethod
     def new_token() -> str:
@@ -237,10 +267,21 @@ class JanusRoom:
     async def destroy(self) -> None:
         await self._control.request({"request": "destroy", "room": self.id, "secret": self._secret})
 
+    async def replace(self, tokens: list[str], max_publishers: int) -> None:
+        """Create the room, destroying first one of the same id and secret that outlived its
+        creator (a hub replica that died without destroying it)."""
+        try:
+            await self.create(tokens, max_publishers)
+        except JanusError as error:
+            if error.code != ROOM_EXISTS:
+                raise
+            await self.destroy()
+            await self.create(tokens, max_publishers)
 
-def _error_text(message: dict[str, Any]) -> str:
+
+def _error(message: dict[str, Any]) -> JanusError:
     if "error" in message:
         error = message["error"]
-        return f"{error.get('code')}: {error.get('reason')}"
+        return JanusError(int(error.get("code", 0)), str(error.get("reason")))
     data = message["plugindata"]["data"]
-    return f"{data.get('error_code')}: {data.get('error')}"
+    return JanusError(int(data.get("error_code", 0)), str(data.get("error")))

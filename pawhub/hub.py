@@ -33,8 +33,10 @@ from recordings.studio import Studio
 from signaling.bus import ReplicaBus
 from signaling.calls import Calls
 from signaling.egress import LiveKitRecorder
+from signaling.janus_host import JanusHost
 from signaling.leases import ReplicaLeases
 from signaling.lobby import Lobby
+from signaling.media_host import MediaHost
 from signaling.namespace import RtcNamespace
 from signaling.recording import RecordingControl
 from signaling.replica import RtcReplica
@@ -87,14 +89,26 @@ def _rtc(
 
     calls = Calls(redis, prefix, settings.rtc_reconnect_grace_s)
     bus = ReplicaBus(redis, prefix, replica_id, emit_here, lambda command: router.run(command))
-    sfu = SfuHost(
-        redis,
-        prefix,
-        replica_id,
-        lambda *event: router.deliver(*event),
-        lambda *event: router.tell_vet(*event),
-        studio,
-    )
+    sfu: MediaHost
+    if settings.janus_url:
+        sfu = JanusHost(
+            redis,
+            prefix,
+            replica_id,
+            lambda *event: router.deliver(*event),
+            lambda consult: router.lost(consult),
+            settings.janus_url,
+            settings.jwt_secret,
+        )
+    else:
+        sfu = SfuHost(
+            redis,
+            prefix,
+            replica_id,
+            lambda *event: router.deliver(*event),
+            lambda *event: router.tell_vet(*event),
+            studio,
+        )
     router = SfuRouter(calls, sfu, bus)
     egress = None
     if livekit is not None and settings.has_s3:

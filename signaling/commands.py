@@ -11,6 +11,7 @@ from aiortc import RTCSessionDescription
 
 from domain.recordings.lifecycle import RecordingState
 from media.sdp_rules import IceCandidateInit
+from signaling.media_host import Pc
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class SfuSignal:
     user_id: UUID
     description: RTCSessionDescription | None
     candidate: IceCandidateInit | None
+    pc: Pc | None = None
 
     def encode(self) -> dict[str, Any]:
         description = self.description
@@ -32,6 +34,7 @@ class SfuSignal:
             if description is not None
             else None,
             "candidate": self.candidate,
+            "pc": self.pc,
         }
 
 
@@ -89,4 +92,5 @@ def decode(encoded: dict[str, Any]) -> SfuCommand:
         user_id,
         RTCSessionDescription(described["sdp"], described["type"]) if described else None,
         encoded["candidate"],
+        encoded.get("pc"),
     )

@@ -70,6 +70,7 @@ class RtcNamespace(AuthenticatedNamespace):
             peers=[peer.peer() for peer in joined.peers],
             waiting=joined.waiting,
             polite=joined.polite,
+            sfu_connections=joined.sfu_connections,
         )
         if joined.lobby is not None:
             ack["lobby"] = [lobby_entry(consult_id, person) for person in joined.lobby]
@@ -105,6 +106,7 @@ class RtcNamespace(AuthenticatedNamespace):
             description.session() if description is not None else None,
             candidate.init() if candidate is not None else None,
             sessions={"session": payload.session, "to_session": payload.to_session},
+            pc=payload.pc,
         )
         return ok()
 

@@ -80,6 +80,7 @@ class SignalPayload(ConsultPayload):
     candidate: IceCandidate | None = None
     session: SessionId | None = None
     to_session: SessionId | None = None
+    pc: Literal["publish", "subscribe"] | None = None  # with `to: "sfu"` (signaling.media_host)
 
 
 class StatsPayload(ConsultPayload):

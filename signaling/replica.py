@@ -19,10 +19,10 @@ from realtime.background import every
 from signaling.bus import ReplicaBus
 from signaling.calls import Calls
 from signaling.leases import ReplicaLeases
+from signaling.media_host import MediaHost
 from signaling.recording import RecordingControl
 from signaling.roster import Roster
 from signaling.service import CallService
-from signaling.sfu_host import SfuHost
 from signaling.sfu_router import SfuRouter
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class RtcReplica:
         calls: Calls,
         leases: ReplicaLeases,
         bus: ReplicaBus,
-        sfu: SfuHost,
+        sfu: MediaHost,
         router: SfuRouter,
         roster: Roster,
         service: CallService,

@@ -38,6 +38,7 @@ from media.sdp_rules import IceCandidateInit
 from signaling.bus import ReplicaBus
 from signaling.calls import Calls, Member
 from signaling.lobby import Lobby
+from signaling.media_host import Pc
 from signaling.modes import Mode, choose_mode, is_polite
 from signaling.quality import quality_level
 from signaling.recording import RecordingControl
@@ -58,6 +59,7 @@ class Joined:
     polite: bool
     lobby: list[Member] | None  # for the vet: who waits
     livekit: LiveKitJoin | None
+    sfu_connections: Literal[1, 2]  # how many connections a member opens in sfu mode
 
     @property
     def waiting(self) -> bool:
@@ -144,6 +146,7 @@ class CallService:
             polite=is_polite(mode, role),
             lobby=[m for m in others if not m.admitted] if role is ParticipantRole.vet else None,
             livekit=livekit,
+            sfu_connections=self._sfu.connections,
         )
 
     async def admit(self, sid: str, user_id: UUID, consult_id: UUID, person: UUID) -> None:
@@ -164,17 +167,21 @@ class CallService:
         description: RTCSessionDescription | None,
         candidate: IceCandidateInit | None,
         sessions: dict[str, str | None] | None = None,
+        pc: Pc | None = None,
     ) -> None:
         """A signal to the peer `to`, or to the media server; `sessions` (the clients' names for
-        their connections) go to the peer as they came."""
+        their connections) go to the peer as they came; `pc` names a member's connection to
+        the media server."""
         if description is None and candidate is None:
             raise Invalid("a signal carries a description or a candidate")
         if description is not None:
             check_sdp(description.sdp)
         caller = await self._admitted_place(sid, user_id, consult_id)
         if to == "sfu":
-            await self._sfu.signal(consult_id, caller.user_id, description, candidate)
+            await self._sfu.signal(consult_id, caller.user_id, description, candidate, pc)
             return
+        if pc is not None:
+            raise Invalid('`pc` names a connection to the media server (`to: "sfu"`)')
         if to == caller.user_id:
             raise Invalid("a signal to yourself")
         target = await self._calls.member(consult_id, to)

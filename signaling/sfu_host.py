@@ -25,12 +25,12 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from aiortc import RTCSessionDescription
 
-from domain.errors import TooLarge
+from domain.errors import Invalid, TooLarge
 from domain.recordings.lifecycle import RecordingState
 from domain.redis_client import RedisClient
 from media.forwarding import Publication
@@ -39,6 +39,7 @@ from media.sfu import SfuRoom, Source
 from recordings.buffer import BufferPressure
 from recordings.room import RoomRecording
 from recordings.studio import Studio
+from signaling.media_host import Closed, Deliver, Pc, from_media_server
 from signaling.sdp import sending_media
 from signaling.sfu_claims import SfuClaims
 
@@ -54,11 +55,14 @@ class TooManyTracks(TooLarge):
     """A description that would take a member past MAX_PUBLISHED_TRACKS."""
 
 
-Deliver = Callable[[UUID, UUID, str, dict[str, Any]], Awaitable[None]]  # consult, user, ...
 TellVet = Callable[[UUID, str, dict[str, Any]], Awaitable[None]]  # consult, event, data
 
 
 class SfuHost:
+    """The embedded SFU: one connection per member, both ways (signals without `pc`)."""
+
+    connections: Literal[1, 2] = 1
+
     def __init__(
         self,
         redis: RedisClient,
@@ -96,10 +100,14 @@ class SfuHost:
         user: UUID,
         description: RTCSessionDescription | None,
         candidate: IceCandidateInit | None,
+        pc: Pc | None = None,
     ) -> None:
         """Apply a member's description or candidate to the consult's room (hosted here).
-        Raises TooManyTracks, and what SfuRoom raises: NegotiationConflict, KeyError,
-        ValueError, and aiortc's errors for descriptions it cannot apply."""
+        Raises TooManyTracks, Invalid for a `pc`, and what SfuRoom raises:
+        NegotiationConflict, KeyError, ValueError, and aiortc's errors for descriptions it
+        cannot apply."""
+        if pc is not None:
+            raise Invalid("this media server takes one connection per member: send no `pc`")
         room = self._room(consult)
         member = (consult, user)
         async with self._locks[member]:
@@ -111,7 +119,7 @@ class SfuHost:
                 if description.type == "offer":
                     answer = await room.handle_offer(str(user), description)
                     self._published[member] = published
-                    await self._deliver(consult, user, "signal", _from_sfu(consult, answer))
+                    await self._deliver(consult, user, "signal", from_media_server(consult, answer))
                 else:
                     await room.handle_answer(str(user), description)
                     self._published[member] = published
@@ -182,7 +190,7 @@ class SfuHost:
             await room.close()
             await self.claims.unpin(consult)
 
-    async def close(self, closed: Callable[[UUID], Awaitable[None]]) -> None:
+    async def close(self, closed: Closed) -> None:
         """Close the rooms hosted here and free their claims, calling `closed` with each
         consult at once; then give recordings FINISH_ON_CLOSE_S to reach S3."""
         rooms, self._rooms = list(self._rooms.items()), {}
@@ -233,7 +241,9 @@ class SfuHost:
             async def offer(participant_id: str, description: RTCSessionDescription) -> None:
                 user = UUID(participant_id)
                 async with self._locks[(consult, user)]:
-                    await self._deliver(consult, user, "signal", _from_sfu(consult, description))
+                    await self._deliver(
+                        consult, user, "signal", from_media_server(consult, description)
+                    )
 
             room = self._rooms[consult] = SfuRoom(
                 offer, on_publish=lambda user, source: self._published_track(consult, user, source)
@@ -241,11 +251,3 @@ class SfuHost:
             if self._studio is not None:
                 self._spawn(self._resume_recording(consult))
         return room
-
-
-def _from_sfu(consult: UUID, description: RTCSessionDescription) -> dict[str, Any]:
-    return {
-        "consult_id": str(consult),
-        "from": "sfu",
-        "description": {"type": description.type, "sdp": description.sdp},
-    }

@@ -1,5 +1,6 @@
-"""Routes a consult's SFU work to the replica hosting its room (signaling.sfu_host): a member's
-`to: "sfu"` signals, and their removal when they leave or rejoin on a new connection.
+"""Routes a consult's SFU work to the replica hosting its room (signaling.media_host: the
+embedded SFU or Janus): a member's `to: "sfu"` signals, and their removal when they leave or
+rejoin on a new connection.
 
 A signal refused by a room hosted here is refused in the member's ack; one refused by a room
 on another replica comes back to them as `signal_failed {consult_id, to: "sfu", error}`
@@ -8,29 +9,36 @@ on another replica comes back to them as `signal_failed {consult_id, to: "sfu", 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
+import aiohttp
 from aiortc import RTCSessionDescription
 
 from domain.errors import Invalid
 from domain.recordings.lifecycle import RecordingState
 from domain.scheduling.consults import ParticipantRole
+from media.janus import JanusLost
 from media.sdp_rules import IceCandidateInit
 from media.sfu import NegotiationConflict, TooManyCandidates
 from realtime.protocol import ErrorCode, EventError, refusal
 from signaling.bus import ReplicaBus
 from signaling.calls import Calls
 from signaling.commands import SfuCommand, SfuRecord, SfuRemove, SfuSignal
+from signaling.media_host import MediaHost, Pc
 from signaling.modes import Mode
-from signaling.sfu_host import SfuHost
 
 
 class SfuRouter:
-    def __init__(self, calls: Calls, sfu: SfuHost, bus: ReplicaBus) -> None:
+    def __init__(self, calls: Calls, sfu: MediaHost, bus: ReplicaBus) -> None:
         self._calls = calls
         self._sfu = sfu
         self._bus = bus
+
+    @property
+    def connections(self) -> Literal[1, 2]:
+        """How many connections a member opens to the media server (CONTRACT.md)."""
+        return self._sfu.connections
 
     async def signal(
         self,
@@ -38,12 +46,13 @@ class SfuRouter:
         user_id: UUID,
         description: RTCSessionDescription | None,
         candidate: IceCandidateInit | None,
+        pc: Pc | None = None,
     ) -> None:
         """Hand a member's signal to the consult's room, wherever it is hosted; raises the
         refusal (an EventError) of a room hosted here."""
         if await self._calls.current_mode(consult_id) is not Mode.sfu:
             raise Invalid("this call is not in sfu mode")
-        command = SfuSignal(consult_id, user_id, description, candidate)
+        command = SfuSignal(consult_id, user_id, description, candidate, pc)
         host = await self._sfu.claims.claim(consult_id)
         if host != self._bus.replica_id:
             await self._bus.send(host, command)
@@ -106,7 +115,7 @@ class SfuRouter:
 
     async def _apply(self, command: SfuSignal) -> None:
         await self._sfu.signal(
-            command.consult_id, command.user_id, command.description, command.candidate
+            command.consult_id, command.user_id, command.description, command.candidate, command.pc
         )
 
 
@@ -118,6 +127,8 @@ def sfu_refusal(error: Exception) -> EventError:
         return EventError(ErrorCode.too_large, str(error))
     if isinstance(error, NegotiationConflict):
         return EventError(ErrorCode.conflict, str(error))
+    if isinstance(error, JanusLost | aiohttp.ClientError | TimeoutError):
+        return EventError(ErrorCode.unavailable, "the media server is out of reach; try again")
     return refusal(error) or EventError(
         ErrorCode.invalid, f"the media server refused this: {error}"
     )

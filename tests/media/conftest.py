@@ -5,6 +5,8 @@ from __future__ import annotations
 import aioice.ice
 import pytest
 
+from tests.janus_process import janus  # noqa: F401 (a real Janus)
+
 
 @pytest.fixture
 def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:

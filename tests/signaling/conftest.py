@@ -15,6 +15,7 @@ import pytest
 
 from deploy.embedded import free_port
 from tests.integrations.test_livekit import livekit_server  # noqa: F401 (the local Twirp endpoint)
+from tests.janus_process import janus  # noqa: F401 (a real Janus)
 
 TURN_SECRET = "test-turn-secret-0123456789"
 SHIPPED_CONFIG = Path(__file__).parents[2] / "deploy" / "coturn" / "turnserver.conf"

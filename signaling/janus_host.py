@@ -1,0 +1,198 @@
+"""The `sfu` consults pinned to this replica, served by Janus's VideoRoom (`JANUS_URL`).
+
+As with the embedded SFU (signaling.sfu_host), a consult's room is hosted by the replica that
+claimed it (signaling.sfu_claims); the others forward their members' signals here. The room is
+a Janus VideoRoom on this replica's Janus session (media.janus), and each member opens two
+connections to it: `publish`, offered by the member, carries its tracks; `subscribe`, offered
+by Janus, carries everyone else's and is renegotiated by Janus as feeds come and go.
+
+Nobody reaches a room without the hub: it is private, its tokens are issued here to the members
+the hub let in, and its secret is derived from the consult and the hub's secret, so whichever
+replica hosts the consult next can destroy a room a dead replica left behind.
+
+Changes to a consult's room happen one at a time (a lock per consult). When the Janus session
+is lost (Janus restarted, the socket dropped, a keepalive failed) the rooms on it are gone:
+their claims are freed and their members told `sfu_lost`; the next offer opens a new session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable
+from typing import Literal
+from uuid import UUID
+
+import aiohttp
+from aiortc import RTCSessionDescription
+
+from domain.errors import Invalid
+from domain.recordings.lifecycle import RecordingState
+from domain.redis_client import RedisClient
+from media.janus import JanusHandle, JanusRoom, JanusSession
+from media.sdp_rules import IceCandidateInit
+from signaling.janus_consult import JanusConsult
+from signaling.lobby import MAX_INVITEES_IN_CALL
+from signaling.media_host import Closed, Deliver, Pc
+from signaling.sfu_claims import SfuClaims
+
+log = logging.getLogger(__name__)
+
+MAX_PUBLISHERS = 2 + MAX_INVITEES_IN_CALL  # the vet, the owner and their invitees
+
+
+class JanusHost:
+    """Janus's VideoRoom: two connections per member (signals with `pc`)."""
+
+    connections: Literal[1, 2] = 2
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        prefix: str,
+        replica_id: str,
+        deliver: Deliver,
+        lost: Closed,
+        url: str,
+        secret: str,
+    ) -> None:
+        self.claims = SfuClaims(redis, prefix, replica_id)
+        self._replica_id = replica_id
+        self._deliver = deliver
+        self._lost = lost
+        self._url = url
+        self._secret = secret.encode()
+        self._http: aiohttp.ClientSession | None = None
+        self._session: JanusSession | None = None
+        self._control: JanusHandle | None = None
+        self._connecting = asyncio.Lock()
+        self._rooms: dict[UUID, JanusConsult] = {}
+        self._locks: defaultdict[UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    async def signal(
+        self,
+        consult: UUID,
+        user: UUID,
+        description: RTCSessionDescription | None,
+        candidate: IceCandidateInit | None,
+        pc: Pc | None,
+    ) -> None:
+        """Apply a member's description or candidate to one of its connections to the room.
+        Raises Invalid, Conflict, KeyError (a candidate before its connection's offer),
+        JanusLost or aiohttp's errors (Janus out of reach) and JanusError (Janus refused)."""
+        if pc is None:
+            raise Invalid("this media server takes two connections per member: send `pc`")
+        async with self._locks[consult]:
+            room = self._rooms.get(consult) or await self._open(consult)
+            await room.signal(user, description, candidate, pc)
+
+    async def remove(self, consult: UUID, user: UUID) -> None:
+        """Take a member out of the room; destroy the room once it is empty."""
+        async with self._locks[consult]:
+            room = self._rooms.get(consult)
+            if room is not None and await room.remove(user):
+                await self._destroy(room)
+
+    async def record(self, consult: UUID, recording_id: UUID, state: RecordingState) -> None:
+        if state.live:
+            log.warning("recording %s: Janus-served consults' media is not kept", recording_id)
+
+    def recorded_consults(self) -> list[UUID]:
+        return []  # nothing is recorded here (record)
+
+    async def index_interrupted(self, recording_id: UUID) -> None:
+        """Nothing to index: no media of a Janus-served consult reaches S3."""
+
+    async def reclaim(self) -> None:
+        """Claim again the rooms hosted here (after this replica's lease was reaped)."""
+        for consult in list(self._rooms):
+            if await self.claims.claim(consult) != self._replica_id:
+                # Not destroyed: its id is the consult's, and the new host replaces it (or has).
+                log.warning("janus room %s was pinned elsewhere meanwhile; leaving it", consult)
+                async with self._locks[consult]:
+                    if (room := self._rooms.pop(consult, None)) is not None:
+                        room.closed = True
+
+    async def close(self, closed: Closed) -> None:
+        """Destroy the rooms hosted here, free their claims and call `closed` with each."""
+        self._closing = True
+        for consult in list(self._rooms):
+            async with self._locks[consult]:
+                room = self._rooms.pop(consult)
+                with contextlib.suppress(Exception):
+                    await room.room.destroy()
+                with contextlib.suppress(Exception):  # Redis out: the claim lapses with the lease
+                    await self.claims.unpin(consult)
+            with contextlib.suppress(Exception):
+                await closed(consult)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        if self._http is not None:
+            await self._http.close()
+
+    async def _open(self, consult: UUID) -> JanusConsult:
+        session, control = await self._session_now()
+        secret = hmac.new(self._secret, consult.bytes, hashlib.sha256).hexdigest()
+        janus = JanusRoom(control, str(consult), secret)
+        await janus.replace([], MAX_PUBLISHERS)  # an empty `allowed`: only tokens given later
+        room = JanusConsult(
+            consult, session, janus, self._locks[consult], self._deliver, self._spawn
+        )
+        self._rooms[consult] = room
+        return room
+
+    async def _destroy(self, room: JanusConsult) -> None:
+        del self._rooms[room.consult]
+        room.closed = True
+        with contextlib.suppress(Exception):  # a lost session took the room with it
+            await room.room.destroy()
+        await self.claims.unpin(room.consult)
+
+    async def _session_now(self) -> tuple[JanusSession, JanusHandle]:
+        """The Janus session, opened anew if there is none or it was lost, and its handle for
+        creating and destroying rooms."""
+        async with self._connecting:
+            if self._session is None or self._session.lost.is_set():
+                if self._http is None:
+                    self._http = aiohttp.ClientSession()
+                session = await JanusSession.connect(self._http, self._url)
+                try:
+                    self._control = await session.attach()
+                except BaseException:
+                    await session.close()
+                    raise
+                self._session = session
+                self._spawn(self._forget_rooms_when_lost(session))
+            assert self._control is not None
+            return self._session, self._control
+
+    async def _forget_rooms_when_lost(self, session: JanusSession) -> None:
+        await session.lost.wait()
+        if self._closing:
+            return
+        log.warning("the Janus session is lost; its rooms' members renegotiate")
+        for consult, room in list(self._rooms.items()):
+            if room.session is not session:
+                continue
+            async with self._locks[consult]:
+                if self._rooms.get(consult) is room:
+                    del self._rooms[consult]
+                    room.closed = True
+                    with contextlib.suppress(Exception):
+                        await self.claims.unpin(consult)
+            with contextlib.suppress(Exception):
+                await self._lost(consult)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
