@@ -23,6 +23,7 @@ class SfuSignal:
     description: RTCSessionDescription | None
     candidate: IceCandidateInit | None
     pc: Pc | None = None
+    session: str | None = None  # the client's name for the connection (`session`)
 
     def encode(self) -> dict[str, Any]:
         description = self.description
@@ -35,6 +36,7 @@ class SfuSignal:
             else None,
             "candidate": self.candidate,
             "pc": self.pc,
+            "session": self.session,
         }
 
 
@@ -93,4 +95,5 @@ def decode(encoded: dict[str, Any]) -> SfuCommand:
         RTCSessionDescription(described["sdp"], described["type"]) if described else None,
         encoded["candidate"],
         encoded.get("pc"),
+        encoded.get("session"),
     )

@@ -37,6 +37,7 @@ class _Member:
     feed: str | None = None
     subscriber: JanusHandle | None = None
     feeds: set[str] = field(default_factory=set)  # subscribed to
+    session: str | None = None  # the client's name for its publish connection
 
 
 class JanusConsult:
@@ -65,12 +66,13 @@ class JanusConsult:
         description: RTCSessionDescription | None,
         candidate: IceCandidateInit | None,
         pc: Pc,
+        session: str | None,
     ) -> None:
         member = self._members.get(user) or await self._enter(user)
         if description is not None and pc == "publish":
             if description.type != "offer":
                 raise Invalid("the publish connection is offered by its member")
-            await self._publish(user, member, description)
+            await self._publish(user, member, description, session)
         elif description is not None:
             if description.type != "answer" or member.subscriber is None:
                 raise Conflict("the subscribe connection answers the media server's offer")
@@ -96,7 +98,9 @@ class JanusConsult:
         self._members[user] = member
         return member
 
-    async def _publish(self, user: UUID, member: _Member, offer: RTCSessionDescription) -> None:
+    async def _publish(
+        self, user: UUID, member: _Member, offer: RTCSessionDescription, session: str | None
+    ) -> None:
         if member.publisher is not None and not new_connection(member.offer, offer):
             answer = await member.publisher.configure(_jsep(offer))
         else:  # a new publish connection: the member's subscribe connection is new too
@@ -109,9 +113,10 @@ class JanusConsult:
                 self.room.id, member.token, str(user), feed=str(user)
             )
             self._spawn(self._follow_publisher(user, handle, feed))
+            member.session = session
             answer = await handle.publish(_jsep(offer))
         member.offer = offer
-        await self._send(user, answer, "publish")
+        await self._send(user, answer, "publish", member.session)
         await self._subscribe(user, member, [f for f, by in self._live.items() if by != user])
 
     async def _unpublish(self, member: _Member) -> None:
@@ -132,13 +137,13 @@ class JanusConsult:
             return
         if member.subscriber is None:
             member.subscriber = handle = await self.session.attach()
-            self._spawn(self._follow_subscriber(user, handle))
+            self._spawn(self._follow_subscriber(user, handle, member.session))
             offer: Jsep | None = await handle.subscribe(self.room.id, member.token, feeds)
         else:
             offer = await member.subscriber.update(feeds)
         member.feeds.update(feeds)
         if offer is not None:
-            await self._send(user, offer, "subscribe")
+            await self._send(user, offer, "subscribe", member.session)
 
     async def _follow_publisher(self, user: UUID, handle: JanusHandle, feed: str) -> None:
         """Once a feed's media is up, everyone else in the room subscribes to it."""
@@ -155,16 +160,19 @@ class JanusConsult:
                 if other_user != user and other.offer is not None:
                     await self._subscribe(other_user, other, [feed])
 
-    async def _follow_subscriber(self, user: UUID, handle: JanusHandle) -> None:
+    async def _follow_subscriber(
+        self, user: UUID, handle: JanusHandle, session: str | None
+    ) -> None:
         """Janus's own offers on a subscription (a feed left, a postponed update)."""
         while (event := await handle.events.get())["janus"] not in ENDED:
             if "jsep" in event and event["jsep"].get("type") == "offer":
-                await self._send(user, {"type": "offer", "sdp": event["jsep"]["sdp"]}, "subscribe")
+                offer = {"type": "offer", "sdp": event["jsep"]["sdp"]}
+                await self._send(user, offer, "subscribe", session)
 
-    async def _send(self, user: UUID, jsep: Jsep, pc: Pc) -> None:
+    async def _send(self, user: UUID, jsep: Jsep, pc: Pc, session: str | None) -> None:
         description = RTCSessionDescription(jsep["sdp"], jsep["type"])
         await self._deliver(
-            self.consult, user, "signal", from_media_server(self.consult, description, pc)
+            self.consult, user, "signal", from_media_server(self.consult, description, pc, session)
         )
 
 

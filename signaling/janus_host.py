@@ -82,6 +82,7 @@ class JanusHost:
         description: RTCSessionDescription | None,
         candidate: IceCandidateInit | None,
         pc: Pc | None,
+        session: str | None,
     ) -> None:
         """Apply a member's description or candidate to one of its connections to the room.
         Raises Invalid, Conflict, KeyError (a candidate before its connection's offer),
@@ -90,7 +91,7 @@ class JanusHost:
             raise Invalid("this media server takes two connections per member: send `pc`")
         async with self._locks[consult]:
             room = self._rooms.get(consult) or await self._open(consult)
-            await room.signal(user, description, candidate, pc)
+            await room.signal(user, description, candidate, pc, session)
 
     async def remove(self, consult: UUID, user: UUID) -> None:
         """Take a member out of the room; destroy the room once it is empty."""

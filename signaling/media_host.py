@@ -4,7 +4,9 @@ the embedded SFU (signaling.sfu_host) or Janus's VideoRoom (signaling.janus_host
 
 A member opens `connections` connections to it (CONTRACT.md): one that carries both ways
 (signals without `pc`), or two, `pc: "publish"` offered by the member with its tracks and
-`pc: "subscribe"` offered by the media server with everyone else's.
+`pc: "subscribe"` offered by the media server with everyone else's. With two, the media
+server's signals name the publish connection they belong to (`to_session`, the `session` its
+offer carried), so a page that replaced its connections can tell a late signal for the old.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class MediaHost(Protocol):
         description: RTCSessionDescription | None,
         candidate: IceCandidateInit | None,
         pc: Pc | None,
+        session: str | None,
     ) -> None: ...
 
     async def remove(self, consult: UUID, user: UUID) -> None: ...
@@ -51,7 +54,10 @@ class MediaHost(Protocol):
 
 
 def from_media_server(
-    consult: UUID, description: RTCSessionDescription, pc: Pc | None = None
+    consult: UUID,
+    description: RTCSessionDescription,
+    pc: Pc | None = None,
+    to_session: str | None = None,
 ) -> dict[str, Any]:
     """The `signal` a member gets from the media server."""
     signal: dict[str, Any] = {
@@ -61,4 +67,6 @@ def from_media_server(
     }
     if pc is not None:
         signal["pc"] = pc
+    if to_session is not None:
+        signal["to_session"] = to_session
     return signal

@@ -178,7 +178,8 @@ class CallService:
             check_sdp(description.sdp)
         caller = await self._admitted_place(sid, user_id, consult_id)
         if to == "sfu":
-            await self._sfu.signal(consult_id, caller.user_id, description, candidate, pc)
+            session = (sessions or {}).get("session")
+            await self._sfu.signal(consult_id, caller.user_id, description, candidate, pc, session)
             return
         if pc is not None:
             raise Invalid('`pc` names a connection to the media server (`to: "sfu"`)')

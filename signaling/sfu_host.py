@@ -101,6 +101,7 @@ class SfuHost:
         description: RTCSessionDescription | None,
         candidate: IceCandidateInit | None,
         pc: Pc | None = None,
+        session: str | None = None,  # the embedded SFU tells connections apart by ICE ufrag
     ) -> None:
         """Apply a member's description or candidate to the consult's room (hosted here).
         Raises TooManyTracks, Invalid for a `pc`, and what SfuRoom raises:

@@ -47,12 +47,13 @@ class SfuRouter:
         description: RTCSessionDescription | None,
         candidate: IceCandidateInit | None,
         pc: Pc | None = None,
+        session: str | None = None,
     ) -> None:
         """Hand a member's signal to the consult's room, wherever it is hosted; raises the
         refusal (an EventError) of a room hosted here."""
         if await self._calls.current_mode(consult_id) is not Mode.sfu:
             raise Invalid("this call is not in sfu mode")
-        command = SfuSignal(consult_id, user_id, description, candidate, pc)
+        command = SfuSignal(consult_id, user_id, description, candidate, pc, session)
         host = await self._sfu.claims.claim(consult_id)
         if host != self._bus.replica_id:
             await self._bus.send(host, command)
@@ -115,7 +116,12 @@ class SfuRouter:
 
     async def _apply(self, command: SfuSignal) -> None:
         await self._sfu.signal(
-            command.consult_id, command.user_id, command.description, command.candidate, command.pc
+            command.consult_id,
+            command.user_id,
+            command.description,
+            command.candidate,
+            command.pc,
+            command.session,
         )
 
 

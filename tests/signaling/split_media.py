@@ -4,7 +4,9 @@ own luma, and a `subscribe` connection that answers the media server's offers (t
 every renegotiation as others come and go). It counts the frames it decodes per sender luma.
 
 On `sfu_lost` it drops both and publishes anew, retrying while the hub answers `unavailable`
-(Janus out of reach). Signals are applied one at a time, in arrival order.
+(Janus out of reach). Each publish connection has a name (`session`); the media server's
+signals for an earlier one (`to_session`) are ignored. Signals are applied one at a time, in
+arrival order.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import Counter
 from typing import Any
 
@@ -38,6 +41,7 @@ class SplitMedia:
         self._client = client
         self._publisher: RTCPeerConnection | None = None
         self._subscriber: RTCPeerConnection | None = None
+        self._session = ""  # our name for the publish connection
         self._readers = FrameReaders(self._count)
         self._work: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._worker = asyncio.ensure_future(self._run())
@@ -71,6 +75,7 @@ class SplitMedia:
         """A new publish connection, offered until the hub takes it."""
         await self._close_connections()
         self._publisher = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._session = secrets.token_hex(8)
         pc.addTrack(ColorBarTrack(self.luma))
         await pc.setLocalDescription(await pc.createOffer())
         while not (ack := await self._send("publish", pc))["ok"]:
@@ -81,6 +86,8 @@ class SplitMedia:
 
     async def _apply(self, data: dict[str, Any]) -> None:
         description, pc_name = data["description"], data.get("pc")
+        if data.get("to_session") != self._session:
+            return  # for a publish connection we replaced
         if pc_name == "publish" and description["type"] == "answer":
             if self._publisher is not None and self._publisher.signalingState == "have-local-offer":
                 await self._publisher.setRemoteDescription(RTCSessionDescription(**description))
@@ -103,6 +110,7 @@ class SplitMedia:
                 "consult_id": self.consult_id,
                 "to": "sfu",
                 "pc": pc_name,
+                "session": self._session,
                 "description": {"type": local.type, "sdp": local.sdp},
             },
         )

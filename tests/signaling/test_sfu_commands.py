@@ -17,6 +17,9 @@ from tests.signaling.rtc_client import MINIMAL_SDP
     [
         SfuSignal(uuid4(), uuid4(), RTCSessionDescription(MINIMAL_SDP, "offer"), None),
         SfuSignal(uuid4(), uuid4(), None, {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}),
+        SfuSignal(
+            uuid4(), uuid4(), RTCSessionDescription(MINIMAL_SDP, "offer"), None, "publish", "s1"
+        ),
         SfuRemove(uuid4(), uuid4()),
     ],
 )

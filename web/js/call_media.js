@@ -1,5 +1,5 @@
 // The call's media in the mode the hub chose: `p2p` (rtc.js, a connection per other participant)
-// or `sfu` (sfu_call.js, one connection to the hub's media server). A call moves from p2p to
+// or `sfu` (sfu_call.js, one or two connections to the hub's media server). A call moves from p2p to
 // sfu mid-call when it grows or a recording starts (`mode`): the p2p connections close and the
 // SFU connection opens; it never moves back. `livekit` is not supported by this page yet.
 import { Call } from "./rtc.js";
@@ -23,9 +23,9 @@ export class CallMedia {
   }
 
   /** The call as a join ack or `admitted` describes it. */
-  configure({ mode, polite, iceServers }) {
+  configure({ mode, polite, iceServers, sfuConnections }) {
     this.p2p.configure({ polite: polite ?? this.p2p.polite, iceServers: iceServers ?? this.p2p.iceServers });
-    this.sfu.configure({ iceServers: iceServers ?? this.sfu.iceServers });
+    this.sfu.configure({ iceServers: iceServers ?? this.sfu.iceServers, connections: sfuConnections });
     if (mode) this.use(mode);
   }
 

@@ -132,7 +132,7 @@ class ConsultRoom {
   async join() {
     try {
       const ack = await call(this.rtc, "join", { consult_id: this.consultId });
-      this.call.configure({ mode: ack.mode, polite: ack.polite, iceServers: ack.ice_servers });
+      this.call.configure({ mode: ack.mode, polite: ack.polite, iceServers: ack.ice_servers, sfuConnections: ack.sfu_connections });
       this.waiting = ack.waiting;
       if (ack.waiting) {
         this.lobbyStatus.textContent = `Waiting for Dr ${this.vetName.replace(/^Dr\.?\s+/, "")} to let you in. You can chat meanwhile.`;

@@ -187,6 +187,6 @@ export class Call {
   }
 }
 
-function randomName() {
+export function randomName() {
   return Array.from(crypto.getRandomValues(new Uint8Array(12)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

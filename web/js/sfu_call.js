@@ -7,6 +7,12 @@
 // Its signals name no connection: after a reconnect the hub drops our old connection to the
 // room, and the new one ignores what was meant for the old one (the room offers only to a
 // connection it has answered; an answer is taken only while an offer of ours is out).
+// When the media server takes two connections per member (the join ack's `sfu_connections: 2`,
+// Janus), `pc` publishes ours (we offer, `pc: "publish"`) and `sub` receives the others' (the
+// media server offers, `pc: "subscribe"`). Our signals name our publish connection (`session`)
+// and the media server's name it back (`to_session`): those for a connection we replaced are
+// ignored.
+import { randomName } from "./rtc.js";
 import { sentence, showError } from "./ui.js";
 
 const ACK_TIMEOUT_MS = 10000;
@@ -15,7 +21,10 @@ export class SfuCall {
   constructor({ socket, consultId, stream, onRemote, onGone }) {
     Object.assign(this, { socket, consultId, stream, onRemote, onGone });
     this.iceServers = [];
+    this.split = false; // two connections: publish (`pc`) and subscribe (`sub`)
     this.pc = null;
+    this.sub = null;
+    this.session = null; // our name for `pc`
     this.stale = false;
     this.senders = new Map(); // kind -> the sender of our own track
     this.remote = new Map(); // user id -> {audio, video}: their latest tracks
@@ -23,13 +32,14 @@ export class SfuCall {
     this.outbox = Promise.resolve(); // ours to the room, one at a time
   }
 
-  configure({ iceServers }) {
+  configure({ iceServers, connections }) {
     this.iceServers = iceServers;
+    if (connections) this.split = connections === 2;
   }
 
-  /** Our connection, as the quality reporter reads connections. */
+  /** Our connections, as the quality reporter reads connections. */
   get peers() {
-    return new Map(this.pc ? [["sfu", { pc: this.pc }]] : []);
+    return new Map([...(this.pc ? [["sfu", { pc: this.pc }]] : []), ...(this.sub ? [["sfu-subscribe", { pc: this.sub }]] : [])]);
   }
 
   /** In the call with `peerIds` (null: unknown): a connection unless we have a live one. */
@@ -40,8 +50,11 @@ export class SfuCall {
 
   open() {
     this.pc?.close();
+    this.sub?.close();
+    this.sub = null;
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
     this.pc = pc;
+    this.session = randomName();
     this.stale = false;
     this.remote.clear(); // the room sends everyone's tracks again on the new connection
     for (const kind of ["audio", "video"]) {
@@ -53,7 +66,7 @@ export class SfuCall {
     pc.onicecandidate = ({ candidate }) => {
       // null: gathering is over; an empty candidate tells the room so.
       const init = candidate ? candidate.toJSON() : { candidate: "", sdpMLineIndex: 0 };
-      if (this.pc === pc) this.signal({ candidate: init }).then((ack) => this.refused(pc, ack));
+      if (this.pc === pc) this.signal({ candidate: init, ...this.named("publish") }).then((ack) => this.refused(pc, ack));
     };
     pc.ontrack = ({ track, streams }) => {
       if (this.pc === pc && streams[0]) this.show(streams[0].id, track);
@@ -63,17 +76,50 @@ export class SfuCall {
   async offer(pc) {
     try {
       await pc.setLocalDescription();
-      this.refused(pc, await this.signal({ description: pc.localDescription.toJSON() }));
+      this.refused(pc, await this.signal({ description: pc.localDescription.toJSON(), ...this.named("publish") }));
     } catch (error) {
       this.failed(pc, error);
     }
   }
 
-  handle({ description }) {
+  /** What names a signal's connection when there are two (nothing when there is one). */
+  named(which) {
+    return this.split ? { pc: which, session: this.session } : {};
+  }
+
+  handle({ description, pc: which, to_session: toSession }) {
     const pc = this.pc;
     if (!pc || this.stale || !description) return this.inbox; // for a connection we replaced
-    this.inbox = this.inbox.then(() => this.process(pc, description));
+    if (this.split && toSession !== this.session) return this.inbox;
+    const work = this.split && which === "subscribe" ? () => this.subscribe(pc, description) : () => this.process(pc, description);
+    this.inbox = this.inbox.then(work);
     return this.inbox;
+  }
+
+  /** The media server's offer of the others' tracks, on the subscribe connection of `pc`. */
+  async subscribe(pc, description) {
+    if (pc !== this.pc || description.type !== "offer") return;
+    const sub = this.sub || this.openSubscriber();
+    try {
+      await sub.setRemoteDescription(description);
+      await sub.setLocalDescription();
+      this.refused(sub, await this.signal({ description: sub.localDescription.toJSON(), ...this.named("subscribe") }));
+    } catch (error) {
+      this.failed(sub, error);
+    }
+  }
+
+  openSubscriber() {
+    const sub = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
+    this.sub = sub;
+    sub.onicecandidate = ({ candidate }) => {
+      const init = candidate ? candidate.toJSON() : { candidate: "", sdpMLineIndex: 0 };
+      if (this.sub === sub) this.signal({ candidate: init, ...this.named("subscribe") }).then((ack) => this.refused(sub, ack));
+    };
+    sub.ontrack = ({ track, streams }) => {
+      if (this.sub === sub && streams[0]) this.show(streams[0].id, track);
+    };
+    return sub;
   }
 
   async process(pc, description) {
@@ -99,7 +145,7 @@ export class SfuCall {
   }
 
   failed(pc, error) {
-    if (pc === this.pc && pc.signalingState !== "closed") showError(`The call could not be set up: ${sentence(error)}`);
+    if ((pc === this.pc || pc === this.sub) && pc.signalingState !== "closed") showError(`The call could not be set up: ${sentence(error)}`);
   }
 
   /**
@@ -140,7 +186,8 @@ export class SfuCall {
 
   close() {
     this.pc?.close();
-    this.pc = null;
+    this.sub?.close();
+    this.pc = this.sub = null;
     this.senders.clear();
     for (const userId of [...this.remote.keys()]) this.remove(userId);
   }
