@@ -49,6 +49,7 @@ class JanusHost:
     """Janus's VideoRoom: two connections per member (signals with `pc`)."""
 
     connections: Literal[1, 2] = 2
+    records = False  # recording through Janus (its `record`, janus-pp-rec) is not built
 
     def __init__(
         self,
@@ -101,11 +102,10 @@ class JanusHost:
                 await self._destroy(room)
 
     async def record(self, consult: UUID, recording_id: UUID, state: RecordingState) -> None:
-        if state.live:
-            log.warning("recording %s: Janus-served consults' media is not kept", recording_id)
+        """Nothing to follow: recordings do not start where Janus serves (`records`)."""
 
     def recorded_consults(self) -> list[UUID]:
-        return []  # nothing is recorded here (record)
+        return []
 
     async def index_interrupted(self, recording_id: UUID) -> None:
         """Nothing to index: no media of a Janus-served consult reaches S3."""

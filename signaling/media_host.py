@@ -29,6 +29,7 @@ Closed = Callable[[UUID], Awaitable[None]]  # a consult whose room is gone
 class MediaHost(Protocol):
     claims: SfuClaims
     connections: Literal[1, 2]
+    records: bool  # whether the consults it serves can be recorded
 
     async def signal(
         self,

@@ -62,6 +62,7 @@ class SfuHost:
     """The embedded SFU: one connection per member, both ways (signals without `pc`)."""
 
     connections: Literal[1, 2] = 1
+    records = True
 
     def __init__(
         self,

@@ -40,6 +40,10 @@ class SfuRouter:
         """How many connections a member opens to the media server (CONTRACT.md)."""
         return self._sfu.connections
 
+    @property
+    def records(self) -> bool:
+        return self._sfu.records
+
     async def signal(
         self,
         consult_id: UUID,

@@ -1,22 +1,23 @@
 """`sfu` consults served by a real Janus (deploy/janus) through the hub's `/rtc`: the hub
 creates the consult's VideoRoom, relays each member's two connections (`pc`), renegotiates the
 subscriptions as feeds come and go, and when Janus dies tells everyone `sfu_lost`; they
-publish anew once it is back. Real aiortc members (tests.signaling.split_media) on the host's
-own addresses (Janus offers no 127.0.0.1 candidate)."""
+publish anew once it is back. Real aiortc members (bench.media.split_media) on the
+host's own addresses (Janus offers no 127.0.0.1 candidate)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from uuid import UUID
 
 import asyncpg
 import pytest
 
 from bench.media.consults import VideoConsult, make_video_consult
+from bench.media.split_media import SplitMedia
 from pawhub.settings import Settings
 from tests.conftest import start_hub
 from tests.janus_process import Janus
 from tests.signaling.rtc_client import MINIMAL_SDP, connected, enter_call, error_code, join
-from tests.signaling.split_media import SplitMedia
 from tests.waiting import eventually
 
 LUMAS = (50, 120, 190)  # vet, owner, guest
@@ -160,3 +161,25 @@ async def test_the_embedded_sfu_takes_one_connection_per_member(
         to_peer = {**split, "to": consult.owner.id}
         assert error_code(await vet.call("signal", to_peer)) == "invalid"  # `pc` is for "sfu"
         assert vet.sio.connected and owner.received["signal"] == []
+
+
+async def test_a_janus_served_consult_is_not_recorded_and_says_so(
+    janus_hub: str, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    async with connected(janus_hub, consult.vet, consult.owner) as (vet, owner):
+        await join(vet, consult, mode="sfu")
+        await enter_call(consult, vet, [(owner, consult.owner)])
+        for client in (vet, owner):
+            granted = await client.call("consent", {"consult_id": consult.id, "granted": True})
+            assert granted["ok"], granted
+        started = await vet.call("record", {"consult_id": consult.id, "action": "start"})
+        assert error_code(started) == "unavailable"  # never a "Recording" that keeps nothing
+        assert "Janus" in started["error"]["message"]
+        assert (
+            await pool.fetchval(
+                "SELECT count(*) FROM recordings WHERE consult_id = $1", UUID(consult.id)
+            )
+            == 0
+        )
+        assert owner.received["recording"] == [] and vet.sio.connected

@@ -1,7 +1,8 @@
 """A consult member's media in `sfu` mode when the media server takes two connections per member
 (`sfu_connections: 2`, Janus): a `publish` connection it offers with a synthetic camera of its
-own luma, and a `subscribe` connection that answers the media server's offers (the first and
-every renegotiation as others come and go). It counts the frames it decodes per sender luma.
+own luma (or the tracks `make_track` makes), and a `subscribe` connection that answers the
+media server's offers (the first and every renegotiation as others come and go). It counts the
+frames it decodes per sender luma.
 
 On `sfu_lost` it drops both and publishes anew, retrying while the hub answers `unavailable`
 (Janus out of reach). Each publish connection has a name (`session`); the media server's
@@ -16,9 +17,10 @@ import contextlib
 import logging
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from av import AudioFrame, VideoFrame
 
 from bench.media.frame_readers import FrameReaders
@@ -31,9 +33,16 @@ RETRY_S = 0.5
 
 
 class SplitMedia:
-    def __init__(self, client: RtcClient, consult_id: str, luma: int) -> None:
+    def __init__(
+        self,
+        client: RtcClient,
+        consult_id: str,
+        luma: int,
+        make_track: Callable[[], MediaStreamTrack] | None = None,
+    ) -> None:
         self.consult_id = consult_id
         self.luma = luma
+        self._make_track = make_track or (lambda: ColorBarTrack(luma))
         self.frames: Counter[int] = Counter()  # decoded video frames per sender luma
         self.refusals: list[Ack] = []  # the hub's error acks to our publish offers
         self.subscribe_offers: list[str] = []  # the media server's offers (SDP) to subscribe
@@ -76,7 +85,7 @@ class SplitMedia:
         await self._close_connections()
         self._publisher = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._session = secrets.token_hex(8)
-        pc.addTrack(ColorBarTrack(self.luma))
+        pc.addTrack(self._make_track())
         await pc.setLocalDescription(await pc.createOffer())
         while not (ack := await self._send("publish", pc))["ok"]:
             self.refusals.append(ack)
