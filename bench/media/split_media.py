@@ -47,6 +47,7 @@ class SplitMedia:
         self.refusals: list[Ack] = []  # the hub's error acks to our publish offers
         self.subscribe_offers: list[str] = []  # the media server's offers (SDP) to subscribe
         self.lost = 0  # `sfu_lost` told so far
+        self.answered = 0  # the media server's answers to our publish offers
         self._client = client
         self._publisher: RTCPeerConnection | None = None
         self._subscriber: RTCPeerConnection | None = None
@@ -100,6 +101,7 @@ class SplitMedia:
         if pc_name == "publish" and description["type"] == "answer":
             if self._publisher is not None and self._publisher.signalingState == "have-local-offer":
                 await self._publisher.setRemoteDescription(RTCSessionDescription(**description))
+                self.answered += 1
         elif pc_name == "subscribe" and description["type"] == "offer":
             self.subscribe_offers.append(description["sdp"])
             if self._subscriber is None:

@@ -10,6 +10,7 @@ from playwright.async_api import Browser
 
 from pawhub.settings import Settings
 from tests.e2e.browser import Servers, launch, serve_pages, write_moving_bar
+from tests.janus_process import janus  # noqa: F401 (a real Janus)
 
 
 @pytest.fixture(scope="module")
