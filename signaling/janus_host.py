@@ -33,7 +33,7 @@ from aiortc import RTCSessionDescription
 from domain.errors import Invalid
 from domain.recordings.lifecycle import RecordingState
 from domain.redis_client import RedisClient
-from media.janus import JanusHandle, JanusRoom, JanusSession
+from media.janus import JanusError, JanusHandle, JanusRoom, JanusSession
 from media.sdp_rules import IceCandidateInit
 from signaling.janus_consult import JanusConsult
 from signaling.lobby import MAX_INVITEES_IN_CALL
@@ -120,6 +120,19 @@ class JanusHost:
                     if (room := self._rooms.pop(consult, None)) is not None:
                         room.closed = True
 
+    async def abandoned(self, consult: UUID) -> None:
+        """Destroy the room a dead replica left in Janus, unless the consult is hosted again
+        (its new host replaced the room): this replica claims the consult while it does."""
+        async with self._locks[consult]:
+            if consult in self._rooms or await self.claims.claim(consult) != self._replica_id:
+                return
+            try:
+                _, control = await self._session_now()
+                with contextlib.suppress(JanusError):  # no such room: it went with Janus
+                    await JanusRoom(control, str(consult), self._room_secret(consult)).destroy()
+            finally:
+                await self.claims.unpin(consult)
+
     async def close(self, closed: Closed) -> None:
         """Destroy the rooms hosted here, free their claims and call `closed` with each."""
         self._closing = True
@@ -142,14 +155,16 @@ class JanusHost:
 
     async def _open(self, consult: UUID) -> JanusConsult:
         session, control = await self._session_now()
-        secret = hmac.new(self._secret, consult.bytes, hashlib.sha256).hexdigest()
-        janus = JanusRoom(control, str(consult), secret)
+        janus = JanusRoom(control, str(consult), self._room_secret(consult))
         await janus.replace([], MAX_PUBLISHERS)  # an empty `allowed`: only tokens given later
         room = JanusConsult(
             consult, session, janus, self._locks[consult], self._deliver, self._spawn
         )
         self._rooms[consult] = room
         return room
+
+    def _room_secret(self, consult: UUID) -> str:
+        return hmac.new(self._secret, consult.bytes, hashlib.sha256).hexdigest()
 
     async def _destroy(self, room: JanusConsult) -> None:
         del self._rooms[room.consult]

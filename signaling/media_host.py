@@ -51,6 +51,9 @@ class MediaHost(Protocol):
 
     async def reclaim(self) -> None: ...
 
+    async def abandoned(self, consult: UUID) -> None:
+        """The replica that hosted the consult's room died: clear what it left behind."""
+
     async def close(self, closed: Closed) -> None: ...
 
 

@@ -1,9 +1,9 @@
 """This replica's background part in `/rtc`: its channel on the replica bus, its lease
 (signaling.leases), renewed every quarter of the lease, and the reaper, which every
 REAP_EVERY_S releases what dead replicas held (their SFU rooms' live recordings end
-`interrupted`, indexed as far as they reached S3, and the rooms' members are told to connect
-to the media server anew) and lets go the members whose reconnect grace
-ran out (signaling.calls.Calls.reap_due).
+`interrupted`, indexed as far as they reached S3, the rooms they left in Janus are destroyed,
+and the rooms' members are told to connect to the media server anew) and lets go the members
+whose reconnect grace ran out (signaling.calls.Calls.reap_due).
 
 A replica that stops cleanly drops its members at once (the others reap them) and gives its
 lease back.
@@ -93,6 +93,8 @@ class RtcReplica:
         for consult_id in released:  # their recordings died with the replica recording them
             if (recording_id := await self._recording.interrupt(consult_id)) is not None:
                 await self._sfu.index_interrupted(recording_id)
+            with contextlib.suppress(Exception):  # Janus out of reach: its rooms went with it
+                await self._sfu.abandoned(consult_id)
             await self._router.lost(consult_id)
         if orphaned or released:
             log.warning(

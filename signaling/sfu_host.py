@@ -192,6 +192,9 @@ class SfuHost:
             await room.close()
             await self.claims.unpin(consult)
 
+    async def abandoned(self, consult: UUID) -> None:
+        """Nothing to clear: an embedded room dies with its replica."""
+
     async def close(self, closed: Closed) -> None:
         """Close the rooms hosted here and free their claims, calling `closed` with each
         consult at once; then give recordings FINISH_ON_CLOSE_S to reach S3."""

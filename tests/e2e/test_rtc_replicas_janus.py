@@ -4,16 +4,18 @@ room, the survivor's reaper tells the members `sfu_lost`, and the survivor, host
 now, replaces the dead replica's room (same id; its secret is derived from the consult and the
 shared JWT secret) so that both members see each other again: the vet, who stayed, by
 publishing anew; the owner, whose socket died with the replica, by reconnecting to the
-survivor."""
+survivor. A room nobody comes back to is destroyed by the reaper that releases it."""
 
 from __future__ import annotations
 
+import aiohttp
 import asyncpg
 import pytest
 
 from bench.media.consults import make_video_consult
 from bench.media.rtc_client import RtcClient
 from bench.media.split_media import SplitMedia
+from media.janus import JanusHandle, JanusSession
 from pawhub.settings import Settings
 from tests.e2e.hubs import start_hub_process
 from tests.e2e.test_rtc_replicas import DEADLINE_S, SHORT, kill
@@ -76,5 +78,44 @@ async def test_a_janus_room_whose_replica_died_is_replaced_by_a_live_one(
         for client in (vet, owner, owner_again):
             if client is not None:
                 await client.close()
+        doomed.stop()
+        survivor.stop()
+
+
+async def room_exists(control: JanusHandle, consult_id: str) -> bool:
+    return bool((await control.request({"request": "exists", "room": consult_id}))["exists"])
+
+
+async def test_a_janus_room_nobody_comes_back_to_is_destroyed_once_its_replica_is_reaped(
+    settings: Settings, pool: asyncpg.Pool, janus: Janus
+) -> None:
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    environment = {**SHORT, "JANUS_URL": janus.url}
+    doomed, survivor = [await start_hub_process(settings, **environment) for _ in range(2)]
+    vet = await RtcClient.connect(survivor.url, consult.vet.token)
+    owner = await RtcClient.connect(doomed.url, consult.owner.token)
+    owner_media = SplitMedia(owner, consult.id, OWNER)
+    try:
+        async with aiohttp.ClientSession() as http:
+            session = await JanusSession.connect(http, janus.url)
+            control = await session.attach()
+            await join(vet, consult, mode="sfu")
+            await enter_call(consult, vet, [(owner, consult.owner)])
+            owner_media.publish()
+            await eventually(lambda: owner_media.answered == 1, "the owner's publish answered")
+            assert await room_exists(control, consult.id)
+
+            kill(doomed)
+            assert await vet.wait_for("sfu_lost", timeout=DEADLINE_S) == {"consult_id": consult.id}
+
+            async def destroyed() -> bool:
+                return not await room_exists(control, consult.id)
+
+            await eventually(destroyed, "the dead replica's room destroyed")
+            await session.close()
+    finally:
+        await owner_media.close()
+        await vet.close()
+        await owner.close()
         doomed.stop()
         survivor.stop()
