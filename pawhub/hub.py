@@ -99,6 +99,7 @@ def _rtc(
             lambda consult: router.lost(consult),
             settings.janus_url,
             settings.jwt_secret,
+            studio,
         )
     else:
         sfu = SfuHost(

@@ -14,7 +14,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Protocol, TypeVar, cast
 from uuid import UUID
 
 import asyncpg
@@ -29,6 +29,19 @@ from recordings.uploads import RecordingUploads
 log = logging.getLogger(__name__)
 
 
+class Take(Protocol):
+    """A take of a recording's media: written by the hub's recorders (recordings.room) or by
+    Janus (recordings.janus_take)."""
+
+    recording_id: UUID
+    take: int
+
+    async def stop(self) -> None: ...
+
+
+T = TypeVar("T", bound=Take)
+
+
 class Studio:
     def __init__(
         self, pool: asyncpg.Pool, s3: object, bucket: str, directory: Path, max_buffer_bytes: int
@@ -41,7 +54,7 @@ class Studio:
         )
         self._recovery = Recovery(pool, self._uploads, self._buffer, directory)
         self._tasks: list[asyncio.Task[None]] = []
-        self._held: dict[RoomRecording, int] = {}  # a take -> the lock on its directory
+        self._held: dict[Take, int] = {}  # a take -> the lock on its directory
         self._pressure_listener: Callable[[BufferPressure], None] | None = None
 
     def on_pressure(self, listener: Callable[[BufferPressure], None]) -> None:
@@ -72,17 +85,26 @@ class Studio:
         self._held.clear()
 
     async def recording(self, recording_id: UUID) -> RoomRecording:
-        """A new take of a recording's media, written under its own directory (held while it
-        records: see recordings.recovery)."""
+        """A new take of a recording's media by the hub's recorders."""
+        return await self.take(recording_id, RoomRecording)
+
+    async def take(
+        self,
+        recording_id: UUID,
+        make: Callable[[UUID, int, Path, SegmentBuffer, RecordingUploads], T],
+    ) -> T:
+        """A new take of a recording's media, made by `make` (from the recording, the take's
+        number and directory, the buffer and the uploads), written under its own directory
+        (held while it records: see recordings.recovery)."""
         take = await repository.next_take(self._pool, recording_id)
         directory = self._directory / str(recording_id) / str(take)
         fd = hold(directory)
         assert fd is not None, "a new take's directory is nobody's"
-        recording = RoomRecording(recording_id, take, directory, self._buffer, self._uploads)
+        recording = make(recording_id, take, directory, self._buffer, self._uploads)
         self._held[recording] = fd
         return recording
 
-    async def finished(self, recording: RoomRecording) -> None:
+    async def finished(self, recording: Take) -> None:
         """Stop `recording`, and remove its local files once S3 holds them."""
         await recording.stop()
         recording_dir = self._directory / str(recording.recording_id)

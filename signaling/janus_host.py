@@ -13,6 +13,10 @@ replica hosts the consult next can destroy a room a dead replica left behind.
 Changes to a consult's room happen one at a time (a lock per consult). When the Janus session
 is lost (Janus restarted, the socket dropped, a keepalive failed) the rooms on it are gone:
 their claims are freed and their members told `sfu_lost`; the next offer opens a new session.
+
+A live recording of a consult hosted here is a take Janus records (recordings.janus_take);
+the take ends, and goes to S3, when the recording stops or the room goes (emptied, Janus lost,
+this replica stopping: then within FINISH_ON_CLOSE_S).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import hmac
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Literal
 from uuid import UUID
 
@@ -35,10 +40,14 @@ from domain.recordings.lifecycle import RecordingState
 from domain.redis_client import RedisClient
 from media.janus import JanusError, JanusHandle, JanusRoom, JanusSession
 from media.sdp_rules import IceCandidateInit
+from recordings.janus_take import JanusTake
+from recordings.studio import Studio
+from recordings.uploads import RecordingUploads
 from signaling.janus_consult import JanusConsult
 from signaling.lobby import MAX_INVITEES_IN_CALL
 from signaling.media_host import Closed, Deliver, Pc
 from signaling.sfu_claims import SfuClaims
+from signaling.sfu_host import FINISH_ON_CLOSE_S
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +58,6 @@ class JanusHost:
     """Janus's VideoRoom: two connections per member (signals with `pc`)."""
 
     connections: Literal[1, 2] = 2
-    records = False  # recording through Janus (its `record`, janus-pp-rec) is not built
 
     def __init__(
         self,
@@ -60,8 +68,13 @@ class JanusHost:
         lost: Closed,
         url: str,
         secret: str,
+        studio: Studio | None = None,
     ) -> None:
         self.claims = SfuClaims(redis, prefix, replica_id)
+        self.records = studio is not None  # without S3, nothing would keep Janus's files
+        self._studio = studio
+        self._recordings: dict[UUID, JanusTake] = {}  # consult -> its live take here
+        self._finishing: set[asyncio.Task[None]] = set()
         self._replica_id = replica_id
         self._deliver = deliver
         self._lost = lost
@@ -102,13 +115,38 @@ class JanusHost:
                 await self._destroy(room)
 
     async def record(self, consult: UUID, recording_id: UUID, state: RecordingState) -> None:
-        """Nothing to follow: recordings do not start where Janus serves (`records`)."""
+        """Follow the consult's recording: Janus records its room while it records, nothing
+        while paused, and the take is finished once it stops."""
+        async with self._locks[consult]:
+            await self._record(consult, recording_id, state)
+
+    async def _record(self, consult: UUID, recording_id: UUID, state: RecordingState) -> None:
+        room, current = self._rooms.get(consult), self._recordings.get(consult)
+        if current is not None and (current.recording_id != recording_id or not state.live):
+            self._finish(self._recordings.pop(consult))
+            current = None
+        if room is None or not state.live or self._studio is None:
+            return
+        if current is None:
+            janus = room.room
+
+            def janus_take(
+                recording: UUID, take: int, directory: Path, _: object, uploads: RecordingUploads
+            ) -> JanusTake:  # Janus writes the files: the hub's segment buffer is not used
+                return JanusTake(janus, recording, take, directory, uploads)
+
+            current = self._recordings[consult] = await self._studio.take(recording_id, janus_take)
+        if state is RecordingState.paused:
+            await current.pause()
+        else:
+            await current.resume()
 
     def recorded_consults(self) -> list[UUID]:
-        return []
+        return list(self._recordings)
 
     async def index_interrupted(self, recording_id: UUID) -> None:
-        """Nothing to index: no media of a Janus-served consult reaches S3."""
+        if self._studio is not None:
+            await self._studio.index(recording_id)
 
     async def reclaim(self) -> None:
         """Claim again the rooms hosted here (after this replica's lease was reaped)."""
@@ -134,11 +172,14 @@ class JanusHost:
                 await self.claims.unpin(consult)
 
     async def close(self, closed: Closed) -> None:
-        """Destroy the rooms hosted here, free their claims and call `closed` with each."""
+        """Destroy the rooms hosted here, free their claims and call `closed` with each; then
+        give recordings FINISH_ON_CLOSE_S to reach S3."""
         self._closing = True
         for consult in list(self._rooms):
             async with self._locks[consult]:
                 room = self._rooms.pop(consult)
+                if (take := self._recordings.pop(consult, None)) is not None:
+                    self._finish(take)
                 with contextlib.suppress(Exception):
                     await room.room.destroy()
                 with contextlib.suppress(Exception):  # Redis out: the claim lapses with the lease
@@ -148,6 +189,11 @@ class JanusHost:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._finishing:
+            _, unfinished = await asyncio.wait(self._finishing, timeout=FINISH_ON_CLOSE_S)
+            for task in unfinished:  # Janus's files stay on disk, not recovered (README)
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
         if self._http is not None:
@@ -161,6 +207,8 @@ class JanusHost:
             consult, session, janus, self._locks[consult], self._deliver, self._spawn
         )
         self._rooms[consult] = room
+        if self._studio is not None and (live := await self._studio.live(consult)) is not None:
+            await self._record(consult, *live)  # a recording that began before this room
         return room
 
     def _room_secret(self, consult: UUID) -> str:
@@ -169,6 +217,8 @@ class JanusHost:
     async def _destroy(self, room: JanusConsult) -> None:
         del self._rooms[room.consult]
         room.closed = True
+        if (take := self._recordings.pop(room.consult, None)) is not None:
+            self._finish(take)
         with contextlib.suppress(Exception):  # a lost session took the room with it
             await room.room.destroy()
         await self.claims.unpin(room.consult)
@@ -203,10 +253,24 @@ class JanusHost:
                 if self._rooms.get(consult) is room:
                     del self._rooms[consult]
                     room.closed = True
+                    if (take := self._recordings.pop(consult, None)) is not None:
+                        self._finish(take)  # what Janus wrote until it went
                     with contextlib.suppress(Exception):
                         await self.claims.unpin(consult)
             with contextlib.suppress(Exception):
                 await self._lost(consult)
+
+    def _finish(self, take: JanusTake) -> None:
+        async def finish() -> None:
+            assert self._studio is not None
+            try:
+                await self._studio.finished(take)
+            except Exception:
+                log.exception("recording %s could not be finished", take.recording_id)
+
+        task = asyncio.ensure_future(finish())
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

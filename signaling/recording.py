@@ -5,8 +5,8 @@
   the call may consent, waiting in the lobby included, so they can be let in unpaused.
 - `record start` (the vet): only when everyone in the call (admitted) has consented, else
   ConsentRequired naming who has not. A livekit call is recorded by LiveKit's egress
-  (signaling.egress), when the hub has S3 to point it at (else Unavailable). Where Janus serves
-  `sfu` mode nothing else is recorded (Unavailable). Otherwise the hub
+  (signaling.egress), when the hub has S3 to point it at (else Unavailable); so is one Janus
+  serves (signaling.janus_host). Otherwise the hub
   records what passes through its SFU, so a p2p call first moves to sfu: those in it get
   `mode {consult_id, mode: "sfu"}` (before `recording`) and renegotiate with the SFU, whose
   room joins the live recording when it starts (signaling.sfu_host). `record stop` (the vet)
@@ -148,7 +148,7 @@ class RecordingControl:
         if livekit and self._livekit is None:
             raise Unavailable("recording a LiveKit call needs S3 storage, which this hub lacks")
         if not livekit and not self._sfu.records:
-            raise Unavailable("this hub's media server (Janus) does not record consults")
+            raise Unavailable("recording needs S3 storage for Janus's files, which this hub lacks")
         missing = await self._missing(conn, consult_id)
         if missing:
             names = ", ".join(member.name for member in missing)

@@ -163,7 +163,7 @@ async def test_the_embedded_sfu_takes_one_connection_per_member(
         assert vet.sio.connected and owner.received["signal"] == []
 
 
-async def test_a_janus_served_consult_is_not_recorded_and_says_so(
+async def test_without_s3_a_janus_served_consult_is_not_recorded_and_says_so(
     janus_hub: str, pool: asyncpg.Pool, settings: Settings
 ) -> None:
     consult = await make_video_consult(pool, settings.jwt_secret)
@@ -175,6 +175,7 @@ async def test_a_janus_served_consult_is_not_recorded_and_says_so(
             assert granted["ok"], granted
         started = await vet.call("record", {"consult_id": consult.id, "action": "start"})
         assert error_code(started) == "unavailable"  # never a "Recording" that keeps nothing
+        assert "S3" in started["error"]["message"]
         assert "Janus" in started["error"]["message"]
         assert (
             await pool.fetchval(

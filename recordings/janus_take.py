@@ -1,0 +1,173 @@
+"""One take of a recording of a consult Janus serves, on the replica hosting its room.
+
+Janus records, not the hub: while the take records, the consult's VideoRoom has recording
+enabled (media.janus.JanusRoom.record) into the take's directory, and Janus writes each
+publisher's audio and video as `.mjr` files there (packets as they came, no transcoding). A
+pause turns it off; resuming starts new files. Each stretch between a start or resume and the
+next pause or stop is one segment per participant (the feed in a file's name is the member's
+user id). On stop, each file becomes WebM or Ogg Opus through janus-pp-rec (Debian's
+janus-tools), a participant's audio and video of a stretch are muxed into one WebM segment on
+the recording's timeline (pauses left out, as recordings.room's are), and the segments go to S3
+with the join and manifest every recording gets (recordings.uploads).
+
+Janus must write where the hub reads: the same host, or a volume both mount at the same path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import heapq
+import logging
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import av
+
+from media.janus import JanusRoom
+from media.recorder import Segment
+from recordings.room import SEGMENTS_PER_TAKE
+from recordings.uploads import RecordingUploads
+
+log = logging.getLogger(__name__)
+
+# videoroom-<room>-user-<feed>-<microseconds>-<audio|video>-<mindex>.mjr (janus_videoroom.c)
+MJR_NAME = re.compile(
+    r"^videoroom-.+-user-(?P<feed>[0-9a-f-]{36})-\d+-(?P<kind>audio|video)-\d+\.mjr$"
+)
+CONVERTED = {"video": ".webm", "audio": ".opus"}
+PP_REC_TIMEOUT_S = 600.0
+
+
+class JanusTake:
+    def __init__(
+        self,
+        room: JanusRoom,
+        recording_id: UUID,
+        take: int,
+        directory: Path,
+        uploads: RecordingUploads,
+    ) -> None:
+        self.recording_id = recording_id
+        self.take = take
+        self._room = room
+        self._directory = directory
+        self._uploads = uploads
+        self._stretches: list[set[Path]] = []  # the .mjr files of each stretch, in order
+        self._recording = False
+
+    async def start(self) -> None:
+        await self._room.record(True, self._directory)
+        self._recording = True
+
+    async def pause(self) -> None:
+        if self._recording:
+            await self._room.record(False, self._directory)
+            self._recording = False
+            self._end_stretch()
+
+    async def resume(self) -> None:
+        if not self._recording:
+            await self.start()
+
+    async def stop(self) -> None:
+        """Stop recording (unless Janus already did: the room is gone), convert and mux what
+        Janus wrote, and upload it with the manifest."""
+        if self._recording:
+            try:
+                await self._room.record(False, self._directory)
+            except Exception as error:  # the room or Janus went away: its files are closed
+                log.warning(
+                    "recording %s: Janus recording not stopped: %r", self.recording_id, error
+                )
+            self._recording = False
+            self._end_stretch()
+        segments: dict[UUID, list[Segment]] = defaultdict(list)
+        start_s: dict[UUID, float] = defaultdict(float)
+        for index, files in enumerate(self._stretches):
+            for user_id, kinds in _by_participant(files).items():
+                segment = await self._segment(user_id, index, kinds, start_s[user_id])
+                if segment is not None:
+                    start_s[user_id] += segment.duration_s
+                    await self._uploads.upload_segment(self.recording_id, user_id, segment)
+                    segments[user_id].append(segment)
+        await self._uploads.finish(self.recording_id, self.take, dict(segments))
+
+    def _end_stretch(self) -> None:
+        seen = set().union(*self._stretches) if self._stretches else set()
+        self._stretches.append(set(self._directory.glob("*.mjr")) - seen)
+
+    async def _segment(
+        self, user_id: UUID, index: int, kinds: dict[str, Path], start_s: float
+    ) -> Segment | None:
+        converted: dict[str, Path] = {}
+        for kind, mjr in kinds.items():
+            target = mjr.with_suffix(CONVERTED[kind])
+            if await _pp_rec(mjr, target):
+                converted[kind] = target
+        if not converted:
+            return None
+        path = self._directory / f"{user_id}-{index}.webm"
+        duration_s = await asyncio.to_thread(mux_stretch, converted, path, start_s)
+        content = await asyncio.to_thread(path.read_bytes)
+        return Segment(
+            seq=self.take * SEGMENTS_PER_TAKE + index,
+            path=path,
+            start_s=start_s,
+            duration_s=duration_s,
+            size_bytes=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+        )
+
+
+def _by_participant(files: set[Path]) -> dict[UUID, dict[str, Path]]:
+    found: dict[UUID, dict[str, Path]] = defaultdict(dict)
+    for path in sorted(files):
+        name = MJR_NAME.match(path.name)
+        if name is not None:
+            found[UUID(name["feed"])][name["kind"]] = path
+    return found
+
+
+async def _pp_rec(source: Path, target: Path) -> bool:
+    """Convert one .mjr file; False if janus-pp-rec could not (no packets, say)."""
+    process = await asyncio.create_subprocess_exec(
+        "janus-pp-rec", "--disable-colors", "--debug-level", "3", str(source), str(target),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, errors = await asyncio.wait_for(process.communicate(), PP_REC_TIMEOUT_S)
+    if process.returncode != 0 or not await asyncio.to_thread(target.exists):
+        log.warning("janus-pp-rec %s: %s", source.name, errors.decode(errors="replace")[-500:])
+        return False
+    return True
+
+
+def mux_stretch(converted: dict[str, Path], output: Path, start_s: float) -> float:
+    """Mux a stretch's video (WebM) and audio (Ogg Opus) as janus-pp-rec wrote them into one
+    WebM whose timestamps start at `start_s` (no decoding); its duration in seconds."""
+    sources = [av.open(str(path)) for path in converted.values()]
+    end_s = start_s
+    try:
+        with av.open(str(output), "w", format="webm") as muxed:
+            outputs = {
+                id(source): muxed.add_stream_from_template(source.streams[0]) for source in sources
+            }
+
+            def timed(source: Any) -> Any:
+                for packet in source.demux(source.streams[0]):
+                    if packet.dts is not None:
+                        yield float(packet.dts * packet.time_base), id(source), packet
+
+            for _, origin, packet in heapq.merge(*map(timed, sources), key=lambda t: t[0]):
+                shift = int(start_s / packet.time_base)
+                packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+                end_s = max(end_s, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+                packet.stream = outputs[origin]
+                muxed.mux(packet)
+    finally:
+        for source in sources:
+            source.close()
+    return end_s - start_s
