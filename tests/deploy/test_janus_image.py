@@ -1,9 +1,9 @@
 """deploy/janus/Dockerfile and compose's `janus` service, offline (no Docker engine runs here):
-hadolint; the image's Janus is Debian's pinned to the version this machine's tests run, under
-a non-root user; and the configuration the image builds, run here with the image's entrypoint
-and compose's command, serves the hub's API beyond loopback (the hubs reach it over compose's
-network) with the VideoRoom plugin, and offers its candidates on the media ports compose
-publishes."""
+hadolint; the image's Janus is Debian's pinned to the version this machine's tests run, as the
+hubs' non-root user, writing recordings where the hubs read them; and the configuration the
+image builds, run here with the image's entrypoint and compose's command, serves the hub's API
+beyond loopback (the hubs reach it over compose's network) with the VideoRoom plugin, and
+offers its candidates on the media ports compose publishes."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_hadolint_finds_nothing_in_the_janus_image() -> None:
     assert hadolint(DOCKERFILE) == []
 
 
-def test_the_image_runs_the_janus_the_tests_run_as_a_non_root_user() -> None:
+def test_the_image_runs_the_janus_the_tests_run_as_the_hubs_non_root_user() -> None:
     steps = instructions(DOCKERFILE.read_text())
     assert re.fullmatch(r"debian:\d+\.\d+-slim", dict(steps)["FROM"])
     runs = " ".join(arguments for instruction, arguments in steps if instruction == "RUN")
@@ -47,7 +47,9 @@ def test_the_image_runs_the_janus_the_tests_run_as_a_non_root_user() -> None:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert pinned.group(1) == installed
-    assert dict(steps)["USER"].isdigit() and dict(steps)["USER"] != "0"
+    user = dict(steps)["USER"]
+    dockerfile_user = dict(instructions((ROOT / "deploy" / "Dockerfile").read_text()))["USER"]
+    assert user == dockerfile_user != "0:0", "Janus writes where the hubs' user reads and deletes"
 
 
 def built_configuration(folder: Path, api_port: int) -> None:
@@ -129,3 +131,15 @@ async def connected(http: aiohttp.ClientSession, url: str) -> JanusSession:
         except aiohttp.ClientError:
             await asyncio.sleep(POLL_S)
     pytest.fail(f"Janus did not answer on {url}")
+
+
+def test_janus_writes_recordings_where_the_hubs_read_them() -> None:
+    compose: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    services = compose["services"]
+    directory = services["hub-1"]["environment"]["RECORDING_BUFFER_DIR"]
+    mount = f"recordings:{directory}"
+    for name in ("hub-1", "hub-2", "janus"):
+        assert mount in services[name]["volumes"], name
+    assert "recordings" in compose["volumes"]
+    for dockerfile in (DOCKERFILE, ROOT / "deploy" / "Dockerfile"):  # owned by the hubs' user
+        assert f"install -d -o 10001 -g 10001 {directory}" in dockerfile.read_text()
