@@ -8,7 +8,6 @@ the manifest lists the states."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,10 +24,8 @@ from tests.rest.test_attachments import s3_url  # noqa: F401 (moto's S3 server)
 from tests.rest.test_recordings import s3_session
 from tests.signaling.rtc_client import connected, enter_call, join
 from tests.signaling.test_rtc_recording import consent, record, states_seen
-from tests.signaling.test_rtc_recording_media import BUCKET, decoded_lumas, wait_for_state
+from tests.signaling.test_rtc_recording_media import BUCKET, LUMAS, paused_recording_in_s3
 from tests.waiting import eventually
-
-LUMAS = {"vet": 50, "owner": 120}
 
 
 @pytest.fixture
@@ -96,32 +93,9 @@ async def test_each_participant_s_media_reaches_s3_through_janus_without_the_pau
             await vet_media.close()
             await owner_media.close()
 
-    recording_id = started["recording_id"]
-    row = await wait_for_state(pool, recording_id, "stopped")
-    files = await pool.fetch(
-        "SELECT user_id, object_key FROM recording_files WHERE recording_id = $1", recording_id
+    manifest = await paused_recording_in_s3(
+        pool, s3_url, consult, started["recording_id"], tmp_path, wall_s - paused_s
     )
-    names = {consult.vet.id: "vet", consult.owner.id: "owner"}
-    assert {names[str(file["user_id"])] for file in files} == {"vet", "owner"}
-    async with s3_session(s3_url) as s3:
-        key = row["manifest_key"]
-        manifest = json.loads(await (await s3.get_object(Bucket=BUCKET, Key=key))["Body"].read())
-        for file in files:
-            who = names[str(file["user_id"])]
-            path = tmp_path / f"{who}.webm"
-            body = await (await s3.get_object(Bucket=BUCKET, Key=file["object_key"]))["Body"].read()
-            path.write_bytes(body)
-            frames, luma, duration = decoded_lumas(path)
-            assert frames >= 30, f"{who}: {frames} frames"
-            assert abs(luma - LUMAS[who]) < 20, f"{who}'s file shows luma {luma:.0f}"
-            assert 1.0 < duration < wall_s - paused_s + 1.0, (who, duration, wall_s, paused_s)
-    assert [state["state"] for state in manifest["states"]] == [
-        "recording",
-        "paused",
-        "recording",
-        "stopped",
-    ]
-    assert set(manifest["participants"]) == {consult.vet.id, consult.owner.id}
     for entry in manifest["participants"].values():
         assert len(entry["segments"]) == 2, entry  # one per stretch recorded
         assert [file["take"] for file in entry["files"]] == [1]

@@ -127,45 +127,48 @@ async def test_each_participant_s_media_reaches_s3_without_the_paused_time(
     assert (await record(vet, consult.id, "stop"))["ok"]
     wall_s = time.monotonic() - began
 
-    recording_id = started["recording_id"]
+    manifest = await paused_recording_in_s3(
+        pool, s3_url, consult, started["recording_id"], tmp_path, wall_s - paused_s
+    )
+    for entry in manifest["participants"].values():
+        assert entry["segments"] and [file["take"] for file in entry["files"]] == [1]
 
-    async def manifest_key() -> str | None:
-        key: str | None = await pool.fetchval(
-            "SELECT manifest_key FROM recordings WHERE id = $1", recording_id
-        )
-        return key
 
-    deadline = time.monotonic() + 60
-    while (key := await manifest_key()) is None:
-        assert time.monotonic() < deadline, "the recording was never finished"
-        await asyncio.sleep(0.2)
+async def paused_recording_in_s3(
+    pool: asyncpg.Pool,
+    s3_url: str,  # noqa: F811 (the server's address, not the fixture)
+    consult: VideoConsult,
+    recording_id: str,
+    tmp_path: Path,
+    recorded_s: float,
+) -> dict[str, Any]:
+    """Once the recording is stopped and indexed: the vet's and the owner's files in S3 each
+    show their own video (LUMAS), over at most `recorded_s` (paused time left out); the
+    manifest's states went recording, paused, recording, stopped. The manifest."""
+    row = await wait_for_state(pool, recording_id, "stopped")
     files = await pool.fetch(
-        "SELECT user_id, object_key FROM recording_files WHERE recording_id = $1",
-        recording_id,
+        "SELECT user_id, object_key FROM recording_files WHERE recording_id = $1", recording_id
     )
     names = {consult.vet.id: "vet", consult.owner.id: "owner"}
-    assert {names[str(row["user_id"])] for row in files} == {"vet", "owner"}
+    assert {names[str(file["user_id"])] for file in files} == {"vet", "owner"}
     async with s3_session(s3_url) as s3:
-        manifest = json.loads(await (await s3.get_object(Bucket=BUCKET, Key=key))["Body"].read())
-        for row in files:
-            who = names[str(row["user_id"])]
+        key = row["manifest_key"]
+        manifest: dict[str, Any] = json.loads(
+            await (await s3.get_object(Bucket=BUCKET, Key=key))["Body"].read()
+        )
+        for file in files:
+            who = names[str(file["user_id"])]
             path = tmp_path / f"{who}.webm"
-            body = await (await s3.get_object(Bucket=BUCKET, Key=row["object_key"]))["Body"].read()
+            body = await (await s3.get_object(Bucket=BUCKET, Key=file["object_key"]))["Body"].read()
             path.write_bytes(body)
             frames, luma, duration = decoded_lumas(path)
             assert frames >= 30, f"{who}: {frames} frames"
             assert abs(luma - LUMAS[who]) < 20, f"{who}'s file shows luma {luma:.0f}"
-            # The paused stretch is left out of the timeline.
-            assert 1.0 < duration < wall_s - paused_s + 1.0, (who, duration, wall_s, paused_s)
-    assert [state["state"] for state in manifest["states"]] == [
-        "recording",
-        "paused",
-        "recording",
-        "stopped",
-    ]
+            assert 1.0 < duration < recorded_s + 1.0, (who, duration, recorded_s)
+    states = [state["state"] for state in manifest["states"]]
+    assert states == ["recording", "paused", "recording", "stopped"]
     assert set(manifest["participants"]) == {consult.vet.id, consult.owner.id}
-    for entry in manifest["participants"].values():
-        assert entry["segments"] and [file["take"] for file in entry["files"]] == [1]
+    return manifest
 
 
 async def wait_for_state(
