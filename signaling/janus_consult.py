@@ -6,12 +6,16 @@ subscriber handle for its `subscribe` connection. A feed is named after its memb
 streams others receive carry the member's user id (msid), as the page's tiles expect. Once a
 feed's media is up, every other member subscribes to it; Janus renegotiates subscriptions by
 itself when a feed leaves, and its offers go to the member as they come.
+
+Bounds, as the embedded SFU's: a publish offer sends at most MAX_PUBLISHED_TRACKS tracks, and a
+connection takes at most MAX_EARLY_CANDIDATES trickled candidates (Janus keeps them all).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +26,10 @@ from aiortc import RTCSessionDescription
 from domain.errors import Conflict, Invalid
 from media.janus import ENDED, JanusHandle, JanusRoom, JanusSession, Jsep
 from media.sdp_rules import IceCandidateInit, new_connection
+from media.sfu import MAX_EARLY_CANDIDATES, TooManyCandidates
 from signaling.media_host import Deliver, Pc, from_media_server
+from signaling.sdp import sending_media
+from signaling.sfu_host import MAX_PUBLISHED_TRACKS, TooManyTracks
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,7 @@ class _Member:
     subscriber: JanusHandle | None = None
     feeds: set[str] = field(default_factory=set)  # subscribed to
     session: str | None = None  # the client's name for its publish connection
+    candidates: Counter[Pc] = field(default_factory=Counter)  # trickled on each connection
 
 
 class JanusConsult:
@@ -81,6 +89,9 @@ class JanusConsult:
             handle = member.publisher if pc == "publish" else member.subscriber
             if handle is None:
                 raise KeyError(pc)
+            if member.candidates[pc] >= MAX_EARLY_CANDIDATES:
+                raise TooManyCandidates(f"at most {MAX_EARLY_CANDIDATES} candidates a connection")
+            member.candidates[pc] += 1
             await handle.trickle(_janus_candidate(candidate))
 
     async def remove(self, user: UUID) -> bool:
@@ -101,10 +112,13 @@ class JanusConsult:
     async def _publish(
         self, user: UUID, member: _Member, offer: RTCSessionDescription, session: str | None
     ) -> None:
+        if len(sending_media(offer.sdp)) > MAX_PUBLISHED_TRACKS:
+            raise TooManyTracks(f"a member publishes at most {MAX_PUBLISHED_TRACKS} tracks")
         if member.publisher is not None and not new_connection(member.offer, offer):
             answer = await member.publisher.configure(_jsep(offer))
         else:  # a new publish connection: the member's subscribe connection is new too
             await self._unpublish(member)
+            member.candidates.clear()
             if member.subscriber is not None:
                 await member.subscriber.detach()
                 member.subscriber, member.feeds = None, set()

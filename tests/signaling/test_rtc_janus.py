@@ -7,14 +7,18 @@ host's own addresses (Janus offers no 127.0.0.1 candidate)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import pytest
+from aiortc import AudioStreamTrack, RTCPeerConnection
 
 from bench.media.consults import VideoConsult, make_video_consult
 from bench.media.split_media import SplitMedia
+from media.sfu import MAX_EARLY_CANDIDATES
 from pawhub.settings import Settings
+from signaling.sfu_host import MAX_PUBLISHED_TRACKS
 from tests.conftest import start_hub
 from tests.janus_process import Janus
 from tests.signaling.rtc_client import MINIMAL_SDP, connected, enter_call, error_code, join
@@ -184,3 +188,44 @@ async def test_without_s3_a_janus_served_consult_is_not_recorded_and_says_so(
             == 0
         )
         assert owner.received["recording"] == [] and vet.sio.connected
+
+
+async def test_what_a_member_sends_janus_is_bounded(
+    janus_hub: str, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    pc = RTCPeerConnection()
+    async with connected(janus_hub, consult.vet) as (vet,):
+        try:
+            await join(vet, consult, mode="sfu")
+
+            async def publish() -> dict[str, Any]:
+                await pc.setLocalDescription(await pc.createOffer())
+                description = {"type": "offer", "sdp": pc.localDescription.sdp}
+                signal = {"consult_id": consult.id, "to": "sfu", "pc": "publish", "session": "a"}
+                return await vet.call("signal", {**signal, "description": description})
+
+            for _ in range(MAX_PUBLISHED_TRACKS + 1):
+                pc.addTrack(AudioStreamTrack())
+            assert error_code(await publish()) == "too_large"
+            assert vet.sio.connected
+
+            await pc.close()
+            pc = RTCPeerConnection()
+            pc.addTrack(AudioStreamTrack())
+            assert (await publish())["ok"]
+
+            def candidate(number: int) -> dict[str, object]:
+                line = f"candidate:{number} 1 udp 2130706431 127.0.0.1 {20000 + number} typ host"
+                init = {"candidate": line, "sdpMid": "0", "sdpMLineIndex": 0}
+                return {"consult_id": consult.id, "to": "sfu", "pc": "publish", "candidate": init}
+
+            for number in range(MAX_EARLY_CANDIDATES):
+                ack = await vet.call("signal", candidate(number))
+                assert ack["ok"], (number, ack)
+            assert error_code(await vet.call("signal", candidate(MAX_EARLY_CANDIDATES))) == (
+                "too_large"
+            )
+            assert vet.sio.connected
+        finally:
+            await pc.close()
