@@ -174,7 +174,8 @@ class ParticipantRecorder:
 
 def join_segments(segments: list[Path], joined: Path) -> None:
     """Remux a participant's segments, in order, into one WebM (no decoding, no encoding);
-    their timestamps already follow one timeline."""
+    their timestamps already follow one timeline. Every stream any segment has is declared
+    first (a segment may lack one: audio alone while the camera was off)."""
     with av.open(str(joined), "w", format="webm") as output:
         streams: dict[str, Any] = {}
         for path in segments:
@@ -182,6 +183,8 @@ def join_segments(segments: list[Path], joined: Path) -> None:
                 for stream in source.streams:
                     if stream.type not in streams:
                         streams[stream.type] = output.add_stream_from_template(stream)
+        for path in segments:
+            with av.open(str(path)) as source:
                 for packet in source.demux():
                     if packet.dts is None:  # a flush packet
                         continue

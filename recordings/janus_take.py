@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 
 # videoroom-<room>-user-<feed>-<microseconds>-<audio|video>-<mindex>.mjr (janus_videoroom.c)
 MJR_NAME = re.compile(
-    r"^videoroom-.+-user-(?P<feed>[0-9a-f-]{36})-\d+-(?P<kind>audio|video)-\d+\.mjr$"
+    r"^videoroom-.+-user-(?P<feed>[0-9a-f-]{36})-(?P<us>\d+)-(?P<kind>audio|video)-\d+\.mjr$"
 )
+GROUP_S = 2.0  # a publisher's audio and video recorders open within this of each other
 CONVERTED = {"video": ".webm", "audio": ".opus"}
 PP_REC_TIMEOUT_S = 600.0
 
@@ -64,36 +65,48 @@ class JanusTake:
         self._recording = True
 
     async def pause(self) -> None:
-        if self._recording:
-            await self._room.record(False, self._directory)
-            self._recording = False
-            self._end_stretch()
+        await self.halt()
 
     async def resume(self) -> None:
         if not self._recording:
             await self.start()
 
+    async def halt(self) -> None:
+        """Have Janus stop writing (unless it already has: the room or Janus went away, which
+        closes its files too); the stretch so far is kept."""
+        if not self._recording:
+            return
+        try:
+            await self._room.record(False, self._directory)
+        except Exception as error:
+            log.warning("recording %s: Janus's recording not stopped: %r", self.recording_id, error)
+        self._recording = False
+        self._end_stretch()
+
     async def stop(self) -> None:
-        """Stop recording (unless Janus already did: the room is gone), convert and mux what
-        Janus wrote, and upload it with the manifest."""
-        if self._recording:
-            try:
-                await self._room.record(False, self._directory)
-            except Exception as error:  # the room or Janus went away: its files are closed
-                log.warning(
-                    "recording %s: Janus recording not stopped: %r", self.recording_id, error
-                )
-            self._recording = False
-            self._end_stretch()
+        """Halt; convert and mux what Janus wrote, and upload it with the manifest. A file that
+        cannot be converted is logged and left out; the rest still reaches S3."""
+        await self.halt()
         segments: dict[UUID, list[Segment]] = defaultdict(list)
         start_s: dict[UUID, float] = defaultdict(float)
-        for index, files in enumerate(self._stretches):
-            for user_id, kinds in _by_participant(files).items():
-                segment = await self._segment(user_id, index, kinds, start_s[user_id])
-                if segment is not None:
-                    start_s[user_id] += segment.duration_s
-                    await self._uploads.upload_segment(self.recording_id, user_id, segment)
-                    segments[user_id].append(segment)
+        for stretch, files in enumerate(self._stretches):
+            for user_id, groups in _by_publisher(files).items():
+                for group in groups:  # a member who reconnected mid-stretch published anew
+                    seq = self.take * SEGMENTS_PER_TAKE + len(segments[user_id])
+                    try:
+                        segment = await self._segment(user_id, seq, group, start_s[user_id])
+                    except Exception:
+                        log.exception(
+                            "recording %s: stretch %d of %s lost",
+                            self.recording_id,
+                            stretch,
+                            user_id,
+                        )
+                        continue
+                    if segment is not None:
+                        start_s[user_id] += segment.duration_s
+                        await self._uploads.upload_segment(self.recording_id, user_id, segment)
+                        segments[user_id].append(segment)
         await self._uploads.finish(self.recording_id, self.take, dict(segments))
 
     def _end_stretch(self) -> None:
@@ -101,7 +114,7 @@ class JanusTake:
         self._stretches.append(set(self._directory.glob("*.mjr")) - seen)
 
     async def _segment(
-        self, user_id: UUID, index: int, kinds: dict[str, Path], start_s: float
+        self, user_id: UUID, seq: int, kinds: dict[str, Path], start_s: float
     ) -> Segment | None:
         converted: dict[str, Path] = {}
         for kind, mjr in kinds.items():
@@ -110,11 +123,11 @@ class JanusTake:
                 converted[kind] = target
         if not converted:
             return None
-        path = self._directory / f"{user_id}-{index}.webm"
+        path = self._directory / f"{user_id}-{seq}.webm"
         duration_s = await asyncio.to_thread(mux_stretch, converted, path, start_s)
         content = await asyncio.to_thread(path.read_bytes)
         return Segment(
-            seq=self.take * SEGMENTS_PER_TAKE + index,
+            seq=seq,
             path=path,
             start_s=start_s,
             duration_s=duration_s,
@@ -123,13 +136,24 @@ class JanusTake:
         )
 
 
-def _by_participant(files: set[Path]) -> dict[UUID, dict[str, Path]]:
-    found: dict[UUID, dict[str, Path]] = defaultdict(dict)
-    for path in sorted(files):
+def _by_publisher(files: set[Path]) -> dict[UUID, list[dict[str, Path]]]:
+    """Each member's files of a stretch, grouped by the publisher connection that wrote them:
+    a group's audio and video were opened together (within GROUP_S)."""
+    found: dict[UUID, list[tuple[int, dict[str, Path]]]] = defaultdict(list)
+    for path in sorted(files, key=lambda path: path.name):
         name = MJR_NAME.match(path.name)
-        if name is not None:
-            found[UUID(name["feed"])][name["kind"]] = path
-    return found
+        if name is None:
+            continue
+        user, kind, opened_us = UUID(name["feed"]), name["kind"], int(name["us"])
+        groups = found[user]
+        if groups and kind not in groups[-1][1] and opened_us - groups[-1][0] <= GROUP_S * 1e6:
+            groups[-1][1][kind] = path
+        else:
+            groups.append((opened_us, {kind: path}))
+    return {
+        user: [group for _, group in sorted(groups, key=lambda g: g[0])]
+        for user, groups in found.items()
+    }
 
 
 async def _pp_rec(source: Path, target: Path) -> bool:
@@ -138,7 +162,13 @@ async def _pp_rec(source: Path, target: Path) -> bool:
         "janus-pp-rec", "--disable-colors", "--debug-level", "3", str(source), str(target),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    _, errors = await asyncio.wait_for(process.communicate(), PP_REC_TIMEOUT_S)
+    try:
+        _, errors = await asyncio.wait_for(process.communicate(), PP_REC_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        log.warning("janus-pp-rec %s: no result in %.0f s", source.name, PP_REC_TIMEOUT_S)
+        return False
     if process.returncode != 0 or not await asyncio.to_thread(target.exists):
         log.warning("janus-pp-rec %s: %s", source.name, errors.decode(errors="replace")[-500:])
         return False

@@ -81,6 +81,8 @@ class JanusConsult:
             if description.type != "offer":
                 raise Invalid("the publish connection is offered by its member")
             await self._publish(user, member, description, session)
+        elif session is not None and session != member.session:
+            raise Conflict("this signal is for a connection the member replaced")
         elif description is not None:
             if description.type != "answer" or member.subscriber is None:
                 raise Conflict("the subscribe connection answers the media server's offer")
@@ -103,6 +105,13 @@ class JanusConsult:
                 await member.subscriber.detach()
         return not self._members
 
+    async def detach_all(self) -> None:
+        """Detach every member's handles (their followers end); Janus keeps the room."""
+        for member in self._members.values():
+            for handle in (member.publisher, member.subscriber):
+                if handle is not None:
+                    await handle.detach()
+
     async def _enter(self, user: UUID) -> _Member:
         member = _Member(JanusRoom.new_token())
         await self.room.allow(member.token)
@@ -114,7 +123,9 @@ class JanusConsult:
     ) -> None:
         if len(sending_media(offer.sdp)) > MAX_PUBLISHED_TRACKS:
             raise TooManyTracks(f"a member publishes at most {MAX_PUBLISHED_TRACKS} tracks")
-        if member.publisher is not None and not new_connection(member.offer, offer):
+        renegotiation = member.publisher is not None and member.offer is not None
+        if renegotiation and session == member.session and not new_connection(member.offer, offer):
+            assert member.publisher is not None
             answer = await member.publisher.configure(_jsep(offer))
         else:  # a new publish connection: the member's subscribe connection is new too
             await self._unpublish(member)
@@ -122,13 +133,18 @@ class JanusConsult:
             if member.subscriber is not None:
                 await member.subscriber.detach()
                 member.subscriber, member.feeds = None, set()
-            member.publisher = handle = await self.session.attach()
-            member.feed = feed = await handle.join_as_publisher(
-                self.room.id, member.token, str(user), feed=str(user)
-            )
-            self._spawn(self._follow_publisher(user, handle, feed))
-            member.session = session
-            answer = await handle.publish(_jsep(offer))
+            member.session, member.offer = session, None
+            handle = await self.session.attach()
+            try:
+                feed = await handle.join_as_publisher(
+                    self.room.id, member.token, str(user), feed=str(user)
+                )
+                answer = await handle.publish(_jsep(offer))
+            except BaseException:
+                await handle.detach()
+                raise
+            member.publisher, member.feed = handle, feed
+            self._spawn(self._follow_publisher(user, handle))
         member.offer = offer
         await self._send(user, answer, "publish", member.session)
         await self._subscribe(user, member, [f for f, by in self._live.items() if by != user])
@@ -150,29 +166,39 @@ class JanusConsult:
         if not feeds:
             return
         if member.subscriber is None:
-            member.subscriber = handle = await self.session.attach()
+            handle = await self.session.attach()
+            try:
+                offer: Jsep | None = await handle.subscribe(self.room.id, member.token, feeds)
+            except BaseException:
+                await handle.detach()
+                raise
+            member.subscriber = handle
             self._spawn(self._follow_subscriber(user, handle, member.session))
-            offer: Jsep | None = await handle.subscribe(self.room.id, member.token, feeds)
         else:
             offer = await member.subscriber.update(feeds)
         member.feeds.update(feeds)
         if offer is not None:
             await self._send(user, offer, "subscribe", member.session)
 
-    async def _follow_publisher(self, user: UUID, handle: JanusHandle, feed: str) -> None:
-        """Once a feed's media is up, everyone else in the room subscribes to it."""
+    async def _follow_publisher(self, user: UUID, handle: JanusHandle) -> None:
+        """Once a feed's media is up, everyone else in the room subscribes to it (one whose
+        subscription Janus refuses is logged and left out; the others still subscribe)."""
         while (event := await handle.events.get())["janus"] not in ("webrtcup", *ENDED):
             pass
         if event["janus"] in ENDED:
             return
         async with self._lock:
             member = self._members.get(user)
-            if self.closed or member is None or member.feed != feed:
+            if self.closed or member is None or member.publisher is not handle:
                 return  # gone, or replaced by a newer connection, meanwhile
+            feed = str(user)
             self._live[feed] = user
             for other_user, other in list(self._members.items()):
                 if other_user != user and other.offer is not None:
-                    await self._subscribe(other_user, other, [feed])
+                    try:
+                        await self._subscribe(other_user, other, [feed])
+                    except Exception as error:
+                        log.warning("%s not subscribed to %s: %r", other_user, feed, error)
 
     async def _follow_subscriber(
         self, user: UUID, handle: JanusHandle, session: str | None
@@ -181,7 +207,10 @@ class JanusConsult:
         while (event := await handle.events.get())["janus"] not in ENDED:
             if "jsep" in event and event["jsep"].get("type") == "offer":
                 offer = {"type": "offer", "sdp": event["jsep"]["sdp"]}
-                await self._send(user, offer, "subscribe", session)
+                try:
+                    await self._send(user, offer, "subscribe", session)
+                except Exception as error:  # Redis out: the member's next publish starts over
+                    log.warning("Janus's offer to %s not delivered: %r", user, error)
 
     async def _send(self, user: UUID, jsep: Jsep, pc: Pc, session: str | None) -> None:
         description = RTCSessionDescription(jsep["sdp"], jsep["type"])

@@ -35,7 +35,7 @@ from uuid import UUID
 import aiohttp
 from aiortc import RTCSessionDescription
 
-from domain.errors import Invalid
+from domain.errors import Invalid, Unavailable
 from domain.recordings.lifecycle import RecordingState
 from domain.redis_client import RedisClient
 from media.janus import JanusError, JanusHandle, JanusRoom, JanusSession
@@ -52,6 +52,8 @@ from signaling.sfu_host import FINISH_ON_CLOSE_S
 log = logging.getLogger(__name__)
 
 MAX_PUBLISHERS = 2 + MAX_INVITEES_IN_CALL  # the vet, the owner and their invitees
+NO_SUCH_ROOM = 426  # the VideoRoom plugin's JANUS_VIDEOROOM_ERROR_NO_SUCH_ROOM
+CONNECT_TIMEOUT_S = 5.0
 
 
 class JanusHost:
@@ -104,15 +106,26 @@ class JanusHost:
         if pc is None:
             raise Invalid("this media server takes two connections per member: send `pc`")
         async with self._locks[consult]:
-            room = self._rooms.get(consult) or await self._open(consult)
-            await room.signal(user, description, candidate, pc, session)
+            room = self._rooms.get(consult)
+            if room is None:
+                if await self.claims.host_of(consult) != self._replica_id:
+                    raise Unavailable("the consult's media server moved; send that again")
+                room = await self._open(consult)
+            try:
+                await room.signal(user, description, candidate, pc, session)
+            except JanusError as error:
+                if error.code != NO_SUCH_ROOM:
+                    raise
+                await self._drop(room, destroy=False)  # gone from Janus: start over elsewhere
+                self._spawn(self._lost(consult))
+                raise Unavailable("the media server lost the consult's room") from error
 
     async def remove(self, consult: UUID, user: UUID) -> None:
         """Take a member out of the room; destroy the room once it is empty."""
         async with self._locks[consult]:
             room = self._rooms.get(consult)
             if room is not None and await room.remove(user):
-                await self._destroy(room)
+                await self._drop(room, destroy=True)
 
     async def record(self, consult: UUID, recording_id: UUID, state: RecordingState) -> None:
         """Follow the consult's recording: Janus records its room while it records, nothing
@@ -123,7 +136,7 @@ class JanusHost:
     async def _record(self, consult: UUID, recording_id: UUID, state: RecordingState) -> None:
         room, current = self._rooms.get(consult), self._recordings.get(consult)
         if current is not None and (current.recording_id != recording_id or not state.live):
-            self._finish(self._recordings.pop(consult))
+            await self._end_take(consult)
             current = None
         if room is None or not state.live or self._studio is None:
             return
@@ -155,8 +168,9 @@ class JanusHost:
                 # Not destroyed: its id is the consult's, and the new host replaces it (or has).
                 log.warning("janus room %s was pinned elsewhere meanwhile; leaving it", consult)
                 async with self._locks[consult]:
-                    if (room := self._rooms.pop(consult, None)) is not None:
-                        room.closed = True
+                    if (room := self._rooms.get(consult)) is not None:
+                        await self._drop(room, destroy=False)
+                        self._spawn(self._lost(consult))
 
     async def abandoned(self, consult: UUID) -> None:
         """Destroy the room a dead replica left in Janus, unless the consult is hosted again
@@ -177,13 +191,9 @@ class JanusHost:
         self._closing = True
         for consult in list(self._rooms):
             async with self._locks[consult]:
-                room = self._rooms.pop(consult)
-                if (take := self._recordings.pop(consult, None)) is not None:
-                    self._finish(take)
-                with contextlib.suppress(Exception):
-                    await room.room.destroy()
-                with contextlib.suppress(Exception):  # Redis out: the claim lapses with the lease
-                    await self.claims.unpin(consult)
+                if (room := self._rooms.get(consult)) is None:
+                    continue  # emptied or lost meanwhile
+                await self._drop(room, destroy=True)
             with contextlib.suppress(Exception):
                 await closed(consult)
         for task in self._tasks:
@@ -214,23 +224,30 @@ class JanusHost:
     def _room_secret(self, consult: UUID) -> str:
         return hmac.new(self._secret, consult.bytes, hashlib.sha256).hexdigest()
 
-    async def _destroy(self, room: JanusConsult) -> None:
+    async def _drop(self, room: JanusConsult, *, destroy: bool) -> None:
+        """Forget a room hosted here (under its lock): its take ends, its handles are
+        detached, and with `destroy` Janus destroys it; its claim is freed."""
         del self._rooms[room.consult]
         room.closed = True
-        if (take := self._recordings.pop(room.consult, None)) is not None:
-            self._finish(take)
+        await self._end_take(room.consult)
         with contextlib.suppress(Exception):  # a lost session took the room with it
-            await room.room.destroy()
-        await self.claims.unpin(room.consult)
+            await room.detach_all()
+            if destroy:
+                await room.room.destroy()
+        with contextlib.suppress(Exception):  # Redis out: the claim lapses with the lease
+            await self.claims.unpin(room.consult)
 
     async def _session_now(self) -> tuple[JanusSession, JanusHandle]:
         """The Janus session, opened anew if there is none or it was lost, and its handle for
         creating and destroying rooms."""
         async with self._connecting:
             if self._session is None or self._session.lost.is_set():
+                if self._session is not None:
+                    await self._session.close()  # its socket, if Janus only timed it out
                 if self._http is None:
                     self._http = aiohttp.ClientSession()
-                session = await JanusSession.connect(self._http, self._url)
+                connecting = JanusSession.connect(self._http, self._url)
+                session = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_S)
                 try:
                     self._control = await session.attach()
                 except BaseException:
@@ -251,16 +268,18 @@ class JanusHost:
                 continue
             async with self._locks[consult]:
                 if self._rooms.get(consult) is room:
-                    del self._rooms[consult]
-                    room.closed = True
-                    if (take := self._recordings.pop(consult, None)) is not None:
-                        self._finish(take)  # what Janus wrote until it went
-                    with contextlib.suppress(Exception):
-                        await self.claims.unpin(consult)
+                    await self._drop(room, destroy=False)  # its take keeps what Janus wrote
             with contextlib.suppress(Exception):
                 await self._lost(consult)
 
-    def _finish(self, take: JanusTake) -> None:
+    async def _end_take(self, consult: UUID) -> None:
+        """End the consult's take, if any (under the consult's lock): Janus stops writing now,
+        while the room is sure to be there; converting and uploading go on in the background."""
+        take = self._recordings.pop(consult, None)
+        if take is None:
+            return
+        await take.halt()
+
         async def finish() -> None:
             assert self._studio is not None
             try:

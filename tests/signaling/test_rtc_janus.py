@@ -229,3 +229,30 @@ async def test_what_a_member_sends_janus_is_bounded(
             assert vet.sio.connected
         finally:
             await pc.close()
+
+
+async def test_a_publish_janus_refused_leaves_the_member_free_to_connect_anew(
+    janus_hub: str, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    consult = await make_video_consult(pool, settings.jwt_secret)
+    async with connected(janus_hub, consult.vet, consult.owner) as (vet, owner):
+        await join(vet, consult, mode="sfu")
+        await enter_call(consult, vet, [(owner, consult.owner)])
+        unusable = {"type": "offer", "sdp": MINIMAL_SDP}  # parses, but no ICE nor DTLS
+        signal = {"consult_id": consult.id, "to": "sfu", "pc": "publish", "session": "first"}
+        refused = await vet.call("signal", {**signal, "description": unusable})
+        assert refused["ok"] is False, refused
+        stale = {**signal, "pc": "subscribe", "description": {"type": "answer", "sdp": MINIMAL_SDP}}
+        assert error_code(await vet.call("signal", stale)) == "conflict"  # no such connection
+
+        media = [SplitMedia(vet, consult.id, LUMAS[0]), SplitMedia(owner, consult.id, LUMAS[1])]
+        try:
+            for member in media:
+                member.publish()
+            await eventually(
+                lambda: sees(media[0], [LUMAS[1]], FRAMES) and sees(media[1], [LUMAS[0]], FRAMES),
+                "video both ways after the refused publish",
+            )
+        finally:
+            for member in media:
+                await member.close()

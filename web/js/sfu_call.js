@@ -52,6 +52,9 @@ export class SfuCall {
     this.pc?.close();
     this.sub?.close();
     this.sub = null;
+    // A closed connection's pending steps may never settle: the new one does not wait on them.
+    this.inbox = Promise.resolve();
+    this.outbox = Promise.resolve();
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
     this.pc = pc;
     this.session = randomName();
@@ -100,10 +103,11 @@ export class SfuCall {
   async subscribe(pc, description) {
     if (pc !== this.pc || description.type !== "offer") return;
     const sub = this.sub || this.openSubscriber();
+    const named = this.named("subscribe"); // as it stands now: `open` may replace both
     try {
       await sub.setRemoteDescription(description);
       await sub.setLocalDescription();
-      this.refused(sub, await this.signal({ description: sub.localDescription.toJSON(), ...this.named("subscribe") }));
+      if (this.sub === sub) this.refused(sub, await this.signal({ description: sub.localDescription.toJSON(), ...named }));
     } catch (error) {
       this.failed(sub, error);
     }
