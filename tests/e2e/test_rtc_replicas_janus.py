@@ -52,10 +52,13 @@ async def hosted_by_the_doomed(
     settings: Settings, pool: asyncpg.Pool, janus: Janus
 ) -> AsyncIterator[HostedByTheDoomed]:
     """Two hub processes with Janus, the vet on one and the owner on the other, whose publish
-    offer (answered) pins the consult's room to its hub."""
+    offer (answered) pins the consult's room to its hub. They have a Redis namespace of their
+    own: the survivor is the one that reaps the other (every replica of a deployment serves
+    sfu mode alike; the test run's other hubs have no Janus)."""
     consult = await make_video_consult(pool, settings.jwt_secret)
+    own = settings.model_copy(update={"redis_namespace": f"{settings.redis_namespace}-jr"})
     environment = {**SHORT, "JANUS_URL": janus.url}
-    doomed, survivor = [await start_hub_process(settings, **environment) for _ in range(2)]
+    doomed, survivor = [await start_hub_process(own, **environment) for _ in range(2)]
     vet = await RtcClient.connect(survivor.url, consult.vet.token)
     owner = await RtcClient.connect(doomed.url, consult.owner.token)
     owner_media = SplitMedia(owner, consult.id, OWNER)
