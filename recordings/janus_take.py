@@ -87,53 +87,64 @@ class JanusTake:
         """Halt; convert and mux what Janus wrote, and upload it with the manifest. A file that
         cannot be converted is logged and left out; the rest still reaches S3."""
         await self.halt()
-        segments: dict[UUID, list[Segment]] = defaultdict(list)
-        start_s: dict[UUID, float] = defaultdict(float)
-        for stretch, files in enumerate(self._stretches):
-            for user_id, groups in _by_publisher(files).items():
-                for group in groups:  # a member who reconnected mid-stretch published anew
-                    seq = self.take * SEGMENTS_PER_TAKE + len(segments[user_id])
-                    try:
-                        segment = await self._segment(user_id, seq, group, start_s[user_id])
-                    except Exception:
-                        log.exception(
-                            "recording %s: stretch %d of %s lost",
-                            self.recording_id,
-                            stretch,
-                            user_id,
-                        )
-                        continue
-                    if segment is not None:
-                        start_s[user_id] += segment.duration_s
-                        await self._uploads.upload_segment(self.recording_id, user_id, segment)
-                        segments[user_id].append(segment)
-        await self._uploads.finish(self.recording_id, self.take, dict(segments))
+        await finish_take(
+            self.recording_id, self.take, self._directory, self._stretches, self._uploads
+        )
 
     def _end_stretch(self) -> None:
         seen = set().union(*self._stretches) if self._stretches else set()
         self._stretches.append(set(self._directory.glob("*.mjr")) - seen)
 
-    async def _segment(
-        self, user_id: UUID, seq: int, kinds: dict[str, Path], start_s: float
-    ) -> Segment | None:
-        converted: dict[str, Path] = {}
-        for kind, mjr in kinds.items():
-            target = mjr.with_suffix(CONVERTED[kind])
-            if await _pp_rec(mjr, target):
-                converted[kind] = target
-        if not converted:
-            return None
-        path = self._directory / f"{user_id}-{seq}.webm"
-        duration_s = await asyncio.to_thread(mux_stretch, converted, path, start_s)
-        content = await asyncio.to_thread(path.read_bytes)
-        return Segment(
-            seq=seq,
-            path=path,
-            start_s=start_s,
-            duration_s=duration_s,
-            size_bytes=len(content),
-            sha256=hashlib.sha256(content).hexdigest(),
-        )
+
+async def finish_take(
+    recording_id: UUID,
+    take: int,
+    directory: Path,
+    stretches: list[set[Path]],
+    uploads: RecordingUploads,
+) -> None:
+    """Convert and mux the .mjr files Janus wrote into `directory`, stretch by stretch (a
+    stretch's files grouped by the publisher connection that wrote them), upload each segment,
+    then join and index the take. A file that cannot be converted is logged and left out."""
+    segments: dict[UUID, list[Segment]] = defaultdict(list)
+    start_s: dict[UUID, float] = defaultdict(float)
+    for stretch, files in enumerate(stretches):
+        for user_id, groups in _by_publisher(files).items():
+            for group in groups:  # a member who reconnected mid-stretch published anew
+                seq = take * SEGMENTS_PER_TAKE + len(segments[user_id])
+                path = directory / f"{user_id}-{seq}.webm"
+                try:
+                    segment = await _segment(seq, path, group, start_s[user_id])
+                except Exception:
+                    log.exception(
+                        "recording %s: stretch %d of %s lost", recording_id, stretch, user_id
+                    )
+                    continue
+                if segment is not None:
+                    start_s[user_id] += segment.duration_s
+                    await uploads.upload_segment(recording_id, user_id, segment)
+                    segments[user_id].append(segment)
+    await uploads.finish(recording_id, take, dict(segments))
+
+
+async def _segment(seq: int, path: Path, kinds: dict[str, Path], start_s: float) -> Segment | None:
+    converted: dict[str, Path] = {}
+    for kind, mjr in kinds.items():
+        target = mjr.with_suffix(CONVERTED[kind])
+        if await _pp_rec(mjr, target):
+            converted[kind] = target
+    if not converted:
+        return None
+    duration_s = await asyncio.to_thread(mux_stretch, converted, path, start_s)
+    content = await asyncio.to_thread(path.read_bytes)
+    return Segment(
+        seq=seq,
+        path=path,
+        start_s=start_s,
+        duration_s=duration_s,
+        size_bytes=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+    )
 
 
 def _by_publisher(files: set[Path]) -> dict[UUID, list[dict[str, Path]]]:

@@ -7,8 +7,9 @@ leftovers. At start the hub recovers each one: the segments S3 lacks are uploade
 buffer (every leftover is first remuxed up to its last whole frame, since the one being written
 when the hub died has no end), and once the recording is no longer live (the replica reaper
 marks it `interrupted` when the dead hub's lease runs out) each participant's segments of the
-take are joined and the manifest is rewritten. Only then is the directory removed: nothing
-written is dropped without a log line naming it.
+take are joined and the manifest is rewritten. A take Janus recorded is converted then
+(recordings.janus_take.finish_take), all its files as one stretch. Only then is the directory
+removed: nothing written is dropped without a log line naming it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import av
 from domain.recordings import repository
 from media.recorder import Segment
 from recordings.buffer import SegmentBuffer
+from recordings.janus_take import finish_take
 from recordings.uploads import RecordingUploads
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,12 @@ class Recovery:
         if recording is None:
             log.error("leftovers of unknown recording %s kept in %s", recording_id, directory)
             return False
+        written_by_janus = set(await asyncio.to_thread(lambda: list(directory.glob("*.mjr"))))
+        if written_by_janus:  # a take Janus recorded: all it wrote, as one stretch
+            await self._until_ended(recording_id)
+            await finish_take(recording_id, take, directory, [written_by_janus], self._uploads)
+            log.warning("recording %s: what Janus wrote for a hub that died is in S3", recording_id)
+            return True
         uploaded = {
             (row["user_id"], row["seq"]): row
             for row in await self._pool.fetch(
