@@ -59,6 +59,21 @@ async def uploaded(pool: asyncpg.Pool, recording_id: str) -> set[tuple[UUID, int
     return {(row["user_id"], row["seq"]) for row in rows}
 
 
+async def recovered_after_a_restart(
+    settings: Settings, environment: dict[str, str], directory: Path
+) -> None:
+    """A hub started on the same disk recovers the recording's leftovers in `directory`
+    (removed once done)."""
+    restarted = await start_hub_process(settings, **SHORT, **environment)
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while await asyncio.to_thread(directory.exists):  # removed once recovered
+            assert time.monotonic() < deadline, "the leftovers were never recovered"
+            await asyncio.sleep(0.5)
+    finally:
+        restarted.stop()
+
+
 async def test_what_a_killed_hub_was_recording_reaches_s3_after_a_restart(
     settings: Settings,
     pool: asyncpg.Pool,
@@ -93,14 +108,7 @@ async def test_what_a_killed_hub_was_recording_reaches_s3_after_a_restart(
     in_s3 = await uploaded(pool, recording_id)
     assert in_s3 < left, (in_s3, left)  # the torn segments had not been uploaded
 
-    restarted = await start_hub_process(settings, **SHORT, **disk)
-    try:
-        deadline = time.monotonic() + DEADLINE_S
-        while directory.exists():  # removed once recovered
-            assert time.monotonic() < deadline, "the leftovers were never recovered"
-            await asyncio.sleep(0.5)
-    finally:
-        restarted.stop()
+    await recovered_after_a_restart(settings, disk, directory)
 
     row = await pool.fetchrow(
         "SELECT state, manifest_key FROM recordings WHERE id = $1", recording_id

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import asyncpg
@@ -19,7 +18,7 @@ from bench.media.rtc_client import RtcClient
 from bench.media.split_media import SplitMedia
 from pawhub.settings import Settings
 from tests.e2e.hubs import start_hub_process
-from tests.e2e.test_recording_recovery import read
+from tests.e2e.test_recording_recovery import read, recovered_after_a_restart
 from tests.e2e.test_rtc_replicas import SHORT, kill
 from tests.janus_process import Janus
 from tests.rest.test_attachments import s3_url  # noqa: F401 (moto's S3 server)
@@ -30,8 +29,6 @@ from tests.signaling.test_rtc_recording_media import BUCKET, LUMAS, decoded_luma
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
-
-DEADLINE_S = 90
 
 
 async def test_what_janus_recorded_for_a_killed_hub_reaches_s3_after_a_restart(
@@ -88,14 +85,7 @@ async def test_what_janus_recorded_for_a_killed_hub_reaches_s3_after_a_restart(
     directory = tmp_path / "buffer" / recording_id
     assert list(directory.glob("*/*.mjr")), "Janus wrote nothing where the hub reads"
 
-    restarted = await start_hub_process(own, **SHORT, **disk)
-    try:
-        deadline = time.monotonic() + DEADLINE_S
-        while directory.exists():  # removed once recovered
-            assert time.monotonic() < deadline, "the leftovers were never recovered"
-            await asyncio.sleep(0.5)
-    finally:
-        restarted.stop()
+    await recovered_after_a_restart(own, disk, directory)
 
     row = await pool.fetchrow(
         "SELECT state, manifest_key FROM recordings WHERE id = $1", recording_id
