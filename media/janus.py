@@ -9,7 +9,7 @@ join) and the tokens of the participants the hub admitted: Janus refuses anyone 
   is lost (the socket closes, Janus says it timed out, a keepalive fails), `lost` is set and
   every pending request fails with :class:`JanusLost`: the hub must recreate its rooms and the
   participants renegotiate.
-- :class:`JanusRoom`: create/destroy a consult's room, allow a participant's token.
+- media.janus_room.JanusRoom: create/destroy a consult's room, allow a participant's token.
 - A publisher handle `publish`es an offer and returns Janus's answer; a subscriber handle
   `subscribe`s to feeds and returns Janus's offer, then `start`s with the participant's answer.
 """
@@ -20,8 +20,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import secrets
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -32,10 +31,18 @@ PLUGIN = "janus.plugin.videoroom"
 KEEPALIVE_S = 15.0  # under deploy/janus's session_timeout of 60 s
 REQUEST_TIMEOUT_S = 10.0
 ENDED = ("lost", "detached")  # the kinds of a handle's last event
-ROOM_EXISTS = 427  # the VideoRoom plugin's JANUS_VIDEOROOM_ERROR_ROOM_EXISTS
-MAX_VIDEO_BPS = 1_500_000  # as the embedded SFU's b=AS cap: there is no simulcast here either
 
 Jsep = dict[str, str]  # {"type": "offer" | "answer", "sdp": ...}
+
+
+@dataclass(frozen=True)
+class JanusAccess:
+    """Where Janus's WebSocket API is, and the secrets it asks for when configured with them
+    (`api_secret` in janus.jcfg, the VideoRoom's `admin_key`)."""
+
+    url: str
+    api_secret: str | None = None
+    admin_key: str | None = None
 
 
 class JanusError(Exception):
@@ -58,8 +65,11 @@ class _Pending(NamedTuple):
 class JanusSession:
     """One Janus session over one WebSocket."""
 
-    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(
+        self, socket: aiohttp.ClientWebSocketResponse, api_secret: str | None = None
+    ) -> None:
         self._socket = socket
+        self._api_secret = api_secret  # Janus's `api_secret`, sent with every request
         self._session_id = 0
         self._transactions = (f"t{n}" for n in itertools.count())
         self._pending: dict[str, _Pending] = {}
@@ -69,9 +79,11 @@ class JanusSession:
         self._keepalive: asyncio.Task[None] | None = None
 
     @classmethod
-    async def connect(cls, http: aiohttp.ClientSession, url: str) -> JanusSession:
+    async def connect(
+        cls, http: aiohttp.ClientSession, url: str, api_secret: str | None = None
+    ) -> JanusSession:
         socket = await http.ws_connect(url, protocols=("janus-protocol",), heartbeat=KEEPALIVE_S)
-        session = cls(socket)
+        session = cls(socket, api_secret)
         try:
             created = await session._send({"janus": "create"})
         except BaseException:
@@ -107,6 +119,8 @@ class JanusSession:
         self._pending[transaction] = _Pending(reply, ack)
         if self._session_id:
             message["session_id"] = self._session_id
+        if self._api_secret:
+            message["apisecret"] = self._api_secret
         try:
             await self._socket.send_json({**message, "transaction": transaction})
             return await asyncio.wait_for(reply, REQUEST_TIMEOUT_S)
@@ -237,59 +251,6 @@ class JanusHandle:
         self.events.put_nowait({"janus": "detached"})
         with contextlib.suppress(JanusError, JanusLost, TimeoutError):
             await self._session._send({"janus": "detach", "handle_id": self.id})
-
-
-class JanusRoom:
-    """A consult's VideoRoom: exists from `create` to `destroy`, joined only with its tokens."""
-
-    def __init__(self, control: JanusHandle, room_id: str, secret: str | None = None) -> None:
-        self._control = control
-        self.id = room_id
-        self._secret = secret or secrets.token_urlsafe(24)
-
-    @staticmethod
-    def new_token() -> str:
-        return secrets.token_urlsafe(24)
-
-    async def create(self, tokens: list[str], max_publishers: int) -> None:
-        await self._control.request(
-            {"request": "create", "room": self.id, "secret": self._secret,
-             "allowed": tokens, "is_private": True, "publishers": max_publishers,
-             "videocodec": "vp8", "audiocodec": "opus", "bitrate": MAX_VIDEO_BPS,
-             "bitrate_cap": True, "permanent": False, "lock_record": True}
-        )  # fmt: skip
-
-    async def allow(self, token: str) -> None:
-        await self._control.request(
-            {"request": "allowed", "room": self.id, "secret": self._secret, "action": "add",
-             "allowed": [token]}
-        )  # fmt: skip
-
-    async def destroy(self) -> None:
-        await self._control.request({"request": "destroy", "room": self.id, "secret": self._secret})
-
-    async def record(self, on: bool, directory: Path) -> None:
-        """Record every publisher's streams, present and to come, as .mjr files in `directory`
-        (a path Janus can write), or stop: Janus closes the files."""
-        if on:
-            await self._control.request(
-                {"request": "edit", "room": self.id, "secret": self._secret,
-                 "new_rec_dir": str(directory)}
-            )  # fmt: skip
-        await self._control.request(
-            {"request": "enable_recording", "room": self.id, "secret": self._secret, "record": on}
-        )
-
-    async def replace(self, tokens: list[str], max_publishers: int) -> None:
-        """Create the room, destroying first one of the same id and secret that outlived its
-        creator (a hub replica that died without destroying it)."""
-        try:
-            await self.create(tokens, max_publishers)
-        except JanusError as error:
-            if error.code != ROOM_EXISTS:
-                raise
-            await self.destroy()
-            await self.create(tokens, max_publishers)
 
 
 def _error(message: dict[str, Any]) -> JanusError:

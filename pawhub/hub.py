@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from domain.redis_client import RedisClient
 from integrations.livekit import EgressStorage, LiveKitBridge
+from media.janus import JanusAccess
 from moderation.namespace import ModerationNamespace
 from moderation.screening import PreSendScreen
 from pawhub.resources import check_dependencies, open_pool, open_redis, open_s3
@@ -97,7 +98,7 @@ def _rtc(
             replica_id,
             lambda *event: router.deliver(*event),
             lambda consult: router.lost(consult),
-            settings.janus_url,
+            JanusAccess(settings.janus_url, settings.janus_api_secret, settings.janus_admin_key),
             settings.jwt_secret,
             studio,
         )

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # Janus's WebSocket API (e.g. ws://127.0.0.1:8188): `sfu` consults' media goes through its
     # VideoRoom instead of the hub's embedded SFU.
     janus_url: str | None = None
+    # Janus's `api_secret` (janus.jcfg) and its VideoRoom's `admin_key`, where Janus has them.
+    janus_api_secret: str | None = None
+    janus_admin_key: str | None = None
     detoxify_checkpoint: str | None = None
     chat_rate_limit: int = Field(default=20, ge=0)
     # Connections one address may hold open on a hub at once (0: no bound). Behind a proxy or

@@ -27,7 +27,7 @@ from uuid import UUID
 
 import av
 
-from media.janus import JanusRoom
+from media.janus_room import JanusRoom
 from media.recorder import Segment
 from recordings.room import SEGMENTS_PER_TAKE
 from recordings.uploads import RecordingUploads

@@ -24,7 +24,8 @@ from uuid import UUID
 from aiortc import RTCSessionDescription
 
 from domain.errors import Conflict, Invalid
-from media.janus import ENDED, JanusHandle, JanusRoom, JanusSession, Jsep
+from media.janus import ENDED, JanusHandle, JanusSession, Jsep
+from media.janus_room import JanusRoom
 from media.sdp_rules import IceCandidateInit, new_connection
 from media.sfu import MAX_EARLY_CANDIDATES, TooManyCandidates
 from signaling.media_host import Deliver, Pc, from_media_server

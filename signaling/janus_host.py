@@ -1,10 +1,8 @@
 """The `sfu` consults pinned to this replica, served by Janus's VideoRoom (`JANUS_URL`).
 
-As with the embedded SFU (signaling.sfu_host), a consult's room is hosted by the replica that
-claimed it (signaling.sfu_claims); the others forward their members' signals here. The room is
-a Janus VideoRoom on this replica's Janus session (media.janus), and each member opens two
-connections to it: `publish`, offered by the member, carries its tracks; `subscribe`, offered
-by Janus, carries everyone else's and is renegotiated by Janus as feeds come and go.
+As with the embedded SFU, the replica that claimed a consult (signaling.sfu_claims) hosts its
+room, a VideoRoom on this replica's Janus session (media.janus); each member opens two
+connections to it (signaling.janus_consult): `publish`, with its tracks, and `subscribe`.
 
 Nobody reaches a room without the hub: it is private, its tokens are issued here to the members
 the hub let in, and its secret is derived from the consult and the hub's secret, so whichever
@@ -38,7 +36,8 @@ from aiortc import RTCSessionDescription
 from domain.errors import Invalid, Unavailable
 from domain.recordings.lifecycle import RecordingState
 from domain.redis_client import RedisClient
-from media.janus import JanusError, JanusHandle, JanusRoom, JanusSession
+from media.janus import JanusAccess, JanusError, JanusHandle, JanusSession
+from media.janus_room import JanusRoom
 from media.sdp_rules import IceCandidateInit
 from recordings.janus_take import JanusTake
 from recordings.studio import Studio
@@ -68,7 +67,7 @@ class JanusHost:
         replica_id: str,
         deliver: Deliver,
         lost: Closed,
-        url: str,
+        janus: JanusAccess,
         secret: str,
         studio: Studio | None = None,
     ) -> None:
@@ -80,7 +79,7 @@ class JanusHost:
         self._replica_id = replica_id
         self._deliver = deliver
         self._lost = lost
-        self._url = url
+        self._janus = janus
         self._secret = secret.encode()
         self._http: aiohttp.ClientSession | None = None
         self._session: JanusSession | None = None
@@ -181,7 +180,7 @@ class JanusHost:
             try:
                 _, control = await self._session_now()
                 with contextlib.suppress(JanusError):  # no such room: it went with Janus
-                    await JanusRoom(control, str(consult), self._room_secret(consult)).destroy()
+                    await self._janus_room(control, consult).destroy()
             finally:
                 await self.claims.unpin(consult)
 
@@ -211,7 +210,7 @@ class JanusHost:
 
     async def _open(self, consult: UUID) -> JanusConsult:
         session, control = await self._session_now()
-        janus = JanusRoom(control, str(consult), self._room_secret(consult))
+        janus = self._janus_room(control, consult)
         await janus.replace([], MAX_PUBLISHERS)  # an empty `allowed`: only tokens given later
         room = JanusConsult(
             consult, session, janus, self._locks[consult], self._deliver, self._spawn
@@ -221,8 +220,9 @@ class JanusHost:
             await self._record(consult, *live)  # a recording that began before this room
         return room
 
-    def _room_secret(self, consult: UUID) -> str:
-        return hmac.new(self._secret, consult.bytes, hashlib.sha256).hexdigest()
+    def _janus_room(self, control: JanusHandle, consult: UUID) -> JanusRoom:
+        secret = hmac.new(self._secret, consult.bytes, hashlib.sha256).hexdigest()
+        return JanusRoom(control, str(consult), secret, self._janus.admin_key)
 
     async def _drop(self, room: JanusConsult, *, destroy: bool) -> None:
         """Forget a room hosted here (under its lock): its take ends, its handles are
@@ -246,7 +246,9 @@ class JanusHost:
                     await self._session.close()  # its socket, if Janus only timed it out
                 if self._http is None:
                     self._http = aiohttp.ClientSession()
-                connecting = JanusSession.connect(self._http, self._url)
+                connecting = JanusSession.connect(
+                    self._http, self._janus.url, self._janus.api_secret
+                )
                 session = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_S)
                 try:
                     self._control = await session.attach()

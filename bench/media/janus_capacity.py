@@ -33,7 +33,8 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from bench.media.janus_server import JanusServer
 from bench.media.sfu_capacity import LUMAS, PARTICIPANTS, TARGET_FPS, PacketLoop, encode_loop
 from media import _aiortc
-from media.janus import JanusRoom, JanusSession
+from media.janus import JanusSession
+from media.janus_room import JanusRoom
 
 WARM_UP_S = 6.0
 WINDOW_S = 10.0

@@ -21,12 +21,29 @@ START_TIMEOUT_S = 30.0
 
 
 class JanusServer:
-    def __init__(self, folder: Path, cpu: int | None = None) -> None:
+    """With `api_secret` and `admin_key`, Janus asks for them as production's should."""
+
+    def __init__(
+        self,
+        folder: Path,
+        cpu: int | None = None,
+        api_secret: str | None = None,
+        admin_key: str | None = None,
+    ) -> None:
         self.port = free_port()
+        self.api_secret = api_secret
         shutil.copytree(CONFIG, folder)
         transport = folder / "janus.transport.websockets.jcfg"
         text = re.sub(r"ws_port = \d+", f"ws_port = {self.port}", transport.read_text())
         transport.write_text(text)
+        for name, setting, value in (
+            ("janus.jcfg", "api_secret", api_secret),
+            ("janus.plugin.videoroom.jcfg", "admin_key", admin_key),
+        ):
+            if value is not None:
+                config = folder / name
+                general = f'general: {{\n\t{setting} = "{value}"\n'
+                config.write_text(config.read_text().replace("general: {\n", general, 1))
         self._folder = folder
         self._cpu = cpu
         self._process: asyncio.subprocess.Process | None = None
@@ -51,7 +68,7 @@ class JanusServer:
         async with aiohttp.ClientSession() as http:
             while asyncio.get_running_loop().time() < deadline:
                 with contextlib.suppress(aiohttp.ClientError):
-                    await (await JanusSession.connect(http, self.url)).close()
+                    await (await JanusSession.connect(http, self.url, self.api_secret)).close()
                     return
                 await asyncio.sleep(0.1)
         raise RuntimeError(f"Janus did not start: see {self._folder / 'janus.log'}")

@@ -23,7 +23,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from bench.media.synthetic import ColorBarTrack
 from deploy.embedded import free_port
-from media.janus import JanusRoom, JanusSession
+from media.janus import JanusSession
+from media.janus_room import JanusRoom
 from tests.deploy.test_dockerfile import hadolint, instructions
 from tests.waiting import POLL_S, TIMEOUT_S
 

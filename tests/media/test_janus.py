@@ -16,7 +16,8 @@ from av import AudioFrame, VideoFrame
 
 from bench.media.frame_readers import FrameReaders
 from bench.media.synthetic import ColorBarTrack, sender_luma
-from media.janus import JanusError, JanusHandle, JanusRoom, JanusSession
+from media.janus import JanusError, JanusHandle, JanusSession
+from media.janus_room import JanusRoom
 from tests.janus_process import Janus
 from tests.waiting import TIMEOUT_S, eventually
 

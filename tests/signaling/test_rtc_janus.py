@@ -7,15 +7,19 @@ host's own addresses (Janus offers no 127.0.0.1 candidate)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import aiohttp
 import asyncpg
 import pytest
 from aiortc import AudioStreamTrack, RTCPeerConnection
 
 from bench.media.consults import VideoConsult, make_video_consult
 from bench.media.split_media import SplitMedia
+from media.janus import JanusError, JanusSession
+from media.janus_room import JanusRoom
 from media.sfu import MAX_EARLY_CANDIDATES
 from pawhub.settings import Settings
 from signaling.sfu_host import MAX_PUBLISHED_TRACKS
@@ -256,3 +260,51 @@ async def test_a_publish_janus_refused_leaves_the_member_free_to_connect_anew(
         finally:
             for member in media:
                 await member.close()
+
+
+async def test_a_janus_with_an_api_secret_and_admin_key_serves_a_hub_that_has_them(
+    settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    guarded = Janus(tmp_path / "guarded", api_secret="api-secret-1", admin_key="admin-key-1")
+    await guarded.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(JanusError, match="Unauthorized"):
+                await JanusSession.connect(http, guarded.url)  # no api_secret
+            session = await JanusSession.connect(http, guarded.url, "api-secret-1")
+            with pytest.raises(JanusError, match="admin_key"):
+                await JanusRoom(await session.attach(), "no-admin-key").create([], 1)
+            await session.close()
+
+        access = {
+            "janus_url": guarded.url,
+            "janus_api_secret": "api-secret-1",
+            "janus_admin_key": "admin-key-1",
+        }
+        runner, url = await start_hub(settings.model_copy(update=access))
+        consult = await make_video_consult(pool, settings.jwt_secret)
+        try:
+            async with connected(url, consult.vet, consult.owner) as (vet, owner):
+                await join(vet, consult, mode="sfu")
+                await enter_call(consult, vet, [(owner, consult.owner)])
+                media = [
+                    SplitMedia(vet, consult.id, LUMAS[0]),
+                    SplitMedia(owner, consult.id, LUMAS[1]),
+                ]
+                try:
+                    for member in media:
+                        member.publish()
+                    await eventually(
+                        lambda: (
+                            sees(media[0], [LUMAS[1]], FRAMES)
+                            and sees(media[1], [LUMAS[0]], FRAMES)
+                        ),
+                        "video both ways through the guarded Janus",
+                    )
+                finally:
+                    for member in media:
+                        await member.close()
+        finally:
+            await runner.cleanup()
+    finally:
+        await guarded.kill()
