@@ -25,7 +25,7 @@ from tests.rest.test_attachments import s3_url  # noqa: F401 (moto's S3 server)
 from tests.rest.test_recordings import s3_session
 from tests.signaling.rtc_client import enter_call, join
 from tests.signaling.test_rtc_recording import consent, record
-from tests.signaling.test_rtc_recording_media import BUCKET, LUMAS, decoded_lumas
+from tests.signaling.test_rtc_recording_media import BUCKET, LUMAS, decoded_lumas, ensure_bucket
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -38,9 +38,7 @@ async def test_what_janus_recorded_for_a_killed_hub_reaches_s3_after_a_restart(
     s3_url: str,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    async with s3_session(s3_url) as s3:
-        if BUCKET not in {found["Name"] for found in (await s3.list_buckets())["Buckets"]}:
-            await s3.create_bucket(Bucket=BUCKET)
+    await ensure_bucket(s3_url)
     own = settings.model_copy(update={"redis_namespace": f"{settings.redis_namespace}-jrec"})
     disk = {
         "S3_ENDPOINT_URL": s3_url,

@@ -21,10 +21,14 @@ from pawhub.settings import Settings
 from tests.conftest import start_hub
 from tests.janus_process import Janus
 from tests.rest.test_attachments import s3_url  # noqa: F401 (moto's S3 server)
-from tests.rest.test_recordings import s3_session
 from tests.signaling.rtc_client import connected, enter_call, join
 from tests.signaling.test_rtc_recording import consent, record, states_seen
-from tests.signaling.test_rtc_recording_media import BUCKET, LUMAS, paused_recording_in_s3
+from tests.signaling.test_rtc_recording_media import (
+    BUCKET,
+    LUMAS,
+    ensure_bucket,
+    paused_recording_in_s3,
+)
 from tests.waiting import eventually
 
 
@@ -35,9 +39,7 @@ async def recording_janus_hub(
     janus: Janus,
     tmp_path: Path,
 ) -> AsyncIterator[str]:
-    async with s3_session(s3_url) as s3:
-        if BUCKET not in {found["Name"] for found in (await s3.list_buckets())["Buckets"]}:
-            await s3.create_bucket(Bucket=BUCKET)
+    await ensure_bucket(s3_url)
     stored = {
         "s3_endpoint_url": s3_url,
         "s3_bucket": BUCKET,

@@ -46,14 +46,18 @@ async def recording_hub(
     s3_url: str,  # noqa: F811
     tmp_path: Path,
 ) -> AsyncIterator[str]:
-    async with s3_session(s3_url) as s3:
-        buckets = {found["Name"] for found in (await s3.list_buckets())["Buckets"]}
-        if BUCKET not in buckets:
-            await s3.create_bucket(Bucket=BUCKET)
+    await ensure_bucket(s3_url)
     stored = {"s3_endpoint_url": s3_url, "s3_bucket": BUCKET, "recording_buffer_dir": tmp_path}
     runner, url = await start_hub(settings.model_copy(update=stored))
     yield url
     await runner.cleanup()
+
+
+async def ensure_bucket(s3_url: str) -> None:  # noqa: F811 (the server's address)
+    """BUCKET on the S3 server, made if it is not there yet."""
+    async with s3_session(s3_url) as s3:
+        if BUCKET not in {found["Name"] for found in (await s3.list_buckets())["Buckets"]}:
+            await s3.create_bucket(Bucket=BUCKET)
 
 
 VetAndOwner = tuple[VideoConsult, RtcClient, RtcClient]
@@ -193,9 +197,7 @@ async def test_a_hub_stopping_mid_recording_ends_it_interrupted_with_its_media_k
     pool: asyncpg.Pool,
     tmp_path: Path,
 ) -> None:
-    async with s3_session(s3_url) as s3:
-        if BUCKET not in {found["Name"] for found in (await s3.list_buckets())["Buckets"]}:
-            await s3.create_bucket(Bucket=BUCKET)
+    await ensure_bucket(s3_url)
     stored = {"s3_endpoint_url": s3_url, "s3_bucket": BUCKET, "recording_buffer_dir": tmp_path}
     runner, url = await start_hub(settings.model_copy(update=stored))
     consult = await make_video_consult(pool, settings.jwt_secret)
