@@ -4,10 +4,14 @@ announce, and a relay publishes them to Redis afterwards, at least once, in orde
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from domain.db import Conn
 from domain.redis_client import RedisClient
+
+# Also hands each event (topic, payload) on where it is needed beyond the events channel.
+EventRoute = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 def events_channel(redis_namespace: str) -> str:
@@ -21,8 +25,11 @@ async def append(conn: Conn, topic: str, payload: dict[str, Any]) -> None:
     )
 
 
-async def relay(conn: Conn, redis: RedisClient, channel: str, batch: int = 100) -> int:
-    """Publish up to `batch` unsent events, oldest first, and mark them sent; how many.
+async def relay(
+    conn: Conn, redis: RedisClient, channel: str, route: EventRoute, batch: int = 100
+) -> int:
+    """Publish up to `batch` unsent events, oldest first, to `channel` and through `route`,
+    and mark them sent; how many.
 
     Rows are locked (SKIP LOCKED), so relays on many replicas never publish one event twice
     at the same time; an event is marked sent only after Redis took it."""
@@ -39,6 +46,7 @@ async def relay(conn: Conn, redis: RedisClient, channel: str, batch: int = 100) 
                 "payload": json.loads(row["payload"]),
             }
             await redis.publish(channel, json.dumps(message))
+            await route(row["topic"], message["payload"])
         await conn.execute(
             "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
             [row["id"] for row in rows],

@@ -11,6 +11,7 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from domain.chat.room_channel import channels_prefix
 from domain.redis_client import RedisClient
 from integrations.livekit import EgressStorage, LiveKitBridge
 from media.janus import JanusAccess
@@ -181,7 +182,7 @@ def build_hub_app(settings: Settings, *, limits: SocketLimits | None = None) -> 
         exits = AsyncExitStack()
         pool = app[POOL] = await open_pool(database_url)
         redis = app[REDIS] = open_redis(redis_url, cluster=settings.redis_cluster)
-        fanout = RoomFanout(sio, pool, redis, f"{prefix}:chat:fanout", replica_id)
+        fanout = RoomFanout(sio, pool, redis, channels_prefix(prefix), replica_id)
         handoff = ModerationHandoff(redis, prefix)
         store = GroupCommitStore(pool)
 
@@ -211,7 +212,7 @@ def build_hub_app(settings: Settings, *, limits: SocketLimits | None = None) -> 
         if limits is not None:
             for namespace in sio.namespace_handlers.values():
                 namespace.limit(limits)
-        membership = MembershipWatch(pool, redis, prefix, fanout)
+        membership = MembershipWatch(pool, fanout)
         background = (fanout, membership, presence, handoff, moderation, rtc_replica)
         for service in background:
             await service.start()

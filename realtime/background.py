@@ -1,6 +1,6 @@
 """Work a hub replica runs beside its app (fan-out publishing and resync, presence leases, the
 moderation hand-off, Redis subscriptions): one task each, started with the app and cancelled,
-then awaited, when it stops."""
+then awaited, when it stops; and catch-ups asked for in bursts, run once per burst."""
 
 from __future__ import annotations
 
@@ -55,3 +55,39 @@ def every(seconds: float, step: Callable[[], Awaitable[None]], what: str) -> Bac
                 raise asyncio.CancelledError
 
     return BackgroundTask(what, loop)
+
+
+class Coalesced:
+    """`run` once now when asked (`soon`); asking while it runs makes one more run after it.
+    A reconnect confirms every room channel again: thousands of asks, a few queries."""
+
+    def __init__(self, run: Callable[[], Awaitable[None]], what: str) -> None:
+        self._run = run
+        self._what = what
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    def soon(self) -> None:
+        if self._task is not None:
+            self._again = True
+            return
+        self._task = asyncio.create_task(self._run_while_asked(), name=self._what)
+
+    async def stop(self) -> None:
+        if (task := self._task) is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run_while_asked(self) -> None:
+        try:
+            again = True
+            while again:
+                self._again = False
+                try:
+                    await self._run()
+                except Exception as exc:  # the owner's periodic safety net tries again
+                    log.warning("%s failed: %s", self._what, exc)
+                again = self._again
+        finally:
+            self._task = None

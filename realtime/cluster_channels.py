@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
+from domain.chat.room_channel import room_channel
 from domain.redis_client import RedisClient
 from realtime.background import every
 from realtime.room_channels import SHARDED, Channels, Flavour, RoomChannels
@@ -51,7 +52,7 @@ class ClusterRoomChannels:
         self._rechecks = every(RECHECK_S, self._recheck, f"following the slots of {prefix}:*")
 
     def channel(self, room: UUID) -> str:
-        return f"{self._prefix}:{room}"
+        return room_channel(self._prefix, room)
 
     async def flavour(self) -> Flavour:
         return SHARDED

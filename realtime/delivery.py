@@ -10,7 +10,6 @@ channel is subscribed again (`resync_soon`), and every few seconds as a safety n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import asyncpg
 
 from domain.chat.catch_up import newest_seqs
 from domain.chat.messages import messages_after
-from realtime.background import every
+from realtime.background import Coalesced, every
 from realtime.metrics import FANOUT_CAUGHT_UP
 from realtime.room_cursor import RoomCursor
 
@@ -66,39 +65,18 @@ class OrderedDelivery:
         self._emit = emit
         self._resync_loop = every(_RESYNC_EVERY_S, self.resync, "fan-out resync")
         self._gap_tasks: set[asyncio.Task[None]] = set()
-        self._resync_task: asyncio.Task[None] | None = None
-        self._resync_again = False
+        self._resync_now = Coalesced(self.resync, "fan-out resync after a resubscription")
 
     def start(self) -> None:
         self._resync_loop.start()
 
     async def stop(self) -> None:
         await self._resync_loop.stop()
-        if (task := self._resync_task) is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._resync_now.stop()
 
     def resync_soon(self) -> None:
-        """Resync once now; requests while one runs make one more run after it (a reconnect
-        confirms every channel again: thousands of requests, a few queries)."""
-        if self._resync_task is not None:
-            self._resync_again = True
-            return
-        self._resync_task = asyncio.create_task(self._resync_while_asked())
-
-    async def _resync_while_asked(self) -> None:
-        try:
-            again = True
-            while again:
-                self._resync_again = False
-                try:
-                    await self.resync()
-                except Exception as exc:  # the periodic resync tries again
-                    log.warning("fan-out resync after a resubscription failed: %s", exc)
-                again = self._resync_again
-        finally:
-            self._resync_task = None
+        """Resync once now (see `Coalesced`)."""
+        self._resync_now.soon()
 
     async def deliver(self, room: UUID, seq: int, data: dict[str, Any]) -> None:
         """Deliver message `seq` of a hosted room (`data` is its wire form) in order."""

@@ -4,7 +4,7 @@ other replicas hosting the room over Redis pub/sub, on the room's own channel.
 PostgreSQL is the source of truth and Redis only the bus, so a lost or late publication costs
 latency, never a message: each replica delivers the messages of the rooms it hosts in seq
 order, each once, catching up from PostgreSQL where a publication went missing
-(`realtime.delivery`). What travels is a `realtime.publication.Publication`, sent through a
+(`realtime.delivery`). What travels is a `domain.chat.room_channel.Publication`, sent through a
 `realtime.outbox.Outbox` (a Redis outage never delays an acknowledgement) to the room's channel
 (`realtime.room_channels`), which a replica listens to while it hosts the room: while a
 connection here is a member or a watcher of it. So a replica receives the traffic of its own
@@ -16,13 +16,11 @@ then reading its newest seq from PostgreSQL as the cursor: a message stored afte
 published after the subscription, so it arrives; one stored before it is at or below the cursor,
 so it comes from PostgreSQL (`missed`). Nothing falls between.
 
-A room may also be watched read-only, by the namespace that registers `on_watched` (moderators
-do): watchers get the room's messages, edits and deletions, and nothing else.
-"""
+A room may also be watched read-only (`on_watched`, for moderators): its messages, edits and
+deletions only."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,17 +31,15 @@ import socketio
 
 from domain.chat.errors import RoomNotFound
 from domain.chat.messages import MAX_MISSED, Message
+from domain.chat.room_channel import Kind, Publication, header
 from domain.redis_client import RedisClient
 from realtime.cluster_channels import open_room_channels
 from realtime.delivery import HostedRoom, OrderedDelivery
 from realtime.metrics import FANOUT_RECEIVED
 from realtime.outbox import Outbox
 from realtime.protocol import ErrorCode, EventError
-from realtime.publication import Kind, Publication, header
 from realtime.room_cursor import RoomCursor
 from realtime.room_reads import RoomReads
-
-log = logging.getLogger(__name__)
 
 WATCHED_EVENTS = frozenset({"message", "message_edited", "message_deleted"})
 # A web client joins every conversation it lists; a moderator watches a handful of rooms.
@@ -100,6 +96,7 @@ class RoomFanout:
         self._joined: dict[str, set[UUID]] = {}  # sid -> rooms it is a member of here
         self._watching: dict[str, set[UUID]] = {}  # sid -> rooms it watches here
         self._to_watchers: WatchedEvent | None = None
+        self._catch_ups: list[Callable[[], None]] = [self._delivery.resync_soon]
         self.channels = open_room_channels(
             redis, channel_prefix, replica_id, self._receive, self._resubscribed
         )
@@ -109,6 +106,10 @@ class RoomFanout:
     def on_watched(self, to_watchers: WatchedEvent) -> None:
         """Hand each watched room's messages, edits and deletions to `to_watchers`."""
         self._to_watchers = to_watchers
+
+    def on_resubscribed(self, catch_up: Callable[[], None]) -> None:
+        """Also call `catch_up` when a room's channel is subscribed again (publications lost)."""
+        self._catch_ups.append(catch_up)
 
     async def start(self) -> None:
         await self.channels.start()
@@ -234,8 +235,7 @@ class RoomFanout:
     # events
 
     async def publish_message(self, room: UUID, seq: int, data: dict[str, Any]) -> None:
-        """Deliver a stored message (`data` is its wire form) here, in seq order, and send it
-        to the other replicas."""
+        """Deliver a stored message (its wire form `data`) here in seq order; send it on."""
         await self._delivery.deliver(room, seq, data)
         self._enqueue(Publication(room, Kind.message, "message", data, seq=seq))
 
@@ -277,7 +277,8 @@ class RoomFanout:
         self._outbox.put(publication.room, publication.encode(self.replica_id))
 
     def _resubscribed(self, _room: UUID) -> None:
-        self._delivery.resync_soon()
+        for catch_up in self._catch_ups:
+            catch_up()
 
     async def _receive(self, raw: bytes) -> None:
         origin, room_id, body = header(raw)

@@ -31,6 +31,7 @@ from uuid import UUID
 
 import redis.asyncio as aioredis
 
+from domain.chat.room_channel import room_channel, sharded_pubsub
 from realtime.background import BackgroundTask
 from realtime.metrics import FANOUT_CHANNELS, FANOUT_RESUBSCRIBED, FANOUT_SUBSCRIBED
 
@@ -57,8 +58,7 @@ CLASSIC = Flavour("subscribe", "unsubscribe", "PUBLISH", "message")
 
 async def detect_flavour(redis: aioredis.Redis) -> Flavour:
     """Sharded pub/sub from Redis 7 on, classic before."""
-    version = str((await redis.info("server"))["redis_version"])
-    return SHARDED if int(version.split(".", 1)[0]) >= 7 else CLASSIC
+    return SHARDED if await sharded_pubsub(redis) else CLASSIC
 
 
 def _text(value: Any) -> str:
@@ -119,7 +119,7 @@ class RoomChannels:
         self._listener = BackgroundTask(f"listen {prefix}:*", self._listen_forever)
 
     def channel(self, room: UUID) -> str:
-        return f"{self._prefix}:{room}"
+        return room_channel(self._prefix, room)
 
     async def flavour(self) -> Flavour:
         """The kind of channel to publish on (what the listener last found, else asked now)."""

@@ -1,8 +1,8 @@
 """The API's periodic jobs: expired cart reservations go back to stock, orders unpaid past their
 deadline are cancelled (PaymentIntent cancelled, stock returned), paid bookings whose fee was
-never held are cancelled, and the outbox's domain events are published to Redis. Every replica
-runs them; their SQL locks (SKIP LOCKED, row locks re-checked after each Stripe call) make that
-safe."""
+never held are cancelled, and the outbox's domain events are published to Redis (a member who
+left, also on the room's channel). Every replica runs them; their SQL locks (SKIP LOCKED, row
+locks re-checked after each Stripe call) make that safe."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
+from functools import partial
 
 from litestar import Litestar
 
+from domain.chat.room_channel import relay_to_room
 from domain.commerce.payments import expire_unpaid_orders
 from domain.commerce.stock import release_expired_reservations
 from domain.outbox import relay
@@ -39,7 +41,8 @@ async def run_jobs_once(app: Litestar, channel: str) -> dict[str, int]:
             "orders expired": await expire_unpaid_orders(conn, provide_stripe(app.state), deadline),
             "unheld bookings cancelled": await cancel_stale_requests(conn, STALE_REQUEST),
         }
-        done["events published"] = await relay(conn, app.state.redis, channel)
+        to_rooms = partial(relay_to_room, app.state.redis, settings.redis_namespace)
+        done["events published"] = await relay(conn, app.state.redis, channel, to_rooms)
     return done
 
 

@@ -16,8 +16,10 @@ from domain.db import Conn, Db
 from domain.errors import NotFound
 from domain.rate_limits import Budget
 
-# The domain event that tells the hub to take a member's live sockets out of the room.
+# The domain event that tells the hub to take a member's live sockets out of the room
+# (`domain.chat.room_channel.relay_to_room`), and what they are told.
 MEMBER_LEFT = "conversation.member_left"
+LEFT_REASON = "you left the conversation"
 CREATION_WINDOW_S = 60 * 60
 
 

@@ -28,12 +28,19 @@ async def test_relay_publishes_unsent_events_once_and_marks_them_sent(
     await pubsub.subscribe(channel)
     await pubsub.get_message(timeout=5)  # the subscription's confirmation
     ours = [f"{uuid4().hex}-1", f"{uuid4().hex}-2"]
+    routed: list[tuple[str, str]] = []
+
+    async def route(topic: str, payload: dict[str, Any]) -> None:
+        if payload.get("order_id") in ours:
+            routed.append((topic, payload["order_id"]))
+
     # Appended and relayed in one transaction: no other relay (the API's periodic job) sees them.
     async with pool.acquire() as conn, conn.transaction():
         for order_id in ours:
             await outbox.append(conn, "order.paid", {"order_id": order_id})
-        assert await outbox.relay(conn, redis, channel) >= 2
-        await outbox.relay(conn, redis, channel)  # a second pass publishes none of them again
+        assert await outbox.relay(conn, redis, channel, route) >= 2
+        await outbox.relay(conn, redis, channel, route)  # a second pass relays none again
+    assert routed == [("order.paid", ours[0]), ("order.paid", ours[1])]
     received: list[dict[str, Any]] = []
     while message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=2):
         event = json.loads(message["data"])

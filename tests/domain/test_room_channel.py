@@ -1,4 +1,4 @@
-"""What one replica's fan-out tells the others (`realtime.publication`), without servers."""
+"""What one replica's fan-out tells the others (`domain.chat.room_channel`), without servers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import pytest
 
-from realtime.publication import Kind, Publication, header
+from domain.chat.room_channel import Kind, Publication, header
 
 
 @pytest.mark.parametrize(

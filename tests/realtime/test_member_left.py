@@ -1,0 +1,85 @@
+"""A member who leaves over REST is taken out of the room by the replicas hosting it, and only
+those hear of it: the API's outbox relay publishes the leave on the room's own channel (no
+replica listens to every domain event), and a leave whose publication a replica missed is found
+by the membership check that follows every resubscription of its room channels."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from domain.chat.conversations import LEFT_REASON, leave_conversation
+from domain.chat.room_channel import RELAY_ORIGIN, Kind, relay_to_room
+from domain.outbox import events_channel, relay
+from pawhub.settings import Settings
+from realtime.fanout import RoomFanout
+from tests.realtime.replicas import Hearing, clients, new_room, replicas
+
+
+@pytest.fixture
+def hearing(monkeypatch: pytest.MonkeyPatch) -> Hearing:
+    heard = Hearing()
+    monkeypatch.setattr(RoomFanout, "_receive", heard.record())
+    return heard
+
+
+async def test_a_leave_is_told_only_to_the_replicas_hosting_the_room(
+    settings: Settings, pool: asyncpg.Pool, make_user: Any, redis: aioredis.Redis, hearing: Hearing
+) -> None:
+    namespace = settings.redis_namespace
+    room_id, owner, vet = await new_room(pool, make_user)
+    other_room, other_owner, _ = await new_room(pool, make_user)
+    async with replicas(settings, count=3) as (first, second, third), clients() as connect:
+        alice, bob = await connect(first, owner[1]), await connect(second, vet[1])
+        carol = await connect(third, other_owner[1])
+        for client, joined in ((alice, room_id), (bob, room_id), (carol, other_room)):
+            assert (await client.call("join", {"room": str(joined)}))["ok"]
+        [(_, listening)] = await redis.pubsub_numsub(events_channel(namespace))
+        assert listening == 0  # no hub replica receives every domain event
+
+        async with pool.acquire() as conn:
+            await leave_conversation(conn, room_id, vet[0].id)
+            # The API's periodic relay may take the event first: it relays it the same way.
+            await relay(
+                conn, redis, events_channel(namespace), partial(relay_to_room, redis, namespace)
+            )
+        [removed] = await bob.wait_for("removed", 1, timeout=20)
+        assert removed == {"room": str(room_id), "reason": LEFT_REASON}
+
+        heard = [h for h in hearing.log if h.room == room_id and h.kind is Kind.removal]
+        assert {h.origin for h in heard} == {RELAY_ORIGIN.encode()}
+        assert len({h.replica for h in heard}) == 2  # the two hosting it; not the third
+        refused = await bob.call("send", {"room": str(room_id), "client_id": "b", "body": "?"})
+        assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
+        assert alice.received["removed"] == carol.received["removed"] == []
+
+
+async def test_a_leave_whose_publication_was_missed_is_found_after_resubscribing(
+    settings: Settings, pool: asyncpg.Pool, room: Any, redis: aioredis.Redis
+) -> None:
+    room_id, owner, vet = room
+    listeners = f"{settings.redis_namespace}:chat:fanout:replica:"
+    async with replicas(settings) as (first, second), clients() as connect:
+        alice, bob = await connect(first, owner[1]), await connect(second, vet[1])
+        for client in (alice, bob):
+            assert (await client.call("join", {"room": str(room_id)}))["ok"]
+        # The leave is committed but never published (as if Redis dropped it): only the check
+        # against PostgreSQL after a resubscription can take the vet out.
+        await pool.execute(
+            "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
+            room_id,
+            vet[0].id,
+        )
+        killed = 0
+        for connection in await redis.client_list():
+            if connection["name"].startswith(listeners):
+                killed += await redis.client_kill_filter(_id=connection["id"])
+        assert killed >= 2
+
+        [removed] = await bob.wait_for("removed", 1, timeout=20)
+        assert removed == {"room": str(room_id), "reason": LEFT_REASON}
+        assert alice.received["removed"] == []
