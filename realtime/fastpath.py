@@ -3,12 +3,16 @@ written straight to every recipient's socket.
 
 python-socketio's manager starts a task per recipient, and engine.io then queues the packet for
 a per-socket writer task that frames it again; at tens of thousands of deliveries per second
-that machinery, not Python, is the limit. Here the frames of one event-loop tick are collected
-per recipient and written at the end of the tick, all of a recipient's frames in one write
-(`realtime.engine.DirectQueue`): when the hub falls behind, a tick carries several messages and
-each recipient costs one system call for all of them instead of one each, so the hub catches
-up instead of queueing. A recipient still on long-polling gets the packets queued, in order.
-Emits that expect acknowledgements take python-socketio's own path.
+that machinery, not Python, is the limit. Here the emits of one event-loop tick are collected
+and written at the end of the tick (`realtime.engine.DirectQueue`): a tick's only emit goes
+straight to each recipient, and when the hub falls behind and a tick carries several, all of a
+recipient's frames go in one write, so each recipient costs one system call for all of them
+instead of one each and the hub catches up instead of queueing. A recipient still on
+long-polling gets the packets queued, in order. Emits that expect acknowledgements take
+python-socketio's own path.
+
+A room's recipients (their sockets and queues) are looked up once and kept until someone
+enters or leaves it, so a busy room costs no lookups per message.
 
 With a write delay (`FANOUT_WRITE_DELAY_MS`) the writes wait that long after the first emit
 instead of the end of its tick, so the messages of that window share each recipient's write:
@@ -19,13 +23,26 @@ the server disconnects anyone (`flush`) and before a drain closes the transports
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, NamedTuple
 
 import socketio
 from engineio import packet as eio_packet
 
 from realtime import _socketio as internals
 from realtime.frames import packet_frame
+
+
+class _Recipient(NamedTuple):
+    sid: str
+    socket: Any  # engineio.async_socket.AsyncSocket
+    queue: Any  # its realtime.engine.DirectQueue
+
+
+class _Emit(NamedTuple):
+    frame: bytes
+    packets: tuple[eio_packet.Packet]
+    recipients: list[_Recipient]
+    skipped: frozenset[str | None]
 
 
 class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
@@ -37,17 +54,20 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
         super().__init__()
         self._write_delay_s = write_delay_s
         self._rooms_of: dict[tuple[str, str], set[str | None]] = {}
-        # This tick's deliveries, per engine.io socket in emit order: (frame, packet).
-        self._pending: dict[Any, list[tuple[bytes, eio_packet.Packet]]] = {}
+        # The recipients of each room of more than one that was emitted to since it changed.
+        self._recipients: dict[tuple[str, str | None], list[_Recipient]] = {}
+        self._emits: list[_Emit] = []  # this tick's (or this write delay's), in order
 
     def basic_enter_room(
         self, sid: str, namespace: str, room: str | None, eio_sid: str | None = None
     ) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         self._rooms_of.setdefault((namespace, sid), set()).add(room)
+        self._recipients.pop((namespace, room), None)
 
     def basic_leave_room(self, sid: str, namespace: str, room: str | None) -> None:
         super().basic_leave_room(sid, namespace, room)
+        self._recipients.pop((namespace, room), None)
         rooms = self._rooms_of.get((namespace, sid))
         if rooms is not None:
             rooms.discard(room)
@@ -93,39 +113,53 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
                 event, data, namespace, room=room, skip_sid=skip_sid, to=to, **kwargs
             )
             return
-        queued = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-        delivery = (packet_frame(queued), queued)
-        skipped = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        open_socket = internals.open_socket_finder(self.server.eio)
-        pending = self._pending
-        if not pending:
+        packet = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        skipped = frozenset(skip_sid if isinstance(skip_sid, list) else (skip_sid,))
+        recipients = self._recipients_of(namespace, to or room)
+        if not self._emits:
             loop = asyncio.get_running_loop()
             if self._write_delay_s:
                 loop.call_later(self._write_delay_s, self.flush)
             else:
                 loop.call_soon(self.flush)  # at the end of this tick
-        for sid, eio_sid in self.get_participants(namespace, to or room):
-            if sid in skipped:
-                continue
-            socket = open_socket(eio_sid)
-            if socket is None:
-                continue
-            deliveries = pending.get(socket)
-            if deliveries is None:
-                pending[socket] = [delivery]
-            else:
-                deliveries.append(delivery)
+        self._emits.append(_Emit(packet_frame(packet), (packet,), recipients, skipped))
+
+    def _recipients_of(self, namespace: str, room: str | None) -> list[_Recipient]:
+        key = (namespace, room)
+        recipients = self._recipients.get(key)
+        if recipients is None:
+            open_socket = internals.open_socket_finder(self.server.eio)
+            recipients = [
+                _Recipient(sid, socket, internals.queue_of(socket))
+                for sid, eio_sid in self.get_participants(namespace, room)
+                if (socket := open_socket(eio_sid)) is not None
+            ]
+            if len(recipients) > 1:  # a client's own room is looked up each time instead
+                self._recipients[key] = recipients
+        return recipients
 
     def flush(self) -> None:
         """Write what waits: one write per recipient for all of its frames. Called at the end
         of the tick (or the write delay), and by the server before it closes connections."""
-        pending, self._pending = self._pending, {}
-        for socket, deliveries in pending.items():
-            if not internals.is_open(socket):
-                continue
-            frames = (
-                deliveries[0][0]
-                if len(deliveries) == 1
-                else b"".join(frame for frame, _ in deliveries)
-            )
-            internals.queue_of(socket).write_frames(frames, (packet for _, packet in deliveries))
+        emits, self._emits = self._emits, []
+        is_open = internals.is_open
+        if len(emits) == 1:
+            frame, packets, recipients, skipped = emits[0]
+            for sid, socket, queue in recipients:
+                if is_open(socket) and sid not in skipped:
+                    queue.write_frames(frame, packets)
+            return
+        # Several emits: each recipient's frames, in emit order, in one write.
+        waiting: dict[Any, tuple[Any, list[_Emit]]] = {}
+        for emit in emits:
+            for sid, socket, queue in emit.recipients:
+                if sid in emit.skipped:
+                    continue
+                if (entry := waiting.get(socket)) is None:
+                    waiting[socket] = (queue, [emit])
+                else:
+                    entry[1].append(emit)
+        for socket, (queue, theirs) in waiting.items():
+            if is_open(socket):
+                frames = b"".join(emit.frame for emit in theirs)
+                queue.write_frames(frames, [emit.packets[0] for emit in theirs])
