@@ -35,6 +35,10 @@ async def open_pool(database_url: str, *, min_size: int = 2, max_size: int = 20)
     return pool
 
 
+_MAX_CONNECTIONS = 100  # per process
+_WAIT_FOR_CONNECTION_S = 5.0  # as long as a command may take (the socket timeout)
+
+
 def open_redis(redis_url: str, *, cluster: bool = False) -> RedisClient:
     """A client of one Redis, or of the Redis Cluster `redis_url` names one node of."""
     # Every call has a socket timeout, so a dead Redis fails fast instead of hanging a handler.
@@ -45,7 +49,16 @@ def open_redis(redis_url: str, *, cluster: bool = False) -> RedisClient:
     }
     if cluster:
         return RedisCluster.from_url(redis_url, **timeouts)
-    return aioredis.from_url(redis_url, retry_on_timeout=False, **timeouts)
+    # A burst past the pool's connections (hundreds of clients leaving at once, each leave a
+    # presence update) waits for one to come free, instead of failing what did not fit.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        redis_url,
+        max_connections=_MAX_CONNECTIONS,
+        timeout=_WAIT_FOR_CONNECTION_S,
+        retry_on_timeout=False,
+        **timeouts,
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 # Credentials any S3 stand-in accepts: the embedded store checks none.

@@ -230,3 +230,22 @@ class _WithZrem:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._redis, name)
+
+
+async def test_a_burst_of_departures_past_the_redis_pool_is_recorded_in_full(
+    redis: aioredis.Redis, redis_url: str
+) -> None:
+    """Hundreds of clients leaving at once (a drain, a network blip) each give their lease
+    back: the hub's Redis client waits for a free connection rather than failing the rest."""
+    hubs_redis = open_redis(redis_url)
+    prefix = f"presence-test-{uuid4().hex[:8]}"
+    departing, _ = replica(hubs_redis, prefix)
+    room, users = uuid4(), [uuid4() for _ in range(400)]
+    try:
+        await asyncio.gather(*(departing.arrive(room, user, f"sid-{user}") for user in users))
+        assert await redis.zcard(room_key(prefix, room)) == len(users)
+        await asyncio.gather(*(departing.depart(room, user, f"sid-{user}") for user in users))
+        assert await redis.zcard(room_key(prefix, room)) == 0
+    finally:
+        await departing.stop()
+        await hubs_redis.aclose()
