@@ -1,8 +1,9 @@
 """Hub replicas and the API on a real Redis Cluster (`REDIS_CLUSTER=true`, three primaries):
 chat rooms whose channels live on every node carry every message across replicas in order,
-presence is told across them, a consult's call is entered over `/rtc` (its state in Redis),
-logins are counted against their rate limits (two keys in one script), and stored messages
-handed off on the moderation stream are scored by a worker and flagged. A primary killed
+presence is told across them, a consult's call is entered over `/rtc` (its state in Redis), a
+member who left is taken out of the room by the outbox relay's removal on the room's shard
+channel, logins are counted against their rate limits (two keys in one script), and stored
+messages handed off on the moderation stream are scored by a worker and flagged. A primary killed
 mid-chat fails over to its replica and nothing acknowledged is lost or delivered twice."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -21,10 +23,12 @@ from redis.crc import key_slot
 
 from bench.media.consults import make_video_consult
 from bench.media.rtc_client import RtcClient
-from domain.chat.conversations import create_conversation
+from domain.chat.conversations import LEFT_REASON, create_conversation, leave_conversation
 from domain.chat.messages import store_message
+from domain.chat.room_channel import relay_to_room
 from domain.identity import Role
 from domain.identity.tokens import Principal
+from domain.outbox import events_channel, relay
 from pawhub.resources import open_redis
 from pawhub.settings import Settings
 from realtime.handoff import ModerationHandoff
@@ -90,6 +94,31 @@ async def test_chat_and_presence_across_replicas_on_a_redis_cluster(
         assert len(nodes) > 1, nodes  # the rooms' channels were spread over the primaries
     finally:
         await close_all([client for client in (alice, bob) if client], (first, second))
+
+
+async def test_a_member_who_left_is_taken_out_of_the_room_on_a_redis_cluster(
+    settings: Settings, redis_cluster: RedisClusterProcesses, room: Any, pool: asyncpg.Pool
+) -> None:
+    """The outbox relay's removal reaches the room's channel on the node owning its slot."""
+    own = on_cluster(settings, redis_cluster)
+    room_id, owner, vet = room
+    cluster = open_redis(redis_cluster.url, cluster=True)
+    hub = await start_hub_process(own)
+    alice = await ChatClient.connect(hub.url, owner[1])
+    bob = await ChatClient.connect(hub.url, vet[1])
+    try:
+        for client in (alice, bob):
+            assert (await client.call("join", {"room": str(room_id)}))["ok"]
+        async with pool.acquire() as conn:
+            await leave_conversation(conn, room_id, vet[0].id)
+            route = partial(relay_to_room, cluster, own.redis_namespace)
+            await relay(conn, cluster, events_channel(own.redis_namespace), route)
+        [removed] = await bob.wait_for("removed", 1, timeout=20)
+        assert removed == {"room": str(room_id), "reason": LEFT_REASON}
+        assert alice.received["removed"] == []
+    finally:
+        await cluster.aclose()
+        await close_all([alice, bob], (hub,))
 
 
 async def test_a_consult_call_is_entered_on_a_redis_cluster(
