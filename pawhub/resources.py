@@ -37,6 +37,9 @@ async def open_pool(database_url: str, *, min_size: int = 2, max_size: int = 20)
 
 _MAX_CONNECTIONS = 100  # per process
 _WAIT_FOR_CONNECTION_S = 5.0  # as long as a command may take (the socket timeout)
+# redis-py's cluster client cannot wait for a connection: past this many to one node, a
+# command fails. Ten times one Redis's pool, for the same bursts.
+_MAX_CONNECTIONS_PER_NODE = 1000
 
 
 def open_redis(redis_url: str, *, cluster: bool = False) -> RedisClient:
@@ -48,7 +51,9 @@ def open_redis(redis_url: str, *, cluster: bool = False) -> RedisClient:
         "health_check_interval": 10,
     }
     if cluster:
-        return RedisCluster.from_url(redis_url, **timeouts)
+        return RedisCluster.from_url(
+            redis_url, max_connections=_MAX_CONNECTIONS_PER_NODE, **timeouts
+        )
     # A burst past the pool's connections (hundreds of clients leaving at once, each leave a
     # presence update) waits for one to come free, instead of failing what did not fit.
     pool = aioredis.BlockingConnectionPool.from_url(

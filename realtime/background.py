@@ -12,6 +12,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+_FIRST_BACKOFF_S = 0.5  # a failed catch-up's first retry; doubled up to _MAX_BACKOFF_S
+_MAX_BACKOFF_S = 10.0
+
 
 class BackgroundTask:
     """`run` as a named task between `start` and `stop`."""
@@ -59,35 +62,46 @@ def every(seconds: float, step: Callable[[], Awaitable[None]], what: str) -> Bac
 
 class Coalesced:
     """`run` once now when asked (`soon`); asking while it runs makes one more run after it.
-    A reconnect confirms every room channel again: thousands of asks, a few queries."""
+    A reconnect confirms every room channel again: thousands of asks, a few queries. A run
+    that fails is run again, after a backoff, until one succeeds (or `stop`)."""
 
     def __init__(self, run: Callable[[], Awaitable[None]], what: str) -> None:
         self._run = run
         self._what = what
         self._task: asyncio.Task[None] | None = None
         self._again = False
+        self._stopped = False
 
     def soon(self) -> None:
+        if self._stopped:
+            return
         if self._task is not None:
             self._again = True
             return
         self._task = asyncio.create_task(self._run_while_asked(), name=self._what)
 
     async def stop(self) -> None:
-        if (task := self._task) is not None:
+        self._stopped = True
+        task, self._task = self._task, None
+        if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def _run_while_asked(self) -> None:
+        backoff = _FIRST_BACKOFF_S
         try:
-            again = True
-            while again:
+            self._again = True
+            while self._again:
                 self._again = False
                 try:
                     await self._run()
-                except Exception as exc:  # the owner's periodic safety net tries again
-                    log.warning("%s failed: %s", self._what, exc)
-                again = self._again
+                    backoff = _FIRST_BACKOFF_S
+                except Exception as exc:
+                    log.warning("%s failed (again in %.1f s): %s", self._what, backoff, exc)
+                    self._again = True
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, _MAX_BACKOFF_S)
         finally:
-            self._task = None
+            if self._task is asyncio.current_task():
+                self._task = None

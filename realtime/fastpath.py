@@ -124,9 +124,11 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
                 loop.call_soon(self.flush)  # at the end of this tick
         self._emits.append(_Emit(packet_frame(packet), (packet,), recipients, skipped))
 
-    def _recipients_of(self, namespace: str, room: str | None) -> list[_Recipient]:
-        key = (namespace, room)
-        recipients = self._recipients.get(key)
+    def _recipients_of(self, namespace: str, room: Any) -> list[_Recipient]:
+        # Several rooms named at once (`to=[...]`) are looked up each time: no enter or leave
+        # would clear what was kept for them.
+        keepable = room is None or isinstance(room, str)
+        recipients = self._recipients.get((namespace, room)) if keepable else None
         if recipients is None:
             open_socket = internals.open_socket_finder(self.server.eio)
             recipients = [
@@ -134,8 +136,8 @@ class BroadcastManager(socketio.AsyncManager):  # type: ignore[misc]
                 for sid, eio_sid in self.get_participants(namespace, room)
                 if (socket := open_socket(eio_sid)) is not None
             ]
-            if len(recipients) > 1:  # a client's own room is looked up each time instead
-                self._recipients[key] = recipients
+            if keepable and len(recipients) > 1:  # a client's own room is looked up each time
+                self._recipients[(namespace, room)] = recipients
         return recipients
 
     def flush(self) -> None:

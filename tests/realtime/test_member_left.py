@@ -5,6 +5,7 @@ by the membership check that follows every resubscription of its room channels."
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from typing import Any
 
@@ -17,7 +18,8 @@ from domain.chat.room_channel import RELAY_ORIGIN, Kind, relay_to_room
 from domain.outbox import events_channel, relay
 from pawhub.settings import Settings
 from realtime.fanout import RoomFanout
-from tests.realtime.replicas import Hearing, clients, new_room, replicas
+from tests.realtime.replicas import Heard, Hearing, clients, new_room, replicas
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -50,9 +52,13 @@ async def test_a_leave_is_told_only_to_the_replicas_hosting_the_room(
         [removed] = await bob.wait_for("removed", 1, timeout=20)
         assert removed == {"room": str(room_id), "reason": LEFT_REASON}
 
-        heard = [h for h in hearing.log if h.room == room_id and h.kind is Kind.removal]
-        assert {h.origin for h in heard} == {RELAY_ORIGIN.encode()}
-        assert len({h.replica for h in heard}) == 2  # the two hosting it; not the third
+        def removals() -> list[Heard]:
+            return [h for h in hearing.log if h.room == room_id and h.kind is Kind.removal]
+
+        await eventually(lambda: len({h.replica for h in removals()}) == 2, "both hosts told")
+        await asyncio.sleep(0.2)
+        assert {h.origin for h in removals()} == {RELAY_ORIGIN.encode()}
+        assert len({h.replica for h in removals()}) == 2  # the two hosting it; not the third
         refused = await bob.call("send", {"room": str(room_id), "client_id": "b", "body": "?"})
         assert refused["ok"] is False and refused["error"]["code"] == "forbidden"
         assert alice.received["removed"] == carol.received["removed"] == []
