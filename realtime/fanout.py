@@ -21,7 +21,7 @@ deletions only."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -96,7 +96,7 @@ class RoomFanout:
         self._joined: dict[str, set[UUID]] = {}  # sid -> rooms it is a member of here
         self._watching: dict[str, set[UUID]] = {}  # sid -> rooms it watches here
         self._to_watchers: WatchedEvent | None = None
-        self._catch_ups: list[Callable[[], None]] = [self._delivery.resync_soon]
+        self._catch_ups: list[Callable[[UUID], None]] = []
         self.channels = open_room_channels(
             redis, channel_prefix, replica_id, self._receive, self._resubscribed
         )
@@ -107,8 +107,9 @@ class RoomFanout:
         """Hand each watched room's messages, edits and deletions to `to_watchers`."""
         self._to_watchers = to_watchers
 
-    def on_resubscribed(self, catch_up: Callable[[], None]) -> None:
-        """Also call `catch_up` when a room's channel is subscribed again (publications lost)."""
+    def on_resubscribed(self, catch_up: Callable[[UUID], None]) -> None:
+        """Also call `catch_up(room)` when a room's channel is subscribed again (what was
+        published on it meanwhile is lost)."""
         self._catch_ups.append(catch_up)
 
     async def start(self) -> None:
@@ -221,13 +222,10 @@ class RoomFanout:
     def local_rooms(self, sid: str) -> list[UUID]:
         return list(self._joined.get(sid, ()))
 
-    def local_members(self) -> dict[UUID, set[UUID]]:
-        """The users with a connection joined here, per room."""
-        return {
-            room: set(hosted.members.values())
-            for room, hosted in self._rooms.items()
-            if hosted.members
-        }
+    def local_members(self, rooms: Iterable[UUID]) -> dict[UUID, set[UUID]]:
+        """The users with a connection joined here, in each of these rooms hosted here."""
+        hosted = self._rooms
+        return {room: set(hosted[room].members.values()) for room in rooms if room in hosted}
 
     def watched_rooms(self, sid: str) -> list[UUID]:
         return list(self._watching.get(sid, ()))
@@ -276,9 +274,10 @@ class RoomFanout:
     def _enqueue(self, publication: Publication) -> None:
         self._outbox.put(publication.room, publication.encode(self.replica_id))
 
-    def _resubscribed(self, _room: UUID) -> None:
+    def _resubscribed(self, room: UUID) -> None:
+        self._delivery.resync_soon()
         for catch_up in self._catch_ups:
-            catch_up()
+            catch_up(room)
 
     async def _receive(self, raw: bytes) -> None:
         origin, room_id, body = header(raw)
