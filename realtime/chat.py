@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -136,8 +137,14 @@ class ChatNamespace(AuthenticatedNamespace):
 
     @event("join", JoinPayload)
     async def join(self, sid: str, payload: JoinPayload) -> Ack:
-        principal = await self._member(sid, payload.room)
-        joined = await self._fanout.join(payload.room, sid, principal.user_id, payload.since_seq)
+        principal = await self.principal(sid)
+        joined = await self._fanout.join(
+            payload.room,
+            sid,
+            principal.user_id,
+            payload.since_seq,
+            partial(self._member, sid, payload.room),
+        )
         arrival = await self._presence.arrive(payload.room, principal.user_id, sid)
         if not self.server.manager.is_connected(sid, "/chat"):
             # It left while joining, after its disconnect handler ran: nothing would end this.

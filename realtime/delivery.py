@@ -45,10 +45,30 @@ class HostedRoom:
     opened: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     gap_timer: asyncio.TimerHandle | None = None
+    removals: int = 0  # users taken out of the room here while it was hosted
+    # user -> `removals` at their latest removal, kept only while joins are under way
+    removed_while_arriving: dict[UUID, int] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         return not self.members and not self.watchers and not self.arriving
+
+    def arrived(self) -> None:
+        """One join or watch is done; with none under way, no removal needs keeping."""
+        self.arriving -= 1
+        if not self.arriving:
+            self.removed_while_arriving.clear()
+
+    def record_removal(self, user: UUID) -> None:
+        """A user was taken out: a join of theirs under way must not complete."""
+        self.removals += 1
+        if self.arriving:
+            self.removed_while_arriving[user] = self.removals
+
+    def removed_since(self, user: UUID, removals_seen: int) -> bool:
+        """Whether `user` was taken out after `removals` was `removals_seen` (by an arrival,
+        which keeps the record until it is done)."""
+        return self.removed_while_arriving.get(user, 0) > removals_seen
 
     def stop_gap_timer(self) -> None:
         if self.gap_timer is not None:

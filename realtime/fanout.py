@@ -14,7 +14,10 @@ most MAX_ROOMS_PER_CONNECTION rooms and watches at most MAX_WATCHED_PER_CONNECTI
 A room is opened here by subscribing to its channel, waiting for Redis to confirm it, and only
 then reading its newest seq from PostgreSQL as the cursor: a message stored after that read is
 published after the subscription, so it arrives; one stored before it is at or below the cursor,
-so it comes from PostgreSQL (`missed`). Nothing falls between.
+so it comes from PostgreSQL (`missed`). Nothing falls between. Likewise a joiner's membership
+is read once the channel is subscribed, and removals heard while joins are under way are kept
+(`HostedRoom.record_removal`): a leave committed after that read refuses the join or, once the
+member is set, takes it out.
 
 A room may also be watched read-only (`on_watched`, for moderators): its messages, edits and
 deletions only."""
@@ -22,14 +25,13 @@ deletions only."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import socketio
 
-from domain.chat.errors import RoomNotFound
+from domain.chat.errors import NotAMember, RoomNotFound
 from domain.chat.messages import MAX_MISSED, Message
 from domain.chat.room_channel import Kind, Publication, header
 from domain.redis_client import RedisClient
@@ -37,9 +39,9 @@ from realtime.cluster_channels import open_room_channels
 from realtime.delivery import HostedRoom, OrderedDelivery
 from realtime.metrics import FANOUT_RECEIVED
 from realtime.outbox import Outbox
-from realtime.protocol import ErrorCode, EventError
 from realtime.room_cursor import RoomCursor
-from realtime.room_reads import RoomReads
+from realtime.room_reads import JoinResult, RoomReads
+from realtime.socket_rooms import SocketRooms
 
 WATCHED_EVENTS = frozenset({"message", "message_edited", "message_deleted"})
 # A web client joins every conversation it lists; a moderator watches a handful of rooms.
@@ -52,27 +54,6 @@ _not_hosted = FANOUT_RECEIVED.labels("not_hosted")
 
 # Hands a watched room's event (room, event, data) to its watchers.
 WatchedEvent = Callable[[UUID, str, dict[str, Any]], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class JoinResult:
-    last_seq: int
-    missed: list[Message]
-    has_more: bool
-
-
-def _check_room_bound(index: dict[str, set[UUID]], sid: str, room: UUID, bound: int) -> None:
-    rooms = index.get(sid, set())
-    if room not in rooms and len(rooms) >= bound:
-        raise EventError(ErrorCode.too_large, f"at most {bound} rooms per connection; leave one")
-
-
-def _forget(index: dict[str, set[UUID]], sid: str, room: UUID) -> None:
-    rooms = index.get(sid)
-    if rooms is not None:
-        rooms.discard(room)
-        if not rooms:
-            del index[sid]
 
 
 class RoomFanout:
@@ -93,8 +74,8 @@ class RoomFanout:
         self._replica_bytes = replica_id.encode()
         self._rooms: dict[UUID, HostedRoom] = {}
         self._delivery = OrderedDelivery(pool, self._rooms, self._emit)
-        self._joined: dict[str, set[UUID]] = {}  # sid -> rooms it is a member of here
-        self._watching: dict[str, set[UUID]] = {}  # sid -> rooms it watches here
+        self._joined = SocketRooms()  # the rooms each connection is a member of here
+        self._watching = SocketRooms()  # the rooms each connection watches here
         self._to_watchers: WatchedEvent | None = None
         self._catch_ups: list[Callable[[UUID], None]] = []
         self.channels = open_room_channels(
@@ -153,7 +134,7 @@ class RoomFanout:
         hosted.opened = True
 
     async def _arrived(self, room: UUID, hosted: HostedRoom, *, locked: bool = True) -> None:
-        hosted.arriving -= 1
+        hosted.arrived()
         if locked:
             hosted.lock.release()
         await self._drop_if_empty(room, hosted)
@@ -164,25 +145,43 @@ class RoomFanout:
             hosted.stop_gap_timer()
             await self.channels.unsubscribe(room)
 
-    async def join(self, room: UUID, sid: str, user: UUID, since_seq: int | None) -> JoinResult:
-        """Put `sid` in the room and return what it missed after `since_seq`.
+    async def join(
+        self,
+        room: UUID,
+        sid: str,
+        user: UUID,
+        since_seq: int | None,
+        check_member: Callable[[], Awaitable[object]],
+    ) -> JoinResult:
+        """Put `sid` in the room and return what it missed after `since_seq`; `check_member`
+        raises if `user` may not join (run once the channel is subscribed: the module's doc).
 
         The member and the cursor are set under the room's lock, so no live delivery
-        interleaves: everything at or below the cursor comes in `missed`, everything after it
-        arrives live, each exactly once. The missed range is then fixed and read after the
-        lock, so the members of a room rejoining at once share one statement.
+        interleaves: at or below the cursor comes in `missed`, after it arrives live, each
+        exactly once. The missed range is read after the lock: a room's rejoining members
+        share one statement.
         """
-        _check_room_bound(self._joined, sid, room, MAX_ROOMS_PER_CONNECTION)
+        self._joined.check_bound(sid, room, MAX_ROOMS_PER_CONNECTION)
         hosted = await self._arrive(room)
+        removals_seen = hosted.removals
+        hosted.lock.release()  # the room's joiners check their memberships together
         try:
+            await check_member()
+            await hosted.lock.acquire()
+        except BaseException:
+            await self._arrived(room, hosted, locked=False)
+            raise
+        try:
+            if hosted.removed_since(user, removals_seen):
+                raise NotAMember()
             # Again, and counted at once: the connection's other joins may have landed.
-            _check_room_bound(self._joined, sid, room, MAX_ROOMS_PER_CONNECTION)
+            self._joined.check_bound(sid, room, MAX_ROOMS_PER_CONNECTION)
             if since_seq is not None and since_seq > hosted.cursor.seq:
                 # It saw more than this replica has delivered (on a replica that died before
                 # publishing): deliver those here first, or it would get them again live.
                 await self._delivery.catch_up(room, hosted, since_seq)
             await self._sio.enter_room(sid, str(room), namespace="/chat")  # raises if it left
-            self._joined.setdefault(sid, set()).add(room)
+            self._joined.add(sid, room)
             hosted.members[sid] = user
             cursor = hosted.cursor.seq
         finally:
@@ -194,7 +193,7 @@ class RoomFanout:
 
     async def leave(self, room: UUID, sid: str) -> None:
         await self._sio.leave_room(sid, str(room), namespace="/chat")
-        _forget(self._joined, sid, room)
+        self._joined.discard(sid, room)
         hosted = self._rooms.get(room)
         if hosted is not None:
             hosted.members.pop(sid, None)
@@ -203,24 +202,24 @@ class RoomFanout:
     async def watch(self, room: UUID, sid: str) -> None:
         """Host the room here while `sid` (of the namespace that registered `on_watched`)
         watches it."""
-        _check_room_bound(self._watching, sid, room, MAX_WATCHED_PER_CONNECTION)
+        self._watching.check_bound(sid, room, MAX_WATCHED_PER_CONNECTION)
         hosted = await self._arrive(room)
         try:
-            _check_room_bound(self._watching, sid, room, MAX_WATCHED_PER_CONNECTION)
+            self._watching.check_bound(sid, room, MAX_WATCHED_PER_CONNECTION)
             hosted.watchers.add(sid)
-            self._watching.setdefault(sid, set()).add(room)
+            self._watching.add(sid, room)
         finally:
             await self._arrived(room, hosted)
 
     async def unwatch(self, room: UUID, sid: str) -> None:
-        _forget(self._watching, sid, room)
+        self._watching.discard(sid, room)
         hosted = self._rooms.get(room)
         if hosted is not None:
             hosted.watchers.discard(sid)
             await self._drop_if_empty(room, hosted)
 
     def local_rooms(self, sid: str) -> list[UUID]:
-        return list(self._joined.get(sid, ()))
+        return self._joined.of(sid)
 
     def local_members(self, rooms: Iterable[UUID]) -> dict[UUID, set[UUID]]:
         """The users with a connection joined here, in each of these rooms hosted here."""
@@ -228,7 +227,7 @@ class RoomFanout:
         return {room: set(hosted[room].members.values()) for room in rooms if room in hosted}
 
     def watched_rooms(self, sid: str) -> list[UUID]:
-        return list(self._watching.get(sid, ()))
+        return self._watching.of(sid)
 
     # events
 
@@ -254,6 +253,7 @@ class RoomFanout:
         hosted = self._rooms.get(room)
         if hosted is None:
             return
+        hosted.record_removal(user)
         for sid in [sid for sid, member in hosted.members.items() if member == user]:
             await self._sio.emit(
                 "removed", {"room": str(room), "reason": reason}, to=sid, namespace="/chat"

@@ -5,12 +5,22 @@ the others at once, thousands within a second; concurrent reads share one statem
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
 
 from domain.batching import GroupCommit
 from domain.chat.messages import MAX_MISSED, Message, last_seqs, messages_after_each
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    """What a join read: the room's cursor, and what the client missed below it."""
+
+    last_seq: int
+    missed: list[Message]
+    has_more: bool
 
 
 class RoomReads:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -17,8 +18,9 @@ from domain.chat.conversations import LEFT_REASON, leave_conversation
 from domain.chat.room_channel import RELAY_ORIGIN, Kind, relay_to_room
 from domain.outbox import events_channel, relay
 from pawhub.settings import Settings
+from realtime.chat import ChatNamespace
 from realtime.fanout import RoomFanout
-from tests.realtime.replicas import Heard, Hearing, clients, new_room, replicas
+from tests.realtime.replicas import Heard, Hearing, clients, new_room, replicas, send
 from tests.waiting import eventually
 
 
@@ -89,3 +91,55 @@ async def test_a_leave_whose_publication_was_missed_is_found_after_resubscribing
         [removed] = await bob.wait_for("removed", 1, timeout=20)
         assert removed == {"room": str(room_id), "reason": LEFT_REASON}
         assert alice.received["removed"] == []
+
+
+@pytest.mark.parametrize("hosted", [True, False], ids=["room-hosted", "room-opened-by-the-join"])
+async def test_a_leave_relayed_while_its_member_joins_refuses_the_join(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    room: Any,
+    redis: aioredis.Redis,
+    hearing: Hearing,
+    monkeypatch: pytest.MonkeyPatch,
+    hosted: bool,
+) -> None:
+    """The vet leaves just after their join read their membership, and the leave is relayed
+    before the join completes: the join is refused and the room's messages do not reach them,
+    whether another member kept the room hosted or this join opened it (subscribing its
+    channel: a membership read before the subscription would miss the relayed leave)."""
+    room_id, owner, vet = room
+    namespace = settings.redis_namespace
+    check_member = ChatNamespace._member
+
+    def removal_heard() -> bool:
+        return any(h.room == room_id and h.kind is Kind.removal for h in hearing.log)
+
+    async def leave_just_after_the_read(self: ChatNamespace, sid: str, room: UUID) -> Any:
+        principal = await check_member(self, sid, room)
+        if principal.user_id == vet[0].id:
+            async with pool.acquire() as conn:
+                await leave_conversation(conn, room_id, vet[0].id)
+                await relay(
+                    conn, redis, events_channel(namespace), partial(relay_to_room, redis, namespace)
+                )
+            for _ in range(100):  # code that missed the publication would wait forever
+                if removal_heard():
+                    break
+                await asyncio.sleep(0.05)
+        return principal
+
+    monkeypatch.setattr(ChatNamespace, "_member", leave_just_after_the_read)
+    async with replicas(settings, count=1) as (hub,), clients() as connect:
+        alice, bob = await connect(hub, owner[1]), await connect(hub, vet[1])
+        if hosted:
+            assert (await alice.call("join", {"room": str(room_id)}))["ok"]
+        refused = await bob.call("join", {"room": str(room_id)})
+        assert removal_heard()
+        assert refused["ok"] is False and refused["error"]["code"] == "forbidden", refused
+
+        if not hosted:
+            assert (await alice.call("join", {"room": str(room_id)}))["ok"]
+        await send(alice, room_id, "after-the-leave")
+        await alice.wait_for("message", 1)
+        await asyncio.sleep(0.3)  # the message went out to the room's sockets together
+        assert bob.received["message"] == []
