@@ -29,6 +29,7 @@ from realtime.handoff import ModerationHandoff
 from realtime.limits import SocketLimits
 from realtime.membership import MembershipWatch
 from realtime.presence import Presence
+from realtime.presence_news import PresenceNews
 from realtime.rate_limit import SendRateLimiter
 from realtime.server import SOCKET_SERVER, create_socket_server, mount
 from recordings.studio import Studio
@@ -186,8 +187,10 @@ def build_hub_app(settings: Settings, *, limits: SocketLimits | None = None) -> 
         handoff = ModerationHandoff(redis, prefix)
         store = GroupCommitStore(pool)
 
+        presence_news = PresenceNews(fanout)
+
         async def went_offline(room: UUID, user: UUID) -> None:
-            await chat.announce_offline(room, user)
+            presence_news.tell(room, user, online=False)
 
         presence = Presence(redis, prefix, replica_id, went_offline)
         chat = ChatNamespace(
@@ -195,6 +198,7 @@ def build_hub_app(settings: Settings, *, limits: SocketLimits | None = None) -> 
             pool=pool,
             fanout=fanout,
             presence=presence,
+            presence_news=presence_news,
             limiter=SendRateLimiter(redis, prefix, settings.chat_rate_limit),
             handoff=handoff,
             screen=PreSendScreen(thresholds_of(settings)),
@@ -213,7 +217,7 @@ def build_hub_app(settings: Settings, *, limits: SocketLimits | None = None) -> 
             for namespace in sio.namespace_handlers.values():
                 namespace.limit(limits)
         membership = MembershipWatch(pool, fanout)
-        background = (fanout, membership, presence, handoff, moderation, rtc_replica)
+        background = (fanout, membership, presence, presence_news, handoff, moderation, rtc_replica)
         for service in background:
             await service.start()
         yield

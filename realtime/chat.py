@@ -25,6 +25,7 @@ from realtime.limits import Budget
 from realtime.metrics import MESSAGES_STORED
 from realtime.namespace import AuthenticatedNamespace
 from realtime.presence import Presence
+from realtime.presence_news import PresenceNews
 from realtime.protocol import Ack, ErrorCode, EventError, Payload, event, ok
 from realtime.rate_limit import SendRateLimiter
 
@@ -104,6 +105,7 @@ class ChatNamespace(AuthenticatedNamespace):
         pool: asyncpg.Pool,
         fanout: RoomFanout,
         presence: Presence,
+        presence_news: PresenceNews,
         limiter: SendRateLimiter,
         handoff: ModerationHandoff,
         screen: Screen,
@@ -113,6 +115,7 @@ class ChatNamespace(AuthenticatedNamespace):
         self._pool = pool
         self._fanout = fanout
         self._presence = presence
+        self._presence_news = presence_news
         self._limiter = limiter
         self._handoff = handoff
         self._screen = screen
@@ -151,12 +154,7 @@ class ChatNamespace(AuthenticatedNamespace):
             await self._leave(sid, payload.room, principal)
             raise EventError(ErrorCode.unavailable, "the connection closed while joining")
         if arrival.came_online:
-            await self._fanout.publish(
-                payload.room,
-                "presence",
-                {"room": str(payload.room), "user_id": str(principal.user_id), "online": True},
-                skip_sid=sid,
-            )
+            self._presence_news.tell(payload.room, principal.user_id, True, skip_sid=sid)
         return ok(
             room=str(payload.room),
             last_seq=joined.last_seq,
@@ -175,12 +173,7 @@ class ChatNamespace(AuthenticatedNamespace):
     async def _leave(self, sid: str, room: UUID, principal: Principal) -> None:
         await self._fanout.leave(room, sid)
         if await self._presence.depart(room, principal.user_id, sid):
-            await self.announce_offline(room, principal.user_id)
-
-    async def announce_offline(self, room: UUID, user: UUID) -> None:
-        await self._fanout.publish(
-            room, "presence", {"room": str(room), "user_id": str(user), "online": False}
-        )
+            self._presence_news.tell(room, principal.user_id, False)
 
     async def on_disconnect(self, sid: str, *_: Any) -> None:
         principal = await self.principal(sid)

@@ -19,6 +19,7 @@ from pawhub.settings import Settings
 from realtime import room_reads
 from realtime.chat import ChatNamespace
 from realtime.presence import Presence, room_key
+from realtime.presence_news import ANNOUNCE_DELAY_S
 from tests.recording_client import ChatClient
 from tests.waiting import eventually
 
@@ -246,7 +247,8 @@ async def test_presence_follows_joins_and_disconnects(room: Any, connect: Any) -
     alices_phone = await connect(owner[1])
     await alices_phone.call("join", {"room": str(room_id)})
     sent = await alices_phone.call("send", {"room": str(room_id), "client_id": "p", "body": "hi"})
-    await bob.wait_for("message", 1)  # emitted after any presence the join caused
+    await bob.wait_for("message", 1)
+    await asyncio.sleep(ANNOUNCE_DELAY_S * 4)  # any presence the join caused is out by now
     assert bob.received["presence"] == [online]
 
     await alice.close()

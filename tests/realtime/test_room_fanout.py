@@ -102,6 +102,7 @@ async def test_a_room_on_both_replicas_gets_every_message_once_in_order_and_leav
         assert received("applied") - applied >= 80  # each replica applied the other's 40
 
         assert (await bob.call("leave", {"room": str(room_id)}))["ok"]
+        await alice.wait_for("presence", 2)  # bob online, then offline: published before
 
         async def only_the_first() -> bool:
             return await subscribers(redis, channel) == 1

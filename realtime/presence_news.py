@@ -1,0 +1,70 @@
+"""Presence changes reach a room in batches: each is announced within ANNOUNCE_DELAY_S, together
+with the others of that window, in the order they happened.
+
+A room of 500 filling up (or a replica's clients arriving at once) used to cost a write to every
+other member per arrival, and a fresh look-up of the room's recipients each time, since every
+arrival changes them: 125,000 writes for the room. Announced together, all of a window's changes
+reach each member in one write (`realtime.fastpath`) from one look-up. Presence has no order
+with messages in the contract; a member may see a message before its sender's arrival.
+
+At most MAX_WAITING changes wait; past that they go out at once. Those waiting when the replica
+stops are not announced: its clients are being disconnected, and the others learn of departures
+from the presence leases (`realtime.presence`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import NamedTuple
+from uuid import UUID
+
+from realtime.background import Coalesced
+from realtime.fanout import RoomFanout
+
+ANNOUNCE_DELAY_S = 0.05
+MAX_WAITING = 2000
+
+
+class _Change(NamedTuple):
+    room: UUID
+    user: UUID
+    online: bool
+    skip_sid: str | None  # the connection that arrived: it knows
+
+
+class PresenceNews:
+    """One per replica, for `/chat`, announcing through the room fan-out."""
+
+    def __init__(self, fanout: RoomFanout) -> None:
+        self._fanout = fanout
+        self._waiting: list[_Change] = []
+        self._full = asyncio.Event()  # MAX_WAITING changes wait: announce them now
+        self._announcing = Coalesced(self._announce_after_delay, "presence announcements")
+
+    async def start(self) -> None:
+        """Nothing runs until a change is told."""
+
+    async def stop(self) -> None:
+        await self._announcing.stop()
+
+    def tell(self, room: UUID, user: UUID, online: bool, skip_sid: str | None = None) -> None:
+        """Announce that `user` came online (or went offline) in `room`, except to `skip_sid`."""
+        self._waiting.append(_Change(room, user, online, skip_sid))
+        if len(self._waiting) >= MAX_WAITING:
+            self._full.set()
+        self._announcing.soon()
+
+    async def _announce_after_delay(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._full.wait(), ANNOUNCE_DELAY_S)
+        self._full.clear()
+        waiting, self._waiting = self._waiting, []
+        # No await in between suspends (the fan-out's emits only collect frames), so they all
+        # go out in the same write per recipient.
+        for change in waiting:
+            await self._fanout.publish(
+                change.room,
+                "presence",
+                {"room": str(change.room), "user_id": str(change.user), "online": change.online},
+                skip_sid=change.skip_sid,
+            )
