@@ -30,7 +30,12 @@ from engineio import packet as eio_packet
 
 from realtime import _socketio as internals
 from realtime.frames import packet_frame
-from realtime.websocket import RAW_CONNECTION, WebSocketConnection, keep_running
+from realtime.websocket import (
+    RAW_CONNECTION,
+    WebSocketConnection,
+    keep_running,
+    switching_protocols,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +63,15 @@ class DirectQueue:
 
     # writing
 
-    def attach(self, transport: asyncio.WriteTransport, close: Callable[[], None]) -> None:
+    def attach(
+        self, transport: asyncio.WriteTransport, close: Callable[[], None], head: bytes = b""
+    ) -> None:
         """From now on, write packets as WebSocket frames to `transport` (a websocket's,
-        after its upgrade), first whatever waited; `close` ends the websocket."""
+        after its upgrade); `close` ends the websocket. `head` (the upgrade's answer, if not
+        sent yet) and whatever waited go first, in one write."""
         self._transport, self._close = transport, close
-        for packet in self._packets:
-            if packet is not None:
-                self._write(packet_frame(packet))
+        waited = [packet_frame(packet) for packet in self._packets if packet is not None]
+        self._write(b"".join((head, *waited)))
         self._packets = _NOTHING_QUEUED
         self._wake_drained()
 
@@ -167,11 +174,13 @@ class LeanWebSocket:
             key = environ["HTTP_SEC_WEBSOCKET_KEY"]
             environ.clear()
             environ.update(kept)
-            if raw.accept(key, socket):
-                internals.mark_websocket(socket)
-                internals.queue_of(socket).attach(raw.transport, raw.close)
-            else:  # the client left while it was being connected
+            if raw.transport.is_closing():  # the client left while it was being connected
                 await internals.close_socket(socket)
+                return None
+            internals.mark_websocket(socket)
+            # The upgrade's answer and engine.io's OPEN packet: one write, one system call.
+            internals.queue_of(socket).attach(raw.transport, raw.close, switching_protocols(key))
+            raw.accept(socket)
             return None
         # Uncompressed: per-message deflate would cost a zlib pass per recipient (and Node's
         # socket.io disables it too).

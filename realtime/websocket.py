@@ -78,6 +78,14 @@ def accept_key(key: str) -> str:
     return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
 
 
+def switching_protocols(key: str) -> bytes:
+    """The answer to a websocket upgrade whose Sec-WebSocket-Key is `key`."""
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n"
+    )
+
+
 class WebSocketConnection(FrameReader):
     """One accepted websocket: whole messages to its engine.io socket, in order."""
 
@@ -96,22 +104,13 @@ class WebSocketConnection(FrameReader):
         self._reader: asyncio.Task[None] | None = None  # only while messages are handed over
         self._paused = False
 
-    def accept(self, key: str, socket: AsyncSocket) -> bool:
-        """Answer the upgrade (engine.io accepted the connection); False if it is gone."""
-        if self.transport.is_closing():
-            return False
-        self.transport.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-            + accept_key(key).encode()
-            + b"\r\n\r\n"
-        )
+    def accept(self, socket: AsyncSocket) -> None:
+        """Engine.IO accepted the connection and its upgrade is answered: read its frames."""
         self.socket = socket
         self.state = WebSocketState.CONNECTED
         self._entrance.connections.add(self)
         if self._buffer:  # frames that came with or right after the upgrade request
             self.data_received(b"")
-        return True
 
     # asyncio.Protocol
 
