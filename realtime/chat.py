@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import partial
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
 from pydantic import Field
 
-from domain.batching import GroupCommit
 from domain.chat.edits import edit_message, redact_message
-from domain.chat.errors import NotAMember, RoomNotFound
 from domain.chat.flags import report_message
 from domain.chat.messages import MAX_HISTORY_PAGE, NewMessage, history, mark_read
-from domain.chat.posting import checked_body, memberships
+from domain.chat.posting import checked_body
 from domain.identity.tokens import Principal
 from realtime.fanout import RoomFanout
 from realtime.group_commit import GroupCommitStore
@@ -120,34 +117,18 @@ class ChatNamespace(AuthenticatedNamespace):
         self._handoff = handoff
         self._screen = screen
         self._store = store
-        self._membership_checks: GroupCommit[tuple[UUID, UUID], None] = GroupCommit(
-            self._check_members
-        )
 
     async def _member(self, sid: str, room: UUID) -> Principal:
         """The caller, once shown to be a member of `room` (joined here, or per PostgreSQL)."""
         principal = await self.principal(sid)
         if room not in self._fanout.local_rooms(sid):
-            await self._membership_checks.submit((room, principal.user_id))
+            await self._fanout.check_member(room, principal.user_id)
         return principal
-
-    async def _check_members(self, pairs: list[tuple[UUID, UUID]]) -> list[Exception | None]:
-        """Concurrent checks share one statement (a storm of reconnects joins thousands)."""
-        return [
-            None if member else NotAMember() if member is False else RoomNotFound()
-            for member in await memberships(self._pool, pairs)
-        ]
 
     @event("join", JoinPayload)
     async def join(self, sid: str, payload: JoinPayload) -> Ack:
         principal = await self.principal(sid)
-        joined = await self._fanout.join(
-            payload.room,
-            sid,
-            principal.user_id,
-            payload.since_seq,
-            partial(self._member, sid, payload.room),
-        )
+        joined = await self._fanout.join(payload.room, sid, principal.user_id, payload.since_seq)
         arrival = await self._presence.arrive(payload.room, principal.user_id, sid)
         if not self.server.manager.is_connected(sid, "/chat"):
             # It left while joining, after its disconnect handler ran: nothing would end this.

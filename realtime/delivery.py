@@ -13,13 +13,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
 
 from domain.chat.catch_up import newest_seqs
 from domain.chat.messages import messages_after
+from domain.chat.posting import RoomAccess
 from realtime.background import Coalesced, every
 from realtime.metrics import FANOUT_CAUGHT_UP
 from realtime.room_cursor import RoomCursor
@@ -74,6 +75,14 @@ class HostedRoom:
         if self.gap_timer is not None:
             self.gap_timer.cancel()
             self.gap_timer = None
+
+
+class Arrival(NamedTuple):
+    """A join or watch let into a hosted room (its lock held)."""
+
+    hosted: HostedRoom
+    removals_seen: int  # the room's removals before anything was read for this arrival
+    access: RoomAccess | None  # the joiner's, read with the cursor when this opened the room
 
 
 class OrderedDelivery:

@@ -14,10 +14,9 @@ most MAX_ROOMS_PER_CONNECTION rooms and watches at most MAX_WATCHED_PER_CONNECTI
 A room is opened here by subscribing to its channel, waiting for Redis to confirm it, and only
 then reading its newest seq from PostgreSQL as the cursor: a message stored after that read is
 published after the subscription, so it arrives; one stored before it is at or below the cursor,
-so it comes from PostgreSQL (`missed`). Nothing falls between. Likewise a joiner's membership
-is read once the channel is subscribed, and removals heard while joins are under way are kept
-(`HostedRoom.record_removal`): a leave committed after that read refuses the join or, once the
-member is set, takes it out.
+so it comes from PostgreSQL (`missed`). Likewise a joiner's membership is read after the
+subscription, and removals heard while joins are under way are kept: a leave committed after
+that read refuses the join or, once the member is set, takes it out. Nothing falls between.
 
 A room may also be watched read-only (`on_watched`, for moderators): its messages, edits and
 deletions only."""
@@ -33,10 +32,11 @@ import socketio
 
 from domain.chat.errors import NotAMember, RoomNotFound
 from domain.chat.messages import MAX_MISSED, Message
+from domain.chat.posting import RoomAccess
 from domain.chat.room_channel import Kind, Publication, header
 from domain.redis_client import RedisClient
 from realtime.cluster_channels import open_room_channels
-from realtime.delivery import HostedRoom, OrderedDelivery
+from realtime.delivery import Arrival, HostedRoom, OrderedDelivery
 from realtime.metrics import FANOUT_RECEIVED
 from realtime.outbox import Outbox
 from realtime.room_cursor import RoomCursor
@@ -105,33 +105,35 @@ class RoomFanout:
 
     # hosted rooms
 
-    async def _arrive(self, room: UUID) -> HostedRoom:
+    async def _arrive(self, room: UUID, joiner: UUID | None = None) -> Arrival:
         """The room's hosted state, opened, with its lock held and this arrival counted in
         it (so it stays hosted); the caller adds its member or watcher, then `_arrived`."""
         hosted = self._rooms.get(room)
         if hosted is None:
             hosted = self._rooms[room] = HostedRoom()
         hosted.arriving += 1
+        removals_seen, access = hosted.removals, None
         try:
             await hosted.lock.acquire()
             try:
                 if not hosted.opened:
-                    await self._open(room, hosted)
+                    access = await self._open(room, hosted, joiner)
             except BaseException:
                 hosted.lock.release()
                 raise
         except BaseException:
             await self._arrived(room, hosted, locked=False)
             raise
-        return hosted
+        return Arrival(hosted, removals_seen, access)
 
-    async def _open(self, room: UUID, hosted: HostedRoom) -> None:
+    async def _open(self, room: UUID, hosted: HostedRoom, joiner: UUID | None) -> RoomAccess:
         await self.channels.subscribe(room)  # confirmed by Redis (or caught up once it is)
-        newest = await self._reads.newest_seq(room)  # read after the subscription is confirmed
-        if newest is None:
+        access = await self._reads.access(room, joiner)  # read after the subscription is confirmed
+        if access is None:
             raise RoomNotFound()
-        hosted.cursor = RoomCursor(newest)
+        hosted.cursor = RoomCursor(access.last_seq)
         hosted.opened = True
+        return access
 
     async def _arrived(self, room: UUID, hosted: HostedRoom, *, locked: bool = True) -> None:
         hosted.arrived()
@@ -145,34 +147,28 @@ class RoomFanout:
             hosted.stop_gap_timer()
             await self.channels.unsubscribe(room)
 
-    async def join(
-        self,
-        room: UUID,
-        sid: str,
-        user: UUID,
-        since_seq: int | None,
-        check_member: Callable[[], Awaitable[object]],
-    ) -> JoinResult:
-        """Put `sid` in the room and return what it missed after `since_seq`; `check_member`
-        raises if `user` may not join (run once the channel is subscribed: the module's doc).
+    async def join(self, room: UUID, sid: str, user: UUID, since_seq: int | None) -> JoinResult:
+        """Put `sid` in the room if `user` is a member; what it missed after `since_seq`.
 
         The member and the cursor are set under the room's lock, so no live delivery
         interleaves: at or below the cursor comes in `missed`, after it arrives live, each
         exactly once. The missed range is read after the lock: a room's rejoining members
-        share one statement.
-        """
+        share one statement."""
         self._joined.check_bound(sid, room, MAX_ROOMS_PER_CONNECTION)
-        hosted = await self._arrive(room)
-        removals_seen = hosted.removals
-        hosted.lock.release()  # the room's joiners check their memberships together
+        rejoin = self._joined.has(sid, room)  # a member here: a removal would take it out
+        arrival = await self._arrive(room, None if rejoin else user)
+        hosted, access = arrival.hosted, arrival.access
+        if not rejoin and access is None:
+            hosted.lock.release()  # an open room's joiners read their memberships together
+            try:
+                await self._reads.check_member(room, user)
+                await hosted.lock.acquire()
+            except BaseException:
+                await self._arrived(room, hosted, locked=False)
+                raise
         try:
-            await check_member()
-            await hosted.lock.acquire()
-        except BaseException:
-            await self._arrived(room, hosted, locked=False)
-            raise
-        try:
-            if hosted.removed_since(user, removals_seen):
+            refused = not rejoin and access is not None and not access.member
+            if refused or hosted.removed_since(user, arrival.removals_seen):
                 raise NotAMember()
             # Again, and counted at once: the connection's other joins may have landed.
             self._joined.check_bound(sid, room, MAX_ROOMS_PER_CONNECTION)
@@ -203,7 +199,7 @@ class RoomFanout:
         """Host the room here while `sid` (of the namespace that registered `on_watched`)
         watches it."""
         self._watching.check_bound(sid, room, MAX_WATCHED_PER_CONNECTION)
-        hosted = await self._arrive(room)
+        hosted = (await self._arrive(room)).hosted
         try:
             self._watching.check_bound(sid, room, MAX_WATCHED_PER_CONNECTION)
             hosted.watchers.add(sid)
@@ -217,6 +213,9 @@ class RoomFanout:
         if hosted is not None:
             hosted.watchers.discard(sid)
             await self._drop_if_empty(room, hosted)
+
+    async def check_member(self, room: UUID, user: UUID) -> None:
+        await self._reads.check_member(room, user)
 
     def local_rooms(self, sid: str) -> list[UUID]:
         return self._joined.of(sid)

@@ -1,5 +1,6 @@
-"""What joining a room reads from PostgreSQL, batched: a room's newest seq when a replica
-starts hosting it, and what a rejoining client missed. When a replica dies its clients rejoin
+"""What joining a room reads from PostgreSQL, batched: whether the joiner is a member and, when a
+replica starts hosting the room, its newest seq (one ask for both), and what a rejoining client
+missed. When a replica dies its clients rejoin
 the others at once, thousands within a second; concurrent reads share one statement each
 (`domain.batching`), and a lone join pays what a single statement costs."""
 
@@ -11,7 +12,9 @@ from uuid import UUID
 import asyncpg
 
 from domain.batching import GroupCommit
-from domain.chat.messages import MAX_MISSED, Message, last_seqs, messages_after_each
+from domain.chat.errors import NotAMember, RoomNotFound
+from domain.chat.messages import MAX_MISSED, Message, messages_after_each
+from domain.chat.posting import RoomAccess, room_access
 
 
 @dataclass(frozen=True)
@@ -26,24 +29,34 @@ class JoinResult:
 class RoomReads:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._newest: GroupCommit[UUID, int | None] = GroupCommit(self._read_newest)
+        self._access: GroupCommit[tuple[UUID, UUID | None], RoomAccess | None] = GroupCommit(
+            self._read_access
+        )
         # Each ask may bring MAX_MISSED + 1 rows: fewer asks per statement.
         self._missed: GroupCommit[tuple[UUID, int, int], list[Message]] = GroupCommit(
             self._read_missed, max_batch=50
         )
 
-    async def newest_seq(self, room: UUID) -> int | None:
-        """The room's newest seq, None when there is no such room."""
-        return await self._newest.submit(room)
+    async def access(self, room: UUID, user: UUID | None) -> RoomAccess | None:
+        """The room's newest seq and whether `user` is a member; None when there is no such
+        room."""
+        return await self._access.submit((room, user))
+
+    async def check_member(self, room: UUID, user: UUID) -> None:
+        """Raise RoomNotFound or NotAMember unless `user` is a member of `room`."""
+        access = await self.access(room, user)
+        if access is None:
+            raise RoomNotFound()
+        if not access.member:
+            raise NotAMember()
 
     async def missed(self, room: UUID, after_seq: int, up_to_seq: int) -> list[Message]:
         """Messages after_seq < seq <= up_to_seq, oldest first, at most MAX_MISSED + 1 (the
         one past the bound tells there are more)."""
         return await self._missed.submit((room, after_seq, up_to_seq))
 
-    async def _read_newest(self, rooms: list[UUID]) -> list[int | None]:
-        newest = await last_seqs(self._pool, rooms)
-        return [newest.get(room) for room in rooms]
+    async def _read_access(self, asks: list[tuple[UUID, UUID | None]]) -> list[RoomAccess | None]:
+        return await room_access(self._pool, asks)
 
     async def _read_missed(self, asks: list[tuple[UUID, int, int]]) -> list[list[Message]]:
         return await messages_after_each(self._pool, asks, limit=MAX_MISSED + 1)

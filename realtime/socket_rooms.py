@@ -32,5 +32,8 @@ class SocketRooms:
             if not rooms:
                 del self._rooms[sid]
 
+    def has(self, sid: str, room: UUID) -> bool:
+        return room in self._rooms.get(sid, ())
+
     def of(self, sid: str) -> list[UUID]:
         return list(self._rooms.get(sid, ()))

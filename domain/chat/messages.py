@@ -236,15 +236,6 @@ async def history(
     return page, len(rows) > limit
 
 
-async def last_seqs(conn: Db, rooms: Sequence[UUID]) -> dict[UUID, int]:
-    """Each existing room's newest seq (a room that does not exist is left out); one statement
-    for many rooms, as a storm of joins opens them."""
-    rows = await conn.fetch(
-        "SELECT id, last_seq FROM conversations WHERE id = ANY($1::uuid[])", list(rooms)
-    )
-    return {row["id"]: row["last_seq"] for row in rows}
-
-
 async def mark_read(conn: Db, room: UUID, user_id: UUID, seq: int) -> int:
     """Move the member's read mark forward to `seq` (never back, never past the newest)."""
     value = await conn.fetchval(

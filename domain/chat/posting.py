@@ -4,6 +4,7 @@ member, not muted) and what a body may be; and why a refused post was refused.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 from uuid import UUID
 
 from domain.chat.errors import Muted, NotAMember, RoomNotFound
@@ -52,17 +53,31 @@ async def check_member(conn: Db, room: UUID, user: UUID, *, posting: bool = Fals
         raise Muted(row["muted_until"])
 
 
-async def memberships(conn: Db, pairs: Sequence[tuple[UUID, UUID]]) -> list[bool | None]:
-    """For each (room, user): whether the user is a member of the room, None when the room does
-    not exist. One statement for many checks, as a storm of reconnecting clients joins."""
+class RoomAccess(NamedTuple):
+    """A room's newest seq, and whether the user asked about is a member of it."""
+
+    last_seq: int
+    member: bool
+
+
+async def room_access(
+    conn: Db, asks: Sequence[tuple[UUID, UUID | None]]
+) -> list[RoomAccess | None]:
+    """For each (room, user): the room's newest seq and whether the user (False for None) is a
+    member; None when the room does not exist. One statement for many asks, as a storm of
+    reconnecting clients joins: a room's first join here asks for its cursor and its own
+    membership at once."""
     rows = await conn.fetch(
-        """SELECT c.id IS NOT NULL AS found,
+        """SELECT c.last_seq,
                   EXISTS (SELECT 1 FROM conversation_members m
                            WHERE m.conversation_id = p.room AND m.user_id = p.user_id) AS member
              FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS p(room, user_id, n)
              LEFT JOIN conversations c ON c.id = p.room
             ORDER BY p.n""",
-        [room for room, _ in pairs],
-        [user for _, user in pairs],
+        [room for room, _ in asks],
+        [user for _, user in asks],
     )
-    return [row["member"] if row["found"] else None for row in rows]
+    return [
+        None if row["last_seq"] is None else RoomAccess(row["last_seq"], row["member"])
+        for row in rows
+    ]

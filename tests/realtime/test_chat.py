@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from domain.chat.conversations import list_conversations
+from domain.chat.conversations import create_conversation, list_conversations
 from domain.chat.messages import store_message
 from domain.identity import Role
 from domain.identity.tokens import Principal
@@ -306,6 +306,9 @@ async def test_bad_events_get_error_acks_and_change_nothing(
         "forbidden"
     )
     assert await code(eve, "history", {"room": room_str}) == "forbidden"
+    async with pool.acquire() as conn:  # a room nobody joined here: eve's join opens it
+        unhosted = await create_conversation(conn, owner[0].id, [vet[0].id], "Other")
+    assert await code(eve, "join", {"room": str(unhosted.id)}) == "forbidden"
     assert await error(alice, "join", {"room": str(uuid4())}) == {
         "code": "not_found",
         "message": "no such room",

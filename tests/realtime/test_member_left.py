@@ -18,8 +18,8 @@ from domain.chat.conversations import LEFT_REASON, leave_conversation
 from domain.chat.room_channel import RELAY_ORIGIN, Kind, relay_to_room
 from domain.outbox import events_channel, relay
 from pawhub.settings import Settings
-from realtime.chat import ChatNamespace
 from realtime.fanout import RoomFanout
+from realtime.room_reads import RoomReads
 from tests.realtime.replicas import Heard, Hearing, clients, new_room, replicas, send
 from tests.waiting import eventually
 
@@ -106,17 +106,18 @@ async def test_a_leave_relayed_while_its_member_joins_refuses_the_join(
     """The vet leaves just after their join read their membership, and the leave is relayed
     before the join completes: the join is refused and the room's messages do not reach them,
     whether another member kept the room hosted or this join opened it (subscribing its
-    channel: a membership read before the subscription would miss the relayed leave)."""
+    channel, then reading the membership with the room's cursor: a read before the
+    subscription would miss the relayed leave)."""
     room_id, owner, vet = room
     namespace = settings.redis_namespace
-    check_member = ChatNamespace._member
+    read_access = RoomReads.access
 
     def removal_heard() -> bool:
         return any(h.room == room_id and h.kind is Kind.removal for h in hearing.log)
 
-    async def leave_just_after_the_read(self: ChatNamespace, sid: str, room: UUID) -> Any:
-        principal = await check_member(self, sid, room)
-        if principal.user_id == vet[0].id:
+    async def leave_just_after_the_read(reads: RoomReads, room: UUID, user: UUID | None) -> Any:
+        access = await read_access(reads, room, user)
+        if user == vet[0].id:
             async with pool.acquire() as conn:
                 await leave_conversation(conn, room_id, vet[0].id)
                 await relay(
@@ -126,9 +127,9 @@ async def test_a_leave_relayed_while_its_member_joins_refuses_the_join(
                 if removal_heard():
                     break
                 await asyncio.sleep(0.05)
-        return principal
+        return access
 
-    monkeypatch.setattr(ChatNamespace, "_member", leave_just_after_the_read)
+    monkeypatch.setattr(RoomReads, "access", leave_just_after_the_read)
     async with replicas(settings, count=1) as (hub,), clients() as connect:
         alice, bob = await connect(hub, owner[1]), await connect(hub, vet[1])
         if hosted:
