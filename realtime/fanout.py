@@ -167,8 +167,7 @@ class RoomFanout:
                 await self._arrived(room, hosted, locked=False)
                 raise
         try:
-            refused = not rejoin and access is not None and not access.member
-            if refused or hosted.removed_since(user, arrival.removals_seen):
+            if not rejoin and access is not None and not access.member:
                 raise NotAMember()
             # Again, and counted at once: the connection's other joins may have landed.
             self._joined.check_bound(sid, room, MAX_ROOMS_PER_CONNECTION)
@@ -176,6 +175,8 @@ class RoomFanout:
                 # It saw more than this replica has delivered (on a replica that died before
                 # publishing): deliver those here first, or it would get them again live.
                 await self._delivery.catch_up(room, hosted, since_seq)
+            if hosted.removed_since(user, arrival.removals_seen):  # no await from here on
+                raise NotAMember()
             await self._sio.enter_room(sid, str(room), namespace="/chat")  # raises if it left
             self._joined.add(sid, room)
             hosted.members[sid] = user

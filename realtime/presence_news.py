@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import NamedTuple
 from uuid import UUID
 
 from realtime.background import Coalesced
 from realtime.fanout import RoomFanout
+
+log = logging.getLogger(__name__)
 
 ANNOUNCE_DELAY_S = 0.05
 MAX_WAITING = 2000
@@ -39,16 +42,20 @@ class PresenceNews:
         self._fanout = fanout
         self._waiting: list[_Change] = []
         self._full = asyncio.Event()  # MAX_WAITING changes wait: announce them now
+        self._stopped = False
         self._announcing = Coalesced(self._announce_after_delay, "presence announcements")
 
     async def start(self) -> None:
         """Nothing runs until a change is told."""
 
     async def stop(self) -> None:
+        self._stopped = True
         await self._announcing.stop()
 
     def tell(self, room: UUID, user: UUID, online: bool, skip_sid: str | None = None) -> None:
         """Announce that `user` came online (or went offline) in `room`, except to `skip_sid`."""
+        if self._stopped:  # the replica is shutting down: see the module's doc
+            return
         self._waiting.append(_Change(room, user, online, skip_sid))
         if len(self._waiting) >= MAX_WAITING:
             self._full.set()
@@ -62,9 +69,8 @@ class PresenceNews:
         # No await in between suspends (the fan-out's emits only collect frames), so they all
         # go out in the same write per recipient.
         for change in waiting:
-            await self._fanout.publish(
-                change.room,
-                "presence",
-                {"room": str(change.room), "user_id": str(change.user), "online": change.online},
-                skip_sid=change.skip_sid,
-            )
+            data = {"room": str(change.room), "user_id": str(change.user), "online": change.online}
+            try:
+                await self._fanout.publish(change.room, "presence", data, skip_sid=change.skip_sid)
+            except Exception:  # the others of the batch still go out
+                log.exception("presence announcement failed")

@@ -15,9 +15,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from domain.chat.conversations import LEFT_REASON, leave_conversation
+from domain.chat.messages import NewMessage, store_messages
 from domain.chat.room_channel import RELAY_ORIGIN, Kind, relay_to_room
+from domain.identity.tokens import Principal
 from domain.outbox import events_channel, relay
 from pawhub.settings import Settings
+from realtime.delivery import OrderedDelivery
 from realtime.fanout import RoomFanout
 from realtime.room_reads import RoomReads
 from tests.realtime.replicas import Heard, Hearing, clients, new_room, replicas, send
@@ -93,7 +96,7 @@ async def test_a_leave_whose_publication_was_missed_is_found_after_resubscribing
         assert alice.received["removed"] == []
 
 
-@pytest.mark.parametrize("hosted", [True, False], ids=["room-hosted", "room-opened-by-the-join"])
+@pytest.mark.parametrize("moment", ["open-room-read", "opening-read", "catching-up"])
 async def test_a_leave_relayed_while_its_member_joins_refuses_the_join(
     settings: Settings,
     pool: asyncpg.Pool,
@@ -101,45 +104,62 @@ async def test_a_leave_relayed_while_its_member_joins_refuses_the_join(
     redis: aioredis.Redis,
     hearing: Hearing,
     monkeypatch: pytest.MonkeyPatch,
-    hosted: bool,
+    moment: str,
 ) -> None:
-    """The vet leaves just after their join read their membership, and the leave is relayed
-    before the join completes: the join is refused and the room's messages do not reach them,
-    whether another member kept the room hosted or this join opened it (subscribing its
-    channel, then reading the membership with the room's cursor: a read before the
-    subscription would miss the relayed leave)."""
+    """The vet leaves while their join is under way, and the leave is relayed before the join
+    completes: the join is refused and the room's messages do not reach them. The leave comes
+    just after the join read the membership, in a room another member kept hosted or one this
+    join opened (subscribing its channel, then reading the membership with the room's cursor:
+    a read before the subscription would miss the relayed leave), or while the join caught the
+    replica up to its `since_seq` from PostgreSQL."""
     room_id, owner, vet = room
     namespace = settings.redis_namespace
-    read_access = RoomReads.access
 
     def removal_heard() -> bool:
         return any(h.room == room_id and h.kind is Kind.removal for h in hearing.log)
 
-    async def leave_just_after_the_read(reads: RoomReads, room: UUID, user: UUID | None) -> Any:
+    async def leave() -> None:
+        async with pool.acquire() as conn:
+            await leave_conversation(conn, room_id, vet[0].id)
+            await relay(
+                conn, redis, events_channel(namespace), partial(relay_to_room, redis, namespace)
+            )
+        for _ in range(100):  # code that missed the publication would wait forever
+            if removal_heard():
+                break
+            await asyncio.sleep(0.05)
+
+    read_access, catch_up = RoomReads.access, OrderedDelivery.catch_up
+
+    async def leave_after_the_read(reads: RoomReads, room: UUID, user: UUID | None) -> Any:
         access = await read_access(reads, room, user)
         if user == vet[0].id:
-            async with pool.acquire() as conn:
-                await leave_conversation(conn, room_id, vet[0].id)
-                await relay(
-                    conn, redis, events_channel(namespace), partial(relay_to_room, redis, namespace)
-                )
-            for _ in range(100):  # code that missed the publication would wait forever
-                if removal_heard():
-                    break
-                await asyncio.sleep(0.05)
+            await leave()
         return access
 
-    monkeypatch.setattr(RoomReads, "access", leave_just_after_the_read)
+    async def leave_after_catching_up(delivery: OrderedDelivery, *given: Any) -> None:
+        await catch_up(delivery, *given)
+        await leave()
+
+    if moment == "catching-up":
+        monkeypatch.setattr(OrderedDelivery, "catch_up", leave_after_catching_up)
+    else:
+        monkeypatch.setattr(RoomReads, "access", leave_after_the_read)
     async with replicas(settings, count=1) as (hub,), clients() as connect:
         alice, bob = await connect(hub, owner[1]), await connect(hub, vet[1])
-        if hosted:
-            assert (await alice.call("join", {"room": str(room_id)}))["ok"]
-        refused = await bob.call("join", {"room": str(room_id)})
+        joining = {"room": str(room_id)}
+        if moment != "opening-read":
+            assert (await alice.call("join", joining))["ok"]
+        if moment == "catching-up":  # stored without this replica hearing of it
+            author = Principal(user_id=owner[0].id, name=owner[0].name, role=owner[0].role)
+            await store_messages(pool, [NewMessage(room_id, author, "elsewhere", "hi")])
+            joining["since_seq"] = 1  # seen on a replica that died before publishing it
+        refused = await bob.call("join", joining)
         assert removal_heard()
         assert refused["ok"] is False and refused["error"]["code"] == "forbidden", refused
 
-        if not hosted:
-            assert (await alice.call("join", {"room": str(room_id)}))["ok"]
+        if moment == "opening-read":
+            assert (await alice.call("join", joining))["ok"]
         await send(alice, room_id, "after-the-leave")
         await alice.wait_for("message", 1)
         await asyncio.sleep(0.3)  # the message went out to the room's sockets together
