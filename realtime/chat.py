@@ -122,7 +122,7 @@ class ChatNamespace(AuthenticatedNamespace):
         """The caller, once shown to be a member of `room` (joined here, or per PostgreSQL)."""
         principal = await self.principal(sid)
         if room not in self._fanout.local_rooms(sid):
-            await self._fanout.check_member(room, principal.user_id)
+            await self._fanout.reads.check_member(room, principal.user_id)
         return principal
 
     @event("join", JoinPayload)

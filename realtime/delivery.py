@@ -47,6 +47,7 @@ class HostedRoom:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     gap_timer: asyncio.TimerHandle | None = None
     removals: int = 0  # users taken out of the room here while it was hosted
+    resubscriptions: int = 0  # its channel subscribed again: publications may have been lost
     # user -> `removals` at their latest removal, kept only while joins are under way
     removed_while_arriving: dict[UUID, int] = field(default_factory=dict)
 
@@ -82,6 +83,7 @@ class Arrival(NamedTuple):
 
     hosted: HostedRoom
     removals_seen: int  # the room's removals before anything was read for this arrival
+    resubscriptions_seen: int  # and its resubscriptions
     access: RoomAccess | None  # the joiner's, read with the cursor when this opened the room
 
 

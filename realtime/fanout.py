@@ -15,8 +15,8 @@ A room is opened here by subscribing to its channel, waiting for Redis to confir
 then reading its newest seq from PostgreSQL as the cursor: a message stored after that read is
 published after the subscription, so it arrives; one stored before it is at or below the cursor,
 so it comes from PostgreSQL (`missed`). Likewise a joiner's membership is read after the
-subscription, and removals heard while joins are under way are kept: a leave committed after
-that read refuses the join or, once the member is set, takes it out. Nothing falls between.
+subscription (again if it is subscribed again meanwhile), and removals heard while joins are
+under way are kept: a leave committed after that read refuses the join. Nothing falls between.
 
 A room may also be watched read-only (`on_watched`, for moderators): its messages, edits and
 deletions only."""
@@ -82,7 +82,7 @@ class RoomFanout:
             redis, channel_prefix, replica_id, self._receive, self._resubscribed
         )
         self._outbox = Outbox(redis, self.channels)
-        self._reads = RoomReads(pool)
+        self.reads = RoomReads(pool)  # also the namespace's membership checks
 
     def on_watched(self, to_watchers: WatchedEvent) -> None:
         """Hand each watched room's messages, edits and deletions to `to_watchers`."""
@@ -112,23 +112,23 @@ class RoomFanout:
         if hosted is None:
             hosted = self._rooms[room] = HostedRoom()
         hosted.arriving += 1
-        removals_seen, access = hosted.removals, None
+        arrival = Arrival(hosted, hosted.removals, hosted.resubscriptions, access=None)
         try:
             await hosted.lock.acquire()
             try:
                 if not hosted.opened:
-                    access = await self._open(room, hosted, joiner)
+                    arrival = arrival._replace(access=await self._open(room, hosted, joiner))
             except BaseException:
                 hosted.lock.release()
                 raise
         except BaseException:
             await self._arrived(room, hosted, locked=False)
             raise
-        return Arrival(hosted, removals_seen, access)
+        return arrival
 
     async def _open(self, room: UUID, hosted: HostedRoom, joiner: UUID | None) -> RoomAccess:
         await self.channels.subscribe(room)  # confirmed by Redis (or caught up once it is)
-        access = await self._reads.access(room, joiner)  # read after the subscription is confirmed
+        access = await self.reads.access(room, joiner)  # read after the subscription is confirmed
         if access is None:
             raise RoomNotFound()
         hosted.cursor = RoomCursor(access.last_seq)
@@ -148,12 +148,10 @@ class RoomFanout:
             await self.channels.unsubscribe(room)
 
     async def join(self, room: UUID, sid: str, user: UUID, since_seq: int | None) -> JoinResult:
-        """Put `sid` in the room if `user` is a member; what it missed after `since_seq`.
-
-        The member and the cursor are set under the room's lock, so no live delivery
-        interleaves: at or below the cursor comes in `missed`, after it arrives live, each
-        exactly once. The missed range is read after the lock: a room's rejoining members
-        share one statement."""
+        """Put `sid` in the room if `user` is a member; what it missed after `since_seq`. The
+        member and cursor are set under the room's lock, so no live delivery interleaves: at or
+        below the cursor comes in `missed` (read after the lock, one statement for a room's
+        rejoining members), after it arrives live, each exactly once."""
         self._joined.check_bound(sid, room, MAX_ROOMS_PER_CONNECTION)
         rejoin = self._joined.has(sid, room)  # a member here: a removal would take it out
         arrival = await self._arrive(room, None if rejoin else user)
@@ -161,7 +159,7 @@ class RoomFanout:
         if not rejoin and access is None:
             hosted.lock.release()  # an open room's joiners read their memberships together
             try:
-                await self._reads.check_member(room, user)
+                await self.reads.check_member(room, user)
                 await hosted.lock.acquire()
             except BaseException:
                 await self._arrived(room, hosted, locked=False)
@@ -175,6 +173,10 @@ class RoomFanout:
                 # It saw more than this replica has delivered (on a replica that died before
                 # publishing): deliver those here first, or it would get them again live.
                 await self._delivery.catch_up(room, hosted, since_seq)
+            resubscriptions = arrival.resubscriptions_seen
+            while not rejoin and hosted.resubscriptions != resubscriptions:
+                resubscriptions = hosted.resubscriptions  # a leave published meanwhile is lost
+                await self.reads.check_member(room, user)
             if hosted.removed_since(user, arrival.removals_seen):  # no await from here on
                 raise NotAMember()
             await self._sio.enter_room(sid, str(room), namespace="/chat")  # raises if it left
@@ -185,7 +187,7 @@ class RoomFanout:
             await self._arrived(room, hosted)
         missed: list[Message] = []
         if since_seq is not None and since_seq < cursor:
-            missed = await self._reads.missed(room, since_seq, cursor)
+            missed = await self.reads.missed(room, since_seq, cursor)
         return JoinResult(cursor, missed[:MAX_MISSED], len(missed) > MAX_MISSED)
 
     async def leave(self, room: UUID, sid: str) -> None:
@@ -214,9 +216,6 @@ class RoomFanout:
         if hosted is not None:
             hosted.watchers.discard(sid)
             await self._drop_if_empty(room, hosted)
-
-    async def check_member(self, room: UUID, user: UUID) -> None:
-        await self._reads.check_member(room, user)
 
     def local_rooms(self, sid: str) -> list[UUID]:
         return self._joined.of(sid)
@@ -275,6 +274,8 @@ class RoomFanout:
         self._outbox.put(publication.room, publication.encode(self.replica_id))
 
     def _resubscribed(self, room: UUID) -> None:
+        if (hosted := self._rooms.get(room)) is not None:
+            hosted.resubscriptions += 1
         self._delivery.resync_soon()
         for catch_up in self._catch_ups:
             catch_up(room)

@@ -164,3 +164,52 @@ async def test_a_leave_relayed_while_its_member_joins_refuses_the_join(
         await alice.wait_for("message", 1)
         await asyncio.sleep(0.3)  # the message went out to the room's sockets together
         assert bob.received["message"] == []
+
+
+async def test_a_leave_lost_while_the_listener_reconnects_during_a_join_refuses_it(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    room: Any,
+    redis: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The vet's join reads their membership; then they leave, the publication is lost (the
+    replica's listener is reconnecting) and the channel is subscribed again before the join
+    completes. The check after resubscribing sees only members already in the room: the join
+    itself reads the membership again and is refused."""
+    room_id, owner, vet = room
+    listeners = f"{settings.redis_namespace}:chat:fanout:replica:"
+    resubscribed = asyncio.Event()
+    note_resubscribed, read_access = RoomFanout._resubscribed, RoomReads.access
+
+    def noting(fanout: RoomFanout, room: UUID) -> None:
+        note_resubscribed(fanout, room)
+        if room == room_id:
+            resubscribed.set()
+
+    async def leave_unheard_after_the_read(reads: RoomReads, room: UUID, user: UUID | None) -> Any:
+        access = await read_access(reads, room, user)
+        if user == vet[0].id and not resubscribed.is_set():
+            await pool.execute(  # committed, never published
+                "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
+                room_id,
+                vet[0].id,
+            )
+            for connection in await redis.client_list():
+                if connection["name"].startswith(listeners):
+                    await redis.client_kill_filter(_id=connection["id"])
+            await asyncio.wait_for(resubscribed.wait(), 20)
+        return access
+
+    monkeypatch.setattr(RoomFanout, "_resubscribed", noting)  # before the replica binds it
+    monkeypatch.setattr(RoomReads, "access", leave_unheard_after_the_read)
+    async with replicas(settings, count=1) as (hub,), clients() as connect:
+        alice, bob = await connect(hub, owner[1]), await connect(hub, vet[1])
+        assert (await alice.call("join", {"room": str(room_id)}))["ok"]
+        refused = await bob.call("join", {"room": str(room_id)}, timeout=30)
+        assert resubscribed.is_set()
+        assert refused["ok"] is False and refused["error"]["code"] == "forbidden", refused
+        await send(alice, room_id, "after-the-leave")
+        await alice.wait_for("message", 1)
+        await asyncio.sleep(0.3)  # the message went out to the room's sockets together
+        assert bob.received["message"] == []
