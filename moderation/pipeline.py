@@ -15,8 +15,11 @@ The worker also purges the text kept for moderators once its retention has passe
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
+import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -61,11 +64,21 @@ SEND_TO_FLAG = Histogram(
 
 # The classifier lives in each pool process, built once by the initializer.
 _classifier: Classifier | None = None
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def _build_classifier(factory: Callable[[], Classifier]) -> None:
+    _end_with_the_worker()
     global _classifier
     _classifier = factory()
+
+
+def _end_with_the_worker() -> None:
+    """Have Linux SIGKILL this scoring process when the worker that spawned it dies. A worker
+    killed outside a container (SIGKILL, the OOM killer) otherwise left its pool behind,
+    idle and holding the model's memory, for ever."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _score(texts: list[str], thresholds: Thresholds) -> list[Assessment]:

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import asyncpg
+import psutil
 import pytest
 import redis.asyncio as aioredis
 
@@ -19,6 +20,7 @@ from moderation.pipeline import GROUP
 from pawhub.resources import open_redis
 from pawhub.settings import Settings
 from realtime.handoff import ModerationHandoff
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -70,8 +72,12 @@ async def test_killing_the_worker_mid_batch_loses_no_message(
         async with asyncio.timeout(60):
             while await flags_in(pool, room_id) == 0:
                 await asyncio.sleep(0.01)
+        scorers = psutil.Process(first.pid).children(recursive=True)
+        assert scorers, "the worker scores in processes of its own"
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
+        # Nothing of the killed worker is left running (its scoring pool ends with it).
+        await eventually(lambda: all(map(_ended, scorers)), "the killed worker's pool gone")
         pending = await redis.xpending(handoff.stream, GROUP)
         assert pending["pending"] > 0, "the kill should land mid-batch"
         assert await flags_in(pool, room_id) < MESSAGES
@@ -96,3 +102,10 @@ async def test_killing_the_worker_mid_batch_loses_no_message(
             first.kill()
         await handoff.stop()
         await redis.aclose()
+
+
+def _ended(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
