@@ -1,8 +1,8 @@
 """What joining a room reads from PostgreSQL, batched: whether the joiner is a member and, when a
 replica starts hosting the room, its newest seq (one ask for both), and what a rejoining client
-missed. When a replica dies its clients rejoin
-the others at once, thousands within a second; concurrent reads share one statement each
-(`domain.batching`), and a lone join pays what a single statement costs."""
+missed. When a replica dies its clients rejoin the others at once, thousands within a second;
+concurrent reads share one statement each (`domain.batching`), and a lone join pays what a single
+statement costs."""
 
 from __future__ import annotations
 
