@@ -134,7 +134,7 @@ class ChatNamespace(AuthenticatedNamespace):
             # It left while joining, after its disconnect handler ran: nothing would end this.
             await self._leave(sid, payload.room, principal)
             raise EventError(ErrorCode.unavailable, "the connection closed while joining")
-        if arrival.came_online:
+        if arrival.worth_announcing:
             self._presence_news.tell(payload.room, principal.user_id, True, skip_sid=sid)
         return ok(
             room=str(payload.room),

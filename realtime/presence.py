@@ -141,6 +141,11 @@ class Arrival:
     came_online: bool  # nobody could see the user online in the room before
     online: list[str]  # the room's online users, the arriving one included
 
+    @property
+    def worth_announcing(self) -> bool:
+        """Came online, and someone else is online (on any replica) to be told."""
+        return self.came_online and len(self.online) > 1
+
 
 class Presence:
     def __init__(

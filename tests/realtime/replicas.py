@@ -129,6 +129,11 @@ class Hearing:
         """Publications of the room heard by a replica other than the sender."""
         return sum(1 for heard in self.log if heard.room == room and heard.replica != heard.origin)
 
+    def events(self, room: UUID) -> int:
+        """Publications of the room without a seq (presence, typing, receipts) heard by any
+        replica."""
+        return sum(1 for heard in self.log if heard.room == room and heard.kind is Kind.event)
+
     def record(self) -> Callable[[RoomFanout, bytes], Awaitable[None]]:
         """A stand-in for RoomFanout._receive that logs and then receives; set it before the
         replicas start (each binds its own at construction)."""

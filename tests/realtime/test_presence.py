@@ -80,11 +80,13 @@ async def test_only_a_users_first_arrival_brings_them_online(redis: aioredis.Red
 
     arrival = await first.arrive(room, user, "phone")
     assert arrival.came_online and arrival.online == [str(user)]
+    assert not arrival.worth_announcing  # nobody else is online to be told
     assert not (await first.arrive(room, user, "laptop")).came_online
     moved = await second.arrive(room, user, "phone again")
     assert not moved.came_online and moved.online == [str(user)]
     joined = await second.arrive(room, other, "other")
     assert joined.came_online and joined.online == sorted([str(user), str(other)])
+    assert joined.worth_announcing
 
     assert not await first.depart(room, user, "phone")  # the laptop is still here
     assert not await first.depart(room, user, "laptop")  # and the moved connection

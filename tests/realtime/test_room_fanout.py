@@ -18,6 +18,7 @@ from domain.identity.tokens import Principal
 from pawhub.settings import Settings
 from realtime import delivery
 from realtime.fanout import RoomFanout
+from realtime.presence_news import ANNOUNCE_DELAY_S
 from tests.realtime.replicas import (
     Hearing,
     channel_of,
@@ -75,6 +76,30 @@ async def test_a_replica_hears_nothing_of_a_room_it_does_not_host(
         await asyncio.sleep(0.2)
         assert hearing.foreign(first_room[0]) == hearing.foreign(second_room[0]) == 0
         assert alice.seqs() == list(range(1, 31)) and carol.seqs() == [1]
+
+
+async def test_an_arrival_is_published_only_when_someone_else_is_online_to_hear_it(
+    settings: Settings, room: Any, hearing: Hearing
+) -> None:
+    room_id, owner, vet = room
+    async with replicas(settings) as (first, second), clients() as connect:
+        alice = await connect(first, owner[1])
+        assert (await alice.call("join", {"room": str(room_id)}))["ok"]
+        await asyncio.sleep(ANNOUNCE_DELAY_S * 4)  # an announcement of alice is out by now
+        await send(alice, room_id, "after")
+
+        # The message went out on the room's channel after any announcement of alice's arrival.
+        async def echoed() -> bool:
+            return hearing.own_messages(room_id) == 1
+
+        await eventually(echoed, "the message back at its replica")
+        assert hearing.events(room_id) == 0
+
+        bob = await connect(second, vet[1])
+        assert (await bob.call("join", {"room": str(room_id)}))["ok"]
+        [online] = await alice.wait_for("presence", 1)
+        assert online == {"room": str(room_id), "user_id": str(vet[0].id), "online": True}
+        assert hearing.events(room_id) == 2  # bob's arrival, heard by both replicas
 
 
 async def test_a_room_on_both_replicas_gets_every_message_once_in_order_and_leaving_unsubscribes(
