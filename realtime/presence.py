@@ -8,7 +8,8 @@ dies takes its users offline within `LEASE_S` + `REAP_EVERY_S` seconds.
 
 Rooms fall into `BUCKETS` buckets, each with a set of its rooms that have leases, and every key
 of a bucket carries the bucket as its hash tag. A script call is given every key it touches
-and, on Redis Cluster, covers one bucket (one hash slot), so the same scripts run on both.
+and, on Redis Cluster, covers one bucket (one hash slot), so the same scripts run on both
+(`realtime.presence_scripts`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from domain.batching import GroupCommit
 from domain.redis_client import RedisClient
+from realtime import presence_scripts as scripts
 from realtime.background import every
 from realtime.redis_text import text
 
@@ -53,76 +55,15 @@ def room_key(prefix: str, room: UUID) -> str:
     return f"{prefix}:presence:{{{bucket(room)}}}:{room}"
 
 
-# Every script is given each key it touches: for the n-th room (or pair) its ARGV name after
-# the leading arguments, KEYS[2n - 1] is the rooms set of its bucket and KEYS[2n] its room key.
-# On a cluster a call covers one bucket (one hash slot); on one Redis, a whole batch.
-_RENEW = """
-local replica, expiry = ARGV[1], ARGV[2]
-for n = 1, #KEYS / 2 do
-  redis.call('ZADD', KEYS[2 * n], expiry, ARGV[2 * n + 2] .. '|' .. replica)
-  redis.call('SADD', KEYS[2 * n - 1], ARGV[2 * n + 1])
-end
-"""
-
-# Removes the expired leases of the given rooms; returns room, user pairs whose last lease it
-# removed, so exactly one reaper announces each departure.
-_REAP = """
-local now, gone = ARGV[1], {}
-for n = 1, #KEYS / 2 do
-  local key, room = KEYS[2 * n], ARGV[1 + n]
-  local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now)
-  if #expired > 0 then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-    local live = {}
-    for _, lease in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-      live[string.match(lease, '^[^|]*')] = true
-    end
-    for _, lease in ipairs(expired) do
-      local user = string.match(lease, '^[^|]*')
-      if not live[user] then
-        live[user] = true
-        table.insert(gone, room)
-        table.insert(gone, user)
-      end
-    end
-  end
-  if redis.call('ZCARD', key) == 0 then
-    redis.call('SREM', KEYS[2 * n - 1], room)
-  end
-end
-return gone
-"""
-
-# Records arrivals: for each room named, the leases live before them, then a lease per
-# (room, user) pair. One call for every arrival of a batch (one per bucket on a cluster): a
-# storm of reconnecting clients costs a round trip per batch, not two per join.
-_ARRIVE = """
-local replica, now, expiry = ARGV[1], ARGV[2], ARGV[3]
-local live, reply = {}, {}
-for n = 1, #KEYS / 2 do
-  local room = ARGV[2 * n + 2]
-  if not live[room] then
-    live[room] = redis.call('ZRANGEBYSCORE', KEYS[2 * n], now, '+inf')
-    table.insert(reply, room)
-    table.insert(reply, live[room])
-  end
-end
-for n = 1, #KEYS / 2 do
-  redis.call('ZADD', KEYS[2 * n], expiry, ARGV[2 * n + 3] .. '|' .. replica)
-  redis.call('SADD', KEYS[2 * n - 1], ARGV[2 * n + 2])
-end
-return reply
-"""
-
 WentOffline = Callable[[UUID, UUID], Awaitable[None]]
 
 
-def _user_text(lease: object) -> str:
-    return text(lease).split("|", 1)[0]
+# A room and a user: the user's id as text, as Redis and a join's `online` hold it.
+Pair = tuple[UUID, str]
 
 
-def _by_bucket(pairs: Iterable[tuple[UUID, UUID]]) -> list[list[tuple[UUID, UUID]]]:
-    grouped: dict[int, list[tuple[UUID, UUID]]] = defaultdict(list)
+def _by_bucket(pairs: Iterable[Pair]) -> list[list[Pair]]:
+    grouped: dict[int, list[Pair]] = defaultdict(list)
     for room, user in pairs:
         grouped[bucket(room)].append((room, user))
     return list(grouped.values())
@@ -132,8 +73,8 @@ def _chunks(items: list[T]) -> list[list[T]]:
     return [items[start : start + _CHUNK] for start in range(0, len(items), _CHUNK)]
 
 
-def _pair_args(pairs: list[tuple[UUID, UUID]]) -> list[str]:
-    return [str(part) for pair in pairs for part in pair]
+def _pair_args(pairs: list[Pair]) -> list[str]:
+    return [part for room, user in pairs for part in (str(room), user)]
 
 
 @dataclass(frozen=True)
@@ -156,18 +97,17 @@ class Presence:
         self._prefix = prefix
         self._replica_id = replica_id
         self._went_offline = went_offline
-        # room -> user -> this replica's connections of that user in that room
-        self._local: dict[UUID, dict[UUID, set[str]]] = defaultdict(lambda: defaultdict(set))
+        # room -> user (as text) -> this replica's connections of that user in that room
+        self._local: dict[UUID, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         self._loops = (
             every(RENEW_EVERY_S, self._renew, "presence renewal"),
             every(REAP_EVERY_S, self._reap, "presence reaping"),
         )
-        self._renew_script = redis.register_script(_RENEW)
-        self._reap_script = redis.register_script(_REAP)
-        self._arrive_script = redis.register_script(_ARRIVE)
-        self._arrivals: GroupCommit[tuple[UUID, UUID], set[str]] = GroupCommit(
-            self._record_arrivals, writers=1
-        )
+        self._renew_script = redis.register_script(scripts.RENEW)
+        self._reap_script = redis.register_script(scripts.REAP)
+        self._arrive_script = redis.register_script(scripts.ARRIVE)
+        self._depart_script = redis.register_script(scripts.DEPART)
+        self._arrivals: GroupCommit[Pair, set[str]] = GroupCommit(self._record_arrivals, writers=1)
 
     def _room_key(self, room: UUID) -> str:
         return room_key(self._prefix, room)
@@ -177,12 +117,12 @@ class Presence:
         keys = ((rooms_key(self._prefix, bucket(room)), self._room_key(room)) for room in rooms)
         return [key for pair in keys for key in pair]
 
-    def _calls(self, pairs: list[tuple[UUID, UUID]]) -> list[list[tuple[UUID, UUID]]]:
+    def _calls(self, pairs: list[Pair]) -> list[list[Pair]]:
         """The pairs each script call covers: a bucket's (one hash slot) on a cluster, all of
         them on one Redis (a call per bucket cost 10 % of the connects a second)."""
         return _by_bucket(pairs) if self._one_slot_per_call else [pairs] if pairs else []
 
-    def _lease(self, user: UUID) -> str:
+    def _lease(self, user: str) -> str:
         return f"{user}|{self._replica_id}"
 
     async def start(self) -> None:
@@ -197,27 +137,28 @@ class Presence:
             with contextlib.suppress(Exception):
                 await self._redis.zrem(self._room_key(room), self._lease(user))
 
-    def _local_pairs(self) -> list[tuple[UUID, UUID]]:
+    def _local_pairs(self) -> list[Pair]:
         return [(room, user) for room, users in self._local.items() for user in users]
 
     async def arrive(self, room: UUID, user: UUID, sid: str) -> Arrival:
         """Lease the user's presence in the room from this replica. A user who already was
         online there (another device, or a connection that moved here from a dead replica
         whose lease still runs) did not come online: nobody is told again."""
-        was_here = bool(self._local[room].get(user))
-        self._local[room][user].add(sid)
+        user_text = str(user)
+        was_here = bool(self._local[room].get(user_text))
+        self._local[room][user_text].add(sid)
         try:
-            live = await self._arrivals.submit((room, user))
+            live = await self._arrivals.submit((room, user_text))
         except Exception as exc:  # presence is best effort while Redis is away
             log.warning("presence arrive not recorded: %s", exc)
             live = set()
-        here = {str(local_user) for local_user in self._local.get(room, ())}
+        here = self._local.get(room, {}).keys()
         return Arrival(
-            came_online=not was_here and str(user) not in live, online=sorted(live | here)
+            came_online=not was_here and user_text not in live, online=sorted(live | here)
         )
 
-    async def _record_arrivals(self, pairs: list[tuple[UUID, UUID]]) -> Sequence[set[str]]:
-        """The users live in each pair's room before this batch, per pair."""
+    async def _record_arrivals(self, pairs: list[Pair]) -> Sequence[set[str]]:
+        """The users live in each pair's room on other replicas before this batch, per pair."""
         now = time.time()
         # One call after another (a cluster's buckets): redis-py 8.1's cluster client can
         # write on a connection another task is still opening when many start at once.
@@ -228,26 +169,27 @@ class Presence:
             )
             for group in self._calls(pairs)
         ]
-        mine = f"|{self._replica_id}"  # this replica's users are known here, and current
         live = {
-            text(room): {_user_text(lease) for lease in leases if not text(lease).endswith(mine)}
+            text(room): {text(user) for user in users}
             for reply in replies
-            for room, leases in zip(reply[::2], reply[1::2], strict=True)
+            for room, users in zip(reply[::2], reply[1::2], strict=True)
         }
         return [live[str(room)] for room, _ in pairs]
 
     async def depart(self, room: UUID, user: UUID, sid: str) -> bool:
         """Forget one connection; True when the user is now offline in the room everywhere."""
-        if not self._forget(room, user, sid):
+        user_text = str(user)
+        if not self._forget(room, user_text, sid):
             return False
         try:
-            await self._redis.zrem(self._room_key(room), self._lease(user))
-            gone = not await self._has_live_lease(room, user)
-            if user in self._local.get(room, ()):  # back here meanwhile: its lease stands
+            gone = await self._depart_script(
+                keys=[self._room_key(room)], args=[self._lease(user_text), user_text, time.time()]
+            )
+            if user_text in self._local.get(room, ()):  # back here meanwhile: its lease stands
                 expiry = time.time() + LEASE_S
-                await self._redis.zadd(self._room_key(room), {self._lease(user): expiry})
+                await self._redis.zadd(self._room_key(room), {self._lease(user_text): expiry})
                 return False
-            return gone
+            return bool(gone)
         except Exception as exc:
             log.warning("presence depart not recorded: %s", exc)
             return True
@@ -256,9 +198,9 @@ class Presence:
         """Forget a connection that is moving to another replica (this one drains) without
         giving its lease back: it lapses within LEASE_S unless the user arrives elsewhere, so
         the room is not told the user left and came back; one who never returns is reaped."""
-        self._forget(room, user, sid)
+        self._forget(room, str(user), sid)
 
-    def _forget(self, room: UUID, user: UUID, sid: str) -> bool:
+    def _forget(self, room: UUID, user: str, sid: str) -> bool:
         """Forget one connection here; True when it was the user's last here in the room."""
         users = self._local.get(room)
         sids = users.get(user) if users is not None else None
@@ -271,10 +213,6 @@ class Presence:
         if not users:
             del self._local[room]
         return True
-
-    async def _has_live_lease(self, room: UUID, user: UUID) -> bool:
-        leases = await self._redis.zrangebyscore(self._room_key(room), time.time(), "+inf")
-        return any(_user_text(lease) == str(user) for lease in leases)
 
     async def _renew(self) -> None:
         # One script call per chunk, one after another: thousands of leases at once cost the
@@ -295,6 +233,6 @@ class Presence:
                     keys=self._keys(rooms), args=[time.time(), *map(str, rooms)]
                 )
                 for raw_room, raw_user in zip(gone[::2], gone[1::2], strict=True):
-                    room, user = UUID(text(raw_room)), UUID(text(raw_user))
+                    room, user = UUID(text(raw_room)), text(raw_user)
                     if user not in self._local.get(room, ()):
-                        await self._went_offline(room, user)
+                        await self._went_offline(room, UUID(user))

@@ -146,14 +146,14 @@ async def test_a_departure_racing_an_arrival_of_the_same_user_keeps_the_lease(
     room, user = uuid4(), uuid4()
     await presence.arrive(room, user, "old")
     removing, release = asyncio.Event(), asyncio.Event()
-    real_zrem = redis.zrem
+    real_depart = presence._depart_script
 
-    async def late_zrem(*args: Any) -> Any:
+    async def late_depart(**given: Any) -> Any:
         removing.set()
         await release.wait()
-        return await real_zrem(*args)
+        return await real_depart(**given)
 
-    presence._redis = _WithZrem(redis, late_zrem)  # type: ignore[assignment]
+    presence._depart_script = late_depart  # type: ignore[assignment]
     departing = asyncio.create_task(presence.depart(room, user, "old"))
     await removing.wait()
     await presence.arrive(room, user, "new")
@@ -210,8 +210,22 @@ async def test_on_one_redis_a_batch_of_arrivals_is_one_script_call(redis: aiored
     calls: list[list[str]] = []
     presence._arrive_script = _noting_keys(presence._arrive_script, calls)
     rooms = [uuid4() for _ in range(40)]
-    await presence._record_arrivals([(room, uuid4()) for room in rooms])
+    await presence._record_arrivals([(room, str(uuid4())) for room in rooms])
     assert len(calls) == 1 and len(calls[0]) == 2 * len(rooms)
+
+
+async def test_an_arrival_is_told_only_of_the_leases_of_other_replicas(
+    redis: aioredis.Redis,
+) -> None:
+    """A replica knows its own users; Redis answers with the others' (a room of 500 filling up
+    on one replica is answered with none)."""
+    prefix = f"presence-test-{uuid4().hex[:8]}"
+    (first, _), (second, _) = replica(redis, prefix), replica(redis, prefix)
+    room, ann, bea, cy = uuid4(), str(uuid4()), str(uuid4()), str(uuid4())
+    assert await first._record_arrivals([(room, ann)]) == [set()]
+    assert await first._record_arrivals([(room, bea)]) == [set()]
+    assert await second._record_arrivals([(room, cy), (room, cy)]) == [{ann, bea}] * 2
+    assert await first._record_arrivals([(uuid4(), ann), (room, ann)]) == [set(), {cy}]
 
 
 def _noting_keys(script: Any, calls: list[list[str]]) -> Any:
@@ -222,16 +236,6 @@ def _noting_keys(script: Any, calls: list[list[str]]) -> Any:
         return await script(keys=keys, args=args)
 
     return call
-
-
-class _WithZrem:
-    """The Redis client, with ZREM replaced."""
-
-    def __init__(self, redis: aioredis.Redis, zrem: Any) -> None:
-        self._redis, self.zrem = redis, zrem
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._redis, name)
 
 
 async def test_a_burst_of_departures_past_the_redis_pool_is_recorded_in_full(
