@@ -81,11 +81,12 @@ def _pair_args(pairs: list[Pair]) -> list[str]:
 class Arrival:
     came_online: bool  # nobody could see the user online in the room before
     online: list[str]  # the room's online users, the arriving one included
+    answered: bool = True  # Redis told who is online elsewhere (else `online` is this replica's)
 
     @property
     def worth_announcing(self) -> bool:
-        """Came online, and someone else is online (on any replica) to be told."""
-        return self.came_online and len(self.online) > 1
+        """Came online, and someone else may be online (on any replica) to be told."""
+        return self.came_online and (len(self.online) > 1 or not self.answered)
 
 
 class Presence:
@@ -147,15 +148,14 @@ class Presence:
         user_text = str(user)
         was_here = bool(self._local[room].get(user_text))
         self._local[room][user_text].add(sid)
+        answered = True
         try:
             live = await self._arrivals.submit((room, user_text))
         except Exception as exc:  # presence is best effort while Redis is away
             log.warning("presence arrive not recorded: %s", exc)
-            live = set()
+            live, answered = set(), False
         here = self._local.get(room, {}).keys()
-        return Arrival(
-            came_online=not was_here and user_text not in live, online=sorted(live | here)
-        )
+        return Arrival(not was_here and user_text not in live, sorted(live | here), answered)
 
     async def _record_arrivals(self, pairs: list[Pair]) -> Sequence[set[str]]:
         """The users live in each pair's room on other replicas before this batch, per pair."""

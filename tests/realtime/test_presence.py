@@ -174,7 +174,7 @@ async def test_on_a_cluster_a_script_call_is_given_every_key_it_writes_all_in_on
     prefix = f"presence-test-{uuid4().hex[:8]}"
     presence, went = replica(cluster, prefix)
     calls: list[list[str]] = []
-    for name in ("_arrive_script", "_renew_script", "_reap_script"):
+    for name in ("_arrive_script", "_renew_script", "_reap_script", "_depart_script"):
         setattr(presence, name, _noting_keys(getattr(presence, name), calls))
     rooms = [uuid4() for _ in range(40)]
     users = [uuid4() for _ in rooms]
@@ -187,7 +187,9 @@ async def test_on_a_cluster_a_script_call_is_given_every_key_it_writes_all_in_on
         await presence._reap()
         written = {text(key) async for key in cluster.scan_iter(f"{prefix}:*")}
         for room, user in zip(rooms, users, strict=True):  # left: the reaper frees the rooms
-            await presence.depart(room, user, "s")
+            assert await presence.depart(room, user, "s")
+        left = {text(key) async for key in cluster.scan_iter(f"{prefix}:*")}
+        assert {key for key in left if not key.endswith(":rooms")} == set()  # leases given back
     finally:
         await cluster.aclose()
 
@@ -212,6 +214,18 @@ async def test_on_one_redis_a_batch_of_arrivals_is_one_script_call(redis: aiored
     rooms = [uuid4() for _ in range(40)]
     await presence._record_arrivals([(room, str(uuid4())) for room in rooms])
     assert len(calls) == 1 and len(calls[0]) == 2 * len(rooms)
+
+
+async def test_an_arrival_redis_could_not_record_is_announced(redis: aioredis.Redis) -> None:
+    """Without Redis's answer the replica cannot tell whether anyone elsewhere is online."""
+    presence, _ = replica(redis, f"presence-test-{uuid4().hex[:8]}")
+
+    async def unreachable(**_: Any) -> Any:
+        raise ConnectionError("Redis is away")
+
+    presence._arrive_script = unreachable  # type: ignore[assignment]
+    arrival = await presence.arrive(uuid4(), uuid4(), "s")
+    assert arrival.came_online and arrival.worth_announcing
 
 
 async def test_an_arrival_is_told_only_of_the_leases_of_other_replicas(

@@ -99,7 +99,11 @@ async def test_an_arrival_is_published_only_when_someone_else_is_online_to_hear_
         assert (await bob.call("join", {"room": str(room_id)}))["ok"]
         [online] = await alice.wait_for("presence", 1)
         assert online == {"room": str(room_id), "user_id": str(vet[0].id), "online": True}
-        assert hearing.events(room_id) == 2  # bob's arrival, heard by both replicas
+
+        async def heard_by_both() -> bool:
+            return hearing.events(room_id) == 2  # bob's arrival, back at his replica too
+
+        await eventually(heard_by_both, "bob's arrival heard by both replicas")
 
 
 async def test_a_room_on_both_replicas_gets_every_message_once_in_order_and_leaving_unsubscribes(
