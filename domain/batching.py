@@ -24,11 +24,22 @@ Write = Callable[[list[Item]], Awaitable[Sequence[Result | Exception]]]
 
 
 class GroupCommit(Generic[Item, Result]):
-    def __init__(self, write: Write[Item, Result], *, max_batch: int = 500, writers: int = 2):
-        """`writers` batches may be in flight at once: one being stored while the next is sent."""
+    def __init__(
+        self,
+        write: Write[Item, Result],
+        *,
+        max_batch: int = 500,
+        writers: int = 2,
+        linger_s: float = 0.0,
+    ):
+        """`writers` batches may be in flight at once: one being stored while the next is sent.
+        A writer waits `linger_s` for more calls before it writes a batch short of `max_batch`:
+        a little latency for fewer round trips, where calls come faster than one per round trip
+        but not all at once (a crowd of clients joining)."""
         self._write = write
         self._max_batch = max_batch
         self._max_writers = writers
+        self._linger_s = linger_s
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._writers: set[asyncio.Task[None]] = set()
 
@@ -49,6 +60,8 @@ class GroupCommit(Generic[Item, Result]):
 
     async def _write_all(self) -> None:
         while self._waiting:
+            if self._linger_s and len(self._waiting) < self._max_batch:
+                await asyncio.sleep(self._linger_s)
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
             try:

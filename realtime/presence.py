@@ -38,6 +38,7 @@ LEASE_S = 20.0
 RENEW_EVERY_S = 5.0
 REAP_EVERY_S = 5.0
 _CHUNK = 500  # rooms (reaping) or leases (renewing) per script call
+ARRIVAL_LINGER_S = 0.002  # an arrival waits this long for others to share its script call
 # One bucket would put all presence on one node of a cluster; 64 spread it over any likely
 # cluster while a reaping round (an SMEMBERS per bucket) stays a few dozen commands.
 BUCKETS = 64
@@ -108,7 +109,9 @@ class Presence:
         self._reap_script = redis.register_script(scripts.REAP)
         self._arrive_script = redis.register_script(scripts.ARRIVE)
         self._depart_script = redis.register_script(scripts.DEPART)
-        self._arrivals: GroupCommit[Pair, set[str]] = GroupCommit(self._record_arrivals, writers=1)
+        self._arrivals: GroupCommit[Pair, set[str]] = GroupCommit(
+            self._record_arrivals, writers=1, linger_s=ARRIVAL_LINGER_S
+        )
 
     def _room_key(self, room: UUID) -> str:
         return room_key(self._prefix, room)

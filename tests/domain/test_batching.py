@@ -51,6 +51,27 @@ async def test_callers_arriving_during_a_batch_share_the_next_one() -> None:
     ]
 
 
+@pytest.mark.parametrize("linger_s, batches_written", [(0.0, [[0], [2]]), (0.2, [[0, 2]])])
+async def test_a_lingering_writer_takes_calls_made_while_it_waits(
+    linger_s: float, batches_written: list[list[int]]
+) -> None:
+    recorder = Recorder()
+    recorder.release.set()  # writes return at once: only the linger can join the two calls
+    batches: GroupCommit[int, int] = GroupCommit(recorder.write, writers=1, linger_s=linger_s)
+    first = asyncio.create_task(batches.submit(0))
+    await settle()
+    assert await asyncio.gather(first, batches.submit(2)) == [0, 20]
+    assert recorder.batches == batches_written
+
+
+async def test_a_full_batch_does_not_linger() -> None:
+    recorder = Recorder()
+    recorder.release.set()
+    batches: GroupCommit[int, int] = GroupCommit(recorder.write, max_batch=2, linger_s=3600)
+    async with asyncio.timeout(5):  # a linger would last the hour
+        assert await asyncio.gather(*(batches.submit(n * 2) for n in range(2))) == [0, 20]
+
+
 async def test_batches_are_capped_and_writers_work_side_by_side() -> None:
     recorder = Recorder()
     batches: GroupCommit[int, int] = GroupCommit(recorder.write, max_batch=3, writers=2)
