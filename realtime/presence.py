@@ -6,8 +6,9 @@ while any lease of theirs is live. A reaper on every replica removes expired lea
 replica's ZREM removes the last lease of a user announces that user offline, so a replica that
 dies takes its users offline within `LEASE_S` + `REAP_EVERY_S` seconds.
 
-Rooms fall into `BUCKETS` buckets, each with a set of its rooms that have leases, and every key
-of a bucket carries the bucket as its hash tag. A script call is given every key it touches
+Rooms fall into `BUCKETS` buckets, each with its rooms that have leases scored by their earliest
+lease expiry (the reaper asks for the rooms past it), and every key of a bucket carries the
+bucket as its hash tag. A script call is given every key it touches
 and, on Redis Cluster, covers one bucket (one hash slot), so the same scripts run on both
 (`realtime.presence_scripts`).
 """
@@ -40,7 +41,7 @@ REAP_EVERY_S = 5.0
 _CHUNK = 500  # rooms (reaping) or leases (renewing) per script call
 ARRIVAL_LINGER_S = 0.002  # an arrival waits this long for others to share its script call
 # One bucket would put all presence on one node of a cluster; 64 spread it over any likely
-# cluster while a reaping round (an SMEMBERS per bucket) stays a few dozen commands.
+# cluster while a reaping round (a ZRANGEBYSCORE per bucket) stays a few dozen commands.
 BUCKETS = 64
 
 
@@ -48,8 +49,8 @@ def bucket(room: UUID) -> int:
     return room.int % BUCKETS
 
 
-def rooms_key(prefix: str, bucket: int) -> str:
-    return f"{prefix}:presence:{{{bucket}}}:rooms"
+def expiries_key(prefix: str, bucket: int) -> str:
+    return f"{prefix}:presence:{{{bucket}}}:expiries"
 
 
 def room_key(prefix: str, room: UUID) -> str:
@@ -117,8 +118,8 @@ class Presence:
         return room_key(self._prefix, room)
 
     def _keys(self, rooms: Sequence[UUID]) -> list[str]:
-        """A script call's keys: for each room, its bucket's rooms set and its own key."""
-        keys = ((rooms_key(self._prefix, bucket(room)), self._room_key(room)) for room in rooms)
+        """A script call's keys: for each room, its bucket's expiries and its own key."""
+        keys = ((expiries_key(self._prefix, bucket(room)), self._room_key(room)) for room in rooms)
         return [key for pair in keys for key in pair]
 
     def _calls(self, pairs: list[Pair]) -> list[list[Pair]]:
@@ -186,7 +187,8 @@ class Presence:
             return False
         try:
             gone = await self._depart_script(
-                keys=[self._room_key(room)], args=[self._lease(user_text), user_text, time.time()]
+                keys=self._keys([room]),
+                args=[self._lease(user_text), user_text, time.time(), str(room)],
             )
             if user_text in self._local.get(room, ()):  # back here meanwhile: its lease stands
                 expiry = time.time() + LEASE_S
@@ -229,13 +231,26 @@ class Presence:
                 )
 
     async def _reap(self) -> None:
-        for number in range(BUCKETS):
-            members = await self._redis.smembers(rooms_key(self._prefix, number))
-            for rooms in _chunks([UUID(text(room)) for room in members]):
-                gone = await self._reap_script(
-                    keys=self._keys(rooms), args=[time.time(), *map(str, rooms)]
-                )
-                for raw_room, raw_user in zip(gone[::2], gone[1::2], strict=True):
-                    room, user = UUID(text(raw_room)), text(raw_user)
-                    if user not in self._local.get(room, ()):
-                        await self._went_offline(room, UUID(user))
+        """Only the rooms with a lease past its expiry, asked of every bucket in one pipeline: a
+        round used to read every room of the deployment on every replica (~100 ms of CPU per 5,000
+        rooms, every 5 s: `bench.chat.reaping`)."""
+        now = time.time()
+        buckets = list(range(BUCKETS))
+        while buckets:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for number in buckets:
+                    key = expiries_key(self._prefix, number)
+                    pipe.zrangebyscore(key, "-inf", now, start=0, num=_CHUNK)
+                answers: list[list[bytes]] = await pipe.execute()
+            for due in answers:
+                if due:
+                    await self._reap_rooms([UUID(text(room)) for room in due], now)
+            # A reaped room's score moves past `now` (or it goes): a full answer asks again.
+            buckets = [n for n, due in zip(buckets, answers, strict=True) if len(due) == _CHUNK]
+
+    async def _reap_rooms(self, rooms: list[UUID], now: float) -> None:
+        gone = await self._reap_script(keys=self._keys(rooms), args=[now, *map(str, rooms)])
+        for raw_room, raw_user in zip(gone[::2], gone[1::2], strict=True):
+            room, user = UUID(text(raw_room)), text(raw_user)
+            if user not in self._local.get(room, ()):
+                await self._went_offline(room, UUID(user))

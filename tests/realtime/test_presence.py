@@ -14,7 +14,7 @@ from redis.crc import key_slot
 
 from pawhub.resources import open_redis
 from realtime import presence as presence_module
-from realtime.presence import Presence, room_key
+from realtime.presence import Presence, expiries_key, room_key
 from realtime.redis_text import text
 from tests.redis_cluster import RedisClusterProcesses
 
@@ -69,6 +69,36 @@ async def test_a_dead_replicas_users_go_offline_once_and_live_ones_stay(
     await alive.stop()  # a clean stop gives its leases back at once
     for room in rooms:
         assert await redis.zcard(room_key(prefix, room)) == 0
+
+
+async def test_a_reaping_round_reads_only_the_rooms_whose_leases_ran_out(
+    redis: aioredis.Redis, short_leases: None
+) -> None:
+    """Every replica reaps every few seconds: it asks for the rooms past their earliest lease
+    expiry, more than a chunk of them in a bucket, not for every room of the deployment."""
+    prefix = f"presence-test-{uuid4().hex[:8]}"
+    (alive, alive_saw), (doomed, _) = replica(redis, prefix), replica(redis, prefix)
+    lapsed = [uuid4() for _ in range(3 * presence_module._CHUNK + 1)]  # a bucket holds > a chunk
+    lapsed_users = [uuid4() for _ in lapsed]
+    pairs = zip(lapsed, lapsed_users, strict=True)
+    await asyncio.gather(*(doomed.arrive(room, user, "d") for room, user in pairs))
+    await asyncio.sleep(presence_module.LEASE_S + 0.1)
+    live = [uuid4() for _ in range(30)]
+    await asyncio.gather(*(alive.arrive(room, uuid4(), "a") for room in live))
+    calls: list[list[str]] = []
+    alive._reap_script = _noting_keys(alive._reap_script, calls)
+
+    await alive._reap()
+
+    reaped = {key for keys in calls for key in keys if not key.endswith(":expiries")}
+    assert reaped == {room_key(prefix, room) for room in lapsed}
+    assert sorted(alive_saw) == sorted(zip(lapsed, lapsed_users, strict=True))  # in one round
+    expiring = [
+        UUID(text(room))
+        for number in range(presence_module.BUCKETS)
+        for room in await redis.zrange(expiries_key(prefix, number), 0, -1)
+    ]
+    assert sorted(expiring) == sorted(live)
 
 
 async def test_only_a_users_first_arrival_brings_them_online(redis: aioredis.Redis) -> None:
@@ -189,16 +219,16 @@ async def test_on_a_cluster_a_script_call_is_given_every_key_it_writes_all_in_on
         for room, user in zip(rooms, users, strict=True):  # left: the reaper frees the rooms
             assert await presence.depart(room, user, "s")
         left = {text(key) async for key in cluster.scan_iter(f"{prefix}:*")}
-        assert {key for key in left if not key.endswith(":rooms")} == set()  # leases given back
+        assert left == set()  # leases given back, and their rooms' expiries with them
     finally:
         await cluster.aclose()
 
-    tag = re.compile(rf"{re.escape(prefix)}:presence:\{{(\d+)\}}:(rooms|.*)")
+    tag = re.compile(rf"{re.escape(prefix)}:presence:\{{(\d+)\}}:(expiries|.*)")
     for key in written:
         match = tag.fullmatch(key)
         assert match, key
         bucket, name = match.groups()
-        assert name == "rooms" or int(bucket) == UUID(name).int % presence_module.BUCKETS, key
+        assert name == "expiries" or int(bucket) == UUID(name).int % presence_module.BUCKETS, key
     assert len(written) == len(rooms) + len({room.int % presence_module.BUCKETS for room in rooms})
     assert written <= {key for keys in calls for key in keys}
     slots = [{key_slot(key.encode()) for key in keys} for keys in calls]

@@ -1,0 +1,73 @@
+"""CPU one hub replica spends on a presence reaping round (every 5 s, on every replica) while the
+deployment holds leases in ROOMS rooms, none of them expired: the steady state.
+
+    REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python -m bench.chat.reaping --rooms 5000 20000
+
+Another replica's leases (two users per room) are written under a namespace of the run's own,
+which is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from uuid import UUID, uuid4
+
+from rich.console import Console
+from rich.table import Table
+
+from pawhub.resources import open_redis
+from pawhub.settings import get_settings
+from realtime.presence import Presence
+
+ROUNDS = 5
+
+
+async def _went_offline(room: UUID, user: UUID) -> None:
+    raise AssertionError(f"no lease has expired, yet {user} was reaped in {room}")
+
+
+async def reaping_round_ms(redis_url: str, rooms: int) -> tuple[float, float]:
+    """CPU and wall ms of one reaping round, the mean of ROUNDS."""
+    redis = open_redis(redis_url)
+    prefix = f"bench-reaping-{uuid4().hex[:8]}"
+    holder = Presence(redis, prefix, "holder", _went_offline)
+    reaper = Presence(redis, prefix, "reaper", _went_offline)
+    held = [uuid4() for _ in range(rooms)]
+    try:
+        for device in ("phone", "laptop"):
+            await asyncio.gather(*(holder.arrive(room, uuid4(), device) for room in held))
+        await reaper._reap()  # scripts loaded, connections open
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(ROUNDS):
+            await reaper._reap()
+        return (
+            1000 * (time.process_time() - cpu) / ROUNDS,
+            1000 * (time.perf_counter() - wall) / ROUNDS,
+        )
+    finally:
+        keys = [key async for key in redis.scan_iter(f"{prefix}:*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await redis.delete(*keys[start : start + 1000])
+        await redis.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rooms", type=int, nargs="+", default=[5000, 20000])
+    options = parser.parse_args()
+    redis_url = get_settings().redis_url
+    if not redis_url:
+        parser.error("REDIS_URL is not set")
+    table = Table(title="one presence reaping round, one replica")
+    for column in ("rooms with leases", "CPU ms", "wall ms"):
+        table.add_column(column, justify="right")
+    for rooms in options.rooms:
+        cpu_ms, wall_ms = asyncio.run(reaping_round_ms(redis_url, rooms))
+        table.add_row(f"{rooms:,}", f"{cpu_ms:.1f}", f"{wall_ms:.1f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
