@@ -146,6 +146,7 @@ class ClusterRoomChannels:
             self._on_publication,
             self._on_resubscribed,
             listener_name=self._listener_name(node.name),
+            slots_apart=True,
         )
         await listener.start()
         return listener

@@ -14,6 +14,10 @@ work on Redis Cluster, where a shard channel lives on the node of its hash slot 
 command names one channel; classic SUBSCRIBE / PUBLISH otherwise. Which one is decided each
 time the connection (re)connects, from the server's version.
 
+Subscriptions asked within SUBSCRIBE_LINGER_S of each other go in one command (one per hash
+slot on a cluster node, which refuses channels of several slots in one): 10,000 clients joining
+rooms of two made 5,000 commands of ~150 us of CPU each in redis-py.
+
 `subscribe` returns once Redis has confirmed the subscription, so what its caller then reads
 from PostgreSQL leaves nothing unseen between the two. Every later confirmation of a channel
 (after a reconnect, or one that came too late for its caller) is a resubscription: what was
@@ -26,11 +30,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any, Protocol
 from uuid import UUID
 
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 
+from domain.batching import GroupCommit
 from domain.chat.room_channel import room_channel, sharded_pubsub
 from realtime.background import BackgroundTask
 from realtime.metrics import FANOUT_CHANNELS, FANOUT_RESUBSCRIBED, FANOUT_SUBSCRIBED
@@ -39,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 2.0
 CONFIRM_WITHIN_S = 2.0  # past it a join goes on; the late confirmation triggers a catch-up
+SUBSCRIBE_LINGER_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,10 @@ CLASSIC = Flavour("subscribe", "unsubscribe", "PUBLISH", "message")
 async def detect_flavour(redis: aioredis.Redis) -> Flavour:
     """Sharded pub/sub from Redis 7 on, classic before."""
     return SHARDED if await sharded_pubsub(redis) else CLASSIC
+
+
+def _slot(channel: str) -> int:
+    return key_slot(channel.encode())
 
 
 def _text(value: Any) -> str:
@@ -96,7 +108,9 @@ class RoomChannels:
         on_publication: Callable[[bytes], Awaitable[None]],
         on_resubscribed: Callable[[UUID], None],
         listener_name: str | None = None,
+        slots_apart: bool = False,
     ) -> None:
+        """`slots_apart`: the server is a cluster node (one command names one slot's channels)."""
         self.redis = redis
         self._prefix = prefix
         # The listener's connection is named after the replica (CLIENT LIST shows it; Redis is
@@ -117,6 +131,10 @@ class RoomChannels:
         self._pubsub: Any = None  # redis.asyncio.client.PubSub while connected
         self._flavour: Flavour | None = None
         self._listener = BackgroundTask(f"listen {prefix}:*", self._listen_forever)
+        self._slots_apart = slots_apart
+        self._subscriptions: GroupCommit[str, None] = GroupCommit(
+            self._send_subscriptions, writers=1, linger_s=SUBSCRIBE_LINGER_S
+        )
 
     def channel(self, room: UUID) -> str:
         return room_channel(self._prefix, room)
@@ -159,7 +177,7 @@ class RoomChannels:
         confirmed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._confirming[channel] = confirmed
         try:
-            await getattr(pubsub, flavour.subscribe)(channel)
+            await self._subscriptions.submit(channel)
             async with asyncio.timeout(CONFIRM_WITHIN_S):
                 return await confirmed
         except (TimeoutError, aioredis.RedisError, OSError) as exc:
@@ -168,6 +186,17 @@ class RoomChannels:
         finally:
             if self._confirming.get(channel) is confirmed:
                 del self._confirming[channel]
+
+    async def _send_subscriptions(self, channels: list[str]) -> list[None]:
+        pubsub, flavour = self._pubsub, self._flavour
+        if pubsub is not None and flavour is not None:  # else the reconnect subscribes them
+            subscribe = getattr(pubsub, flavour.subscribe)
+            if self._slots_apart:
+                for _, same_slot in groupby(sorted(channels, key=_slot), key=_slot):
+                    await subscribe(*same_slot)
+            else:
+                await subscribe(*channels)
+        return [None] * len(channels)
 
     async def unsubscribe(self, room: UUID) -> None:
         channel = self.channel(room)
