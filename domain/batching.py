@@ -13,6 +13,7 @@ services batch this way (the hub's chat sends, `realtime.group_commit`; the API'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -33,20 +34,25 @@ class GroupCommit(Generic[Item, Result]):
         linger_s: float = 0.0,
     ):
         """`writers` batches may be in flight at once: one being stored while the next is sent.
-        A writer waits `linger_s` for more calls before it writes a batch short of `max_batch`:
-        a little latency for fewer round trips, where calls come faster than one per round trip
-        but not all at once (a crowd of clients joining)."""
+        A writer waits `linger_s` for more calls before it writes a batch short of `max_batch`
+        (one writer at a time, which the calls made meanwhile wait for; a batch that fills up
+        ends the wait): a little latency for fewer round trips, where calls come faster than
+        one per round trip but not all at once (a crowd of clients joining)."""
         self._write = write
         self._max_batch = max_batch
         self._max_writers = writers
         self._linger_s = linger_s
         self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
         self._writers: set[asyncio.Task[None]] = set()
+        self._lingering: asyncio.Event | None = None  # while a writer lingers; set() ends it
 
     async def submit(self, item: Item) -> Result:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        if len(self._writers) < self._max_writers:
+        if self._lingering is not None:  # the lingering writer takes this call
+            if len(self._waiting) >= self._max_batch:
+                self._lingering.set()
+        elif len(self._writers) < self._max_writers:
             self._writers.add(asyncio.create_task(self._drain()))
         return await future
 
@@ -61,7 +67,11 @@ class GroupCommit(Generic[Item, Result]):
     async def _write_all(self) -> None:
         while self._waiting:
             if self._linger_s and len(self._waiting) < self._max_batch:
-                await asyncio.sleep(self._linger_s)
+                if self._lingering is not None:
+                    return  # another writer lingers for these calls
+                await self._linger()
+                if not self._waiting:  # a writer with a full batch took them meanwhile
+                    return
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
             try:
@@ -75,3 +85,12 @@ class GroupCommit(Generic[Item, Result]):
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+
+    async def _linger(self) -> None:
+        self._lingering = woken = asyncio.Event()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._linger_s):
+                    await woken.wait()
+        finally:
+            self._lingering = None

@@ -163,8 +163,11 @@ class Presence:
         return Arrival(not was_here and user_text not in live, sorted(live | here), answered)
 
     async def _record_arrivals(self, pairs: list[Pair]) -> Sequence[set[str]]:
-        """The users live in each pair's room on other replicas before this batch, per pair."""
+        """The users live in each pair's room on other replicas before this batch, per pair. A
+        user who left the room here while the batch waited is not leased: the departure found
+        no lease to give back, and one written now would outlive every connection."""
         now = time.time()
+        staying = [(room, user) for room, user in pairs if user in self._local.get(room, ())]
         # One call after another (a cluster's buckets): redis-py 8.1's cluster client can
         # write on a connection another task is still opening when many start at once.
         replies = [
@@ -172,14 +175,14 @@ class Presence:
                 keys=self._keys([room for room, _ in group]),
                 args=[self._replica_id, now, now + LEASE_S, *_pair_args(group)],
             )
-            for group in self._calls(pairs)
+            for group in self._calls(staying)
         ]
         live = {
             text(room): {text(user) for user in users}
             for reply in replies
             for room, users in zip(reply[::2], reply[1::2], strict=True)
         }
-        return [live[str(room)] for room, _ in pairs]
+        return [live.get(str(room), set()) for room, _ in pairs]
 
     async def depart(self, room: UUID, user: UUID, sid: str) -> bool:
         """Forget one connection; True when the user is now offline in the room everywhere."""
@@ -192,8 +195,10 @@ class Presence:
                 args=[self._lease(user_text), user_text, time.time(), str(room)],
             )
             if user_text in self._local.get(room, ()):  # back here meanwhile: its lease stands
-                expiry = time.time() + LEASE_S
-                await self._redis.zadd(self._room_key(room), {self._lease(user_text): expiry})
+                await self._renew_script(
+                    keys=self._keys([room]),
+                    args=[self._replica_id, time.time() + LEASE_S, str(room), user_text],
+                )
                 return False
             return bool(gone)
         except Exception as exc:

@@ -188,14 +188,22 @@ class RoomChannels:
                 del self._confirming[channel]
 
     async def _send_subscriptions(self, channels: list[str]) -> list[None]:
+        """Only channels still wanted (a join cancelled meanwhile was unsubscribed at once), on
+        the connection they were asked on: a reconnect subscribes every wanted channel itself,
+        and redis-py would send on a fresh, unread connection once this one is closed."""
         pubsub, flavour = self._pubsub, self._flavour
-        if pubsub is not None and flavour is not None:  # else the reconnect subscribes them
+        wanted = [channel for channel in channels if channel in self._wanted]
+        if pubsub is not None and flavour is not None and wanted:
             subscribe = getattr(pubsub, flavour.subscribe)
-            if self._slots_apart:
-                for _, same_slot in groupby(sorted(channels, key=_slot), key=_slot):
-                    await subscribe(*same_slot)
-            else:
-                await subscribe(*channels)
+            groups = (
+                [list(same) for _, same in groupby(sorted(wanted, key=_slot), key=_slot)]
+                if self._slots_apart
+                else [wanted]
+            )
+            for group in groups:
+                if self._pubsub is not pubsub:
+                    break
+                await subscribe(*group)
         return [None] * len(channels)
 
     async def unsubscribe(self, room: UUID) -> None:

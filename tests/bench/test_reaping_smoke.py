@@ -3,15 +3,18 @@ timed, and nothing of the run left behind. No timing is asserted."""
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 from bench.chat.reaping import reaping_round_ms
 from pawhub.resources import open_redis
 
 
 async def test_a_reaping_round_is_measured_and_its_leases_removed(redis_url: str) -> None:
-    cpu_ms, wall_ms = await reaping_round_ms(redis_url, 50)
+    prefix = f"bench-reaping-test-{uuid4().hex[:8]}"
+    cpu_ms, wall_ms = await reaping_round_ms(redis_url, 50, prefix)
     assert cpu_ms > 0 and wall_ms > 0
     redis = open_redis(redis_url)
     try:
-        assert [key async for key in redis.scan_iter("bench-reaping-*")] == []
+        assert [key async for key in redis.scan_iter(f"{prefix}:*")] == []
     finally:
         await redis.aclose()

@@ -51,25 +51,33 @@ async def test_callers_arriving_during_a_batch_share_the_next_one() -> None:
     ]
 
 
+@pytest.mark.parametrize("writers", [1, 2])
 @pytest.mark.parametrize("linger_s, batches_written", [(0.0, [[0], [2]]), (0.2, [[0, 2]])])
 async def test_a_lingering_writer_takes_calls_made_while_it_waits(
-    linger_s: float, batches_written: list[list[int]]
+    writers: int, linger_s: float, batches_written: list[list[int]]
 ) -> None:
+    """And no second writer starts meanwhile, to linger and then write nothing."""
     recorder = Recorder()
     recorder.release.set()  # writes return at once: only the linger can join the two calls
-    batches: GroupCommit[int, int] = GroupCommit(recorder.write, writers=1, linger_s=linger_s)
+    batches: GroupCommit[int, int] = GroupCommit(recorder.write, writers=writers, linger_s=linger_s)
     first = asyncio.create_task(batches.submit(0))
     await settle()
     assert await asyncio.gather(first, batches.submit(2)) == [0, 20]
+    await settle()
     assert recorder.batches == batches_written
 
 
-async def test_a_full_batch_does_not_linger() -> None:
+async def test_a_batch_that_fills_up_ends_the_linger() -> None:
     recorder = Recorder()
     recorder.release.set()
-    batches: GroupCommit[int, int] = GroupCommit(recorder.write, max_batch=2, linger_s=3600)
+    batches: GroupCommit[int, int] = GroupCommit(
+        recorder.write, max_batch=2, writers=1, linger_s=3600
+    )
+    first = asyncio.create_task(batches.submit(0))
+    await settle()  # its writer lingers
     async with asyncio.timeout(5):  # a linger would last the hour
-        assert await asyncio.gather(*(batches.submit(n * 2) for n in range(2))) == [0, 20]
+        assert await asyncio.gather(first, batches.submit(2)) == [0, 20]
+    assert recorder.batches == [[0, 2]]
 
 
 async def test_batches_are_capped_and_writers_work_side_by_side() -> None:

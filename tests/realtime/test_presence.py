@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -190,8 +191,26 @@ async def test_a_departure_racing_an_arrival_of_the_same_user_keeps_the_lease(
     release.set()
 
     assert await departing is False
-    leases = await redis.zrange(room_key(prefix, room), 0, -1)
-    assert [text(lease) for lease in leases] == [f"{user}|{presence._replica_id}"]
+    leases = await redis.zrange(room_key(prefix, room), 0, -1, withscores=True)
+    assert [text(lease) for lease, _ in leases] == [f"{user}|{presence._replica_id}"]
+    # and the reaper would find it, should the replica die now
+    expiries = expiries_key(prefix, presence_module.bucket(room))
+    assert await redis.zscore(expiries, str(room)) == leases[0][1]
+
+
+async def test_a_connection_that_leaves_before_its_arrival_is_recorded_leaves_no_lease(
+    redis: aioredis.Redis,
+) -> None:
+    """Its departure found no lease to give back: one written after it would outlive every
+    connection and, while it ran, hide the user's next arrival from the room."""
+    prefix = f"presence-test-{uuid4().hex[:8]}"
+    presence, _ = replica(redis, prefix)
+    room, user = uuid4(), uuid4()
+    arriving = asyncio.create_task(presence.arrive(room, user, "s"))
+    await asyncio.sleep(0)  # its arrival waits for others to share the script call
+    assert await presence.depart(room, user, "s")
+    await arriving
+    assert await redis.zcard(room_key(prefix, room)) == 0
 
 
 async def test_on_a_cluster_a_script_call_is_given_every_key_it_writes_all_in_one_slot(
@@ -242,7 +261,7 @@ async def test_on_one_redis_a_batch_of_arrivals_is_one_script_call(redis: aiored
     calls: list[list[str]] = []
     presence._arrive_script = _noting_keys(presence._arrive_script, calls)
     rooms = [uuid4() for _ in range(40)]
-    await presence._record_arrivals([(room, str(uuid4())) for room in rooms])
+    await _recorded(presence, [(room, str(uuid4())) for room in rooms])
     assert len(calls) == 1 and len(calls[0]) == 2 * len(rooms)
 
 
@@ -266,10 +285,17 @@ async def test_an_arrival_is_told_only_of_the_leases_of_other_replicas(
     prefix = f"presence-test-{uuid4().hex[:8]}"
     (first, _), (second, _) = replica(redis, prefix), replica(redis, prefix)
     room, ann, bea, cy = uuid4(), str(uuid4()), str(uuid4()), str(uuid4())
-    assert await first._record_arrivals([(room, ann)]) == [set()]
-    assert await first._record_arrivals([(room, bea)]) == [set()]
-    assert await second._record_arrivals([(room, cy), (room, cy)]) == [{ann, bea}] * 2
-    assert await first._record_arrivals([(uuid4(), ann), (room, ann)]) == [set(), {cy}]
+    assert await _recorded(first, [(room, ann)]) == [set()]
+    assert await _recorded(first, [(room, bea)]) == [set()]
+    assert await _recorded(second, [(room, cy), (room, cy)]) == [{ann, bea}] * 2
+    assert await _recorded(first, [(uuid4(), ann), (room, ann)]) == [set(), {cy}]
+
+
+async def _recorded(presence: Presence, pairs: list[tuple[UUID, str]]) -> Sequence[set[str]]:
+    """A batch of arrivals recorded, each of a connection here (as `arrive` leaves it)."""
+    for room, user in pairs:
+        presence._local[room][user].add(f"sid-{user}")
+    return await presence._record_arrivals(pairs)
 
 
 def _noting_keys(script: Any, calls: list[list[str]]) -> Any:
