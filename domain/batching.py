@@ -20,6 +20,11 @@ from typing import Generic, TypeVar
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
+# How long a join's calls (its membership read, its presence arrival, its room's subscription)
+# wait for others to share them: at 1,000 joins a second only a few came per round trip, and
+# each few paid a call of its own (the capacity scenario).
+JOIN_LINGER_S = 0.002
+
 # The batch's outcome per item, in order: a result, or the exception that item's caller gets.
 Write = Callable[[list[Item]], Awaitable[Sequence[Result | Exception]]]
 

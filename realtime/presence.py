@@ -8,9 +8,8 @@ dies takes its users offline within `LEASE_S` + `REAP_EVERY_S` seconds.
 
 Rooms fall into `BUCKETS` buckets, each with its rooms that have leases scored by their earliest
 lease expiry (the reaper asks for the rooms past it), and every key of a bucket carries the
-bucket as its hash tag. A script call is given every key it touches
-and, on Redis Cluster, covers one bucket (one hash slot), so the same scripts run on both
-(`realtime.presence_scripts`).
+bucket as its hash tag. A script call is given every key it touches and, on Redis Cluster,
+covers one bucket (one hash slot), so the same scripts run on both (`realtime.presence_scripts`).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from uuid import UUID
 
 from redis.asyncio.cluster import RedisCluster
 
-from domain.batching import GroupCommit
+from domain.batching import JOIN_LINGER_S, GroupCommit
 from domain.redis_client import RedisClient
 from realtime import presence_scripts as scripts
 from realtime.background import every
@@ -40,7 +39,6 @@ RENEW_EVERY_S = 5.0
 # A round asks Redis only for the rooms whose leases ran out (~2 ms of CPU), so it can run often.
 REAP_EVERY_S = 1.0
 _CHUNK = 500  # rooms (reaping) or leases (renewing) per script call
-ARRIVAL_LINGER_S = 0.002  # an arrival waits this long for others to share its script call
 # One bucket would put all presence on one node of a cluster; 64 spread it over any likely
 # cluster while a reaping round (a ZRANGEBYSCORE per bucket) stays a few dozen commands.
 BUCKETS = 64
@@ -112,7 +110,7 @@ class Presence:
         self._arrive_script = redis.register_script(scripts.ARRIVE)
         self._depart_script = redis.register_script(scripts.DEPART)
         self._arrivals: GroupCommit[Pair, set[str]] = GroupCommit(
-            self._record_arrivals, writers=1, linger_s=ARRIVAL_LINGER_S
+            self._record_arrivals, writers=1, linger_s=JOIN_LINGER_S
         )
 
     def _room_key(self, room: UUID) -> str:

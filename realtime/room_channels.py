@@ -14,7 +14,7 @@ work on Redis Cluster, where a shard channel lives on the node of its hash slot 
 command names one channel; classic SUBSCRIBE / PUBLISH otherwise. Which one is decided each
 time the connection (re)connects, from the server's version.
 
-Subscriptions asked within SUBSCRIBE_LINGER_S of each other go in one command (one per hash
+Subscriptions asked within JOIN_LINGER_S of each other go in one command (one per hash
 slot on a cluster node, which refuses channels of several slots in one): 10,000 clients joining
 rooms of two made 5,000 commands of ~150 us of CPU each in redis-py.
 
@@ -37,7 +37,7 @@ from uuid import UUID
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from domain.batching import GroupCommit
+from domain.batching import JOIN_LINGER_S, GroupCommit
 from domain.chat.room_channel import room_channel, sharded_pubsub
 from realtime.background import BackgroundTask
 from realtime.metrics import FANOUT_CHANNELS, FANOUT_RESUBSCRIBED, FANOUT_SUBSCRIBED
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 2.0
 CONFIRM_WITHIN_S = 2.0  # past it a join goes on; the late confirmation triggers a catch-up
-SUBSCRIBE_LINGER_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,7 @@ class RoomChannels:
         self._listener = BackgroundTask(f"listen {prefix}:*", self._listen_forever)
         self._slots_apart = slots_apart
         self._subscriptions: GroupCommit[str, None] = GroupCommit(
-            self._send_subscriptions, writers=1, linger_s=SUBSCRIBE_LINGER_S
+            self._send_subscriptions, writers=1, linger_s=JOIN_LINGER_S
         )
 
     def channel(self, room: UUID) -> str:

@@ -11,14 +11,10 @@ from uuid import UUID
 
 import asyncpg
 
-from domain.batching import GroupCommit
+from domain.batching import JOIN_LINGER_S, GroupCommit
 from domain.chat.errors import NotAMember, RoomNotFound
 from domain.chat.messages import MAX_MISSED, Message, messages_after_each
 from domain.chat.posting import RoomAccess, room_access
-
-# A membership read waits this long for others to share its statement: at 1,000 joins a second
-# only a few came per round trip, and each few paid a statement (the capacity scenario).
-JOIN_LINGER_S = 0.002
 
 
 @dataclass(frozen=True)
