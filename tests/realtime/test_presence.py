@@ -75,7 +75,7 @@ async def test_a_dead_replicas_users_go_offline_once_and_live_ones_stay(
 async def test_a_reaping_round_reads_only_the_rooms_whose_leases_ran_out(
     redis: aioredis.Redis, short_leases: None
 ) -> None:
-    """Every replica reaps every few seconds: it asks for the rooms past their earliest lease
+    """Every replica reaps every second: it asks for the rooms past their earliest lease
     expiry, more than a chunk of them in a bucket, not for every room of the deployment."""
     prefix = f"presence-test-{uuid4().hex[:8]}"
     (alive, alive_saw), (doomed, _) = replica(redis, prefix), replica(redis, prefix)
