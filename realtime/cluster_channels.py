@@ -25,7 +25,8 @@ from redis.crc import key_slot
 from domain.chat.room_channel import room_channel
 from domain.redis_client import RedisClient
 from realtime.background import every
-from realtime.room_channels import SHARDED, Channels, Flavour, RoomChannels
+from realtime.channel_flavours import SHARDED, Flavour
+from realtime.room_channels import Channels, RoomChannels
 
 _UNROUTED = ""  # a room's node while it waits for the next recheck to subscribe it
 RECHECK_S = 1.0  # one CLUSTER SLOTS a second per replica; a moved room waits at most this long

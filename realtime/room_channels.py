@@ -16,7 +16,8 @@ time the connection (re)connects, from the server's version.
 
 Subscriptions asked within JOIN_LINGER_S of each other go in one command (one per hash
 slot on a cluster node, which refuses channels of several slots in one): 10,000 clients joining
-rooms of two made 5,000 commands of ~150 us of CPU each in redis-py.
+rooms of two made 5,000 commands of ~150 us of CPU each in redis-py. A reconnect subscribes
+every hosted room again the same way, a thousand channels a command.
 
 `subscribe` returns once Redis has confirmed the subscription, so what its caller then reads
 from PostgreSQL leaves nothing unseen between the two. Every later confirmation of a channel
@@ -29,43 +30,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Protocol
 from uuid import UUID
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
 
 from domain.batching import JOIN_LINGER_S, GroupCommit
-from domain.chat.room_channel import room_channel, sharded_pubsub
+from domain.chat.room_channel import room_channel
 from realtime.background import BackgroundTask
+from realtime.channel_flavours import Flavour, detect_flavour
 from realtime.metrics import FANOUT_CHANNELS, FANOUT_RESUBSCRIBED, FANOUT_SUBSCRIBED
 
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 2.0
 CONFIRM_WITHIN_S = 2.0  # past it a join goes on; the late confirmation triggers a catch-up
-
-
-@dataclass(frozen=True)
-class Flavour:
-    """One kind of channel: redis-py's PubSub methods for it (also the types of their
-    replies), the command that publishes on it, and the type of a publication received."""
-
-    subscribe: str
-    unsubscribe: str
-    publish: str
-    message: str
-
-
-SHARDED = Flavour("ssubscribe", "sunsubscribe", "SPUBLISH", "smessage")
-CLASSIC = Flavour("subscribe", "unsubscribe", "PUBLISH", "message")
-
-
-async def detect_flavour(redis: aioredis.Redis) -> Flavour:
-    """Sharded pub/sub from Redis 7 on, classic before."""
-    return SHARDED if await sharded_pubsub(redis) else CLASSIC
+_CHANNELS_PER_COMMAND = 1000  # a reconnect's resubscriptions: a replica may host many rooms
 
 
 def _slot(channel: str) -> int:
@@ -118,10 +102,17 @@ class RoomChannels:
         # answer only the listener may read, once the connection is subscribed to something.
         # (On a cluster the name carries a hash tag of the node's: `realtime.cluster_channels`.)
         self.listener_name = listener_name or f"{prefix}:replica:{replica_id}"
+        # No reconnect inside redis-py: it would subscribe every channel again in one command
+        # (refused on a cluster node once they span slots) before failing over to the
+        # listener's loop, which does it again; the loop alone does, a slot and a chunk a command.
         template = redis.connection_pool
         self._listener_pool = aioredis.ConnectionPool(
             connection_class=template.connection_class,
-            **{**template.connection_kwargs, "client_name": self.listener_name},
+            **{
+                **template.connection_kwargs,
+                "client_name": self.listener_name,
+                "retry": Retry(NoBackoff(), 0, supported_errors=()),
+            },
         )
         self._on_publication = on_publication
         self._on_resubscribed = on_resubscribed
@@ -193,17 +184,23 @@ class RoomChannels:
         pubsub, flavour = self._pubsub, self._flavour
         wanted = [channel for channel in channels if channel in self._wanted]
         if pubsub is not None and flavour is not None and wanted:
-            subscribe = getattr(pubsub, flavour.subscribe)
-            groups = (
-                [list(same) for _, same in groupby(sorted(wanted, key=_slot), key=_slot)]
-                if self._slots_apart
-                else [wanted]
-            )
-            for group in groups:
-                if self._pubsub is not pubsub:
-                    break
-                await subscribe(*group)
+            await self._subscribe_all(pubsub, flavour, wanted)
         return [None] * len(channels)
+
+    async def _subscribe_all(self, pubsub: Any, flavour: Flavour, channels: list[str]) -> None:
+        """As few commands as the server takes: one hash slot each on a cluster node, and at
+        most _CHANNELS_PER_COMMAND channels each. Stops if the connection was replaced."""
+        subscribe = getattr(pubsub, flavour.subscribe)
+        groups = (
+            [list(same) for _, same in groupby(sorted(channels, key=_slot), key=_slot)]
+            if self._slots_apart
+            else [channels]
+        )
+        for group in groups:
+            for start in range(0, len(group), _CHANNELS_PER_COMMAND):
+                if self._pubsub is not pubsub:
+                    return
+                await subscribe(*group[start : start + _CHANNELS_PER_COMMAND])
 
     async def unsubscribe(self, room: UUID) -> None:
         channel = self.channel(room)
@@ -241,8 +238,7 @@ class RoomChannels:
                     subscribe = getattr(pubsub, flavour.subscribe)
                     await subscribe(self.listener_name)
                     self._pubsub, self._flavour = pubsub, flavour
-                    for channel in list(self._wanted):
-                        await subscribe(channel)
+                    await self._subscribe_all(pubsub, flavour, list(self._wanted))
                     FANOUT_SUBSCRIBED.set(1)
                     backoff = 0.1
                     log.info("listening to %d room channels (%s)", self.count, flavour.publish)

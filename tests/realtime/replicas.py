@@ -17,8 +17,8 @@ from domain.chat.conversations import create_conversation
 from domain.chat.room_channel import Kind, Publication, header
 from domain.identity import Role
 from pawhub.settings import Settings
+from realtime.channel_flavours import SHARDED, detect_flavour
 from realtime.fanout import RoomFanout
-from realtime.room_channels import SHARDED, detect_flavour
 from tests.conftest import Member, start_hub
 from tests.recording_client import ChatClient, RecordingClient
 

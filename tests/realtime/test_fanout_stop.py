@@ -15,8 +15,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
 from realtime.bus import Subscription
+from realtime.channel_flavours import Flavour
 from realtime.outbox import Outbox
-from realtime.room_channels import Flavour, RoomChannels
+from realtime.room_channels import RoomChannels
 
 STOPS_WITHIN_S = 3.0
 

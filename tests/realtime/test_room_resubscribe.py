@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 from pawhub.resources import open_redis
 from pawhub.settings import Settings
 from realtime import delivery
-from realtime.room_channels import CLASSIC, RoomChannels, detect_flavour
+from realtime.channel_flavours import CLASSIC, detect_flavour
+from realtime.room_channels import RoomChannels
 from tests.e2e.hubs import own_redis
 from tests.realtime.replicas import (
     channel_of,
