@@ -16,8 +16,9 @@ time the connection (re)connects, from the server's version.
 
 Subscriptions asked within JOIN_LINGER_S of each other go in one command (one per hash
 slot on a cluster node, which refuses channels of several slots in one): 10,000 clients joining
-rooms of two made 5,000 commands of ~150 us of CPU each in redis-py. A reconnect subscribes
-every hosted room again the same way, a thousand channels a command.
+rooms of two made 5,000 commands of ~150 us of CPU each in redis-py. Unsubscriptions are
+batched the same way (a draining replica gives up all its rooms at once), and a reconnect
+subscribes every hosted room again in as few commands, a thousand channels a command.
 
 `subscribe` returns once Redis has confirmed the subscription, so what its caller then reads
 from PostgreSQL leaves nothing unseen between the two. Every later confirmation of a channel
@@ -125,6 +126,9 @@ class RoomChannels:
         self._subscriptions: GroupCommit[str, None] = GroupCommit(
             self._send_subscriptions, writers=1, linger_s=JOIN_LINGER_S
         )
+        self._unsubscriptions: GroupCommit[str, None] = GroupCommit(
+            self._send_unsubscriptions, writers=1, linger_s=JOIN_LINGER_S
+        )
 
     def channel(self, room: UUID) -> str:
         return room_channel(self._prefix, room)
@@ -178,19 +182,38 @@ class RoomChannels:
                 del self._confirming[channel]
 
     async def _send_subscriptions(self, channels: list[str]) -> list[None]:
-        """Only channels still wanted (a join cancelled meanwhile was unsubscribed at once), on
-        the connection they were asked on: a reconnect subscribes every wanted channel itself,
-        and redis-py would send on a fresh, unread connection once this one is closed."""
+        """On the connection they were asked on: a reconnect subscribes every wanted channel
+        itself, and redis-py would send on a fresh, unread connection once this one is closed."""
         pubsub, flavour = self._pubsub, self._flavour
-        wanted = [channel for channel in channels if channel in self._wanted]
-        if pubsub is not None and flavour is not None and wanted:
-            await self._subscribe_all(pubsub, flavour, wanted)
+        if pubsub is not None and flavour is not None:
+            await self._send_grouped(pubsub, flavour.subscribe, channels, wanted=True)
         return [None] * len(channels)
 
-    async def _subscribe_all(self, pubsub: Any, flavour: Flavour, channels: list[str]) -> None:
-        """As few commands as the server takes: one hash slot each on a cluster node, and at
-        most _CHANNELS_PER_COMMAND channels each. Stops if the connection was replaced."""
-        subscribe = getattr(pubsub, flavour.subscribe)
+    async def unsubscribe(self, room: UUID) -> None:
+        channel = self.channel(room)
+        if self._wanted.pop(channel, None) is None:
+            return
+        FANOUT_CHANNELS.dec()
+        if self._pubsub is not None:  # else the connection's subscriptions went with it
+            await self._unsubscriptions.submit(channel)
+
+    async def _send_unsubscriptions(self, channels: list[str]) -> list[None]:
+        pubsub, flavour = self._pubsub, self._flavour
+        if pubsub is not None and flavour is not None:
+            try:
+                await self._send_grouped(pubsub, flavour.unsubscribe, channels, wanted=False)
+            except (aioredis.RedisError, OSError) as exc:  # the listener reconnects without
+                log.warning("unsubscribing from %d channels failed: %r", len(channels), exc)
+        return [None] * len(channels)
+
+    async def _send_grouped(
+        self, pubsub: Any, command: str, channels: list[str], *, wanted: bool
+    ) -> None:
+        """`command` for those of `channels` (not) wanted as it is written, in as few commands
+        as the server takes (one hash slot each on a cluster node, _CHANNELS_PER_COMMAND at
+        most). redis-py writes before its first await, so the last (un)subscription of a
+        channel Redis gets is what `_wanted` says. Stops if the connection was replaced."""
+        send = getattr(pubsub, command)
         groups = (
             [list(same) for _, same in groupby(sorted(channels, key=_slot), key=_slot)]
             if self._slots_apart
@@ -200,22 +223,10 @@ class RoomChannels:
             for start in range(0, len(group), _CHANNELS_PER_COMMAND):
                 if self._pubsub is not pubsub:
                     return
-                await subscribe(*group[start : start + _CHANNELS_PER_COMMAND])
-
-    async def unsubscribe(self, room: UUID) -> None:
-        channel = self.channel(room)
-        if self._wanted.pop(channel, None) is None:
-            return
-        FANOUT_CHANNELS.dec()
-        pubsub, flavour = self._pubsub, self._flavour
-        if pubsub is None or flavour is None:
-            return  # the connection's subscriptions went with it
-        # Sent in the order asked: a command is written before redis-py's first await, so
-        # Redis sees a later subscription of this channel after this, and keeps it.
-        try:
-            await getattr(pubsub, flavour.unsubscribe)(channel)
-        except (aioredis.RedisError, OSError) as exc:  # the listener reconnects without it
-            log.warning("unsubscribing from %s failed: %r", channel, exc)
+                chunk = group[start : start + _CHANNELS_PER_COMMAND]
+                names = [channel for channel in chunk if (channel in self._wanted) == wanted]
+                if names:
+                    await send(*names)
 
     def forget(self, room: UUID) -> None:
         """Stop wanting the room without telling Redis: a cluster node drops a channel itself
@@ -238,7 +249,9 @@ class RoomChannels:
                     subscribe = getattr(pubsub, flavour.subscribe)
                     await subscribe(self.listener_name)
                     self._pubsub, self._flavour = pubsub, flavour
-                    await self._subscribe_all(pubsub, flavour, list(self._wanted))
+                    await self._send_grouped(
+                        pubsub, flavour.subscribe, list(self._wanted), wanted=True
+                    )
                     FANOUT_SUBSCRIBED.set(1)
                     backoff = 0.1
                     log.info("listening to %d room channels (%s)", self.count, flavour.publish)

@@ -37,6 +37,19 @@ async def listening(
         await channels.stop()
 
 
+def noting(pubsub: PubSub, method: str) -> list[tuple[Any, ...]]:
+    """The arguments of each call of the listener's `method` from now on."""
+    calls: list[tuple[Any, ...]] = []
+    send = getattr(pubsub, method)
+
+    async def noted(*names: Any) -> Any:
+        calls.append(names)
+        return await send(*names)
+
+    setattr(pubsub, method, noted)
+    return calls
+
+
 async def test_subscriptions_asked_together_share_one_command_and_are_each_confirmed(
     redis: aioredis.Redis,
 ) -> None:
@@ -44,14 +57,7 @@ async def test_subscriptions_asked_together_share_one_command_and_are_each_confi
     confirmed_late: list[UUID] = []
     async with listening(redis, heard, confirmed_late) as channels:
         flavour = await channels.flavour()
-        commands: list[tuple[Any, ...]] = []
-        send = getattr(channels._pubsub, flavour.subscribe)
-
-        async def noted(*names: Any) -> Any:
-            commands.append(names)
-            return await send(*names)
-
-        setattr(channels._pubsub, flavour.subscribe, noted)
+        commands = noting(channels._pubsub, flavour.subscribe)
         rooms = [uuid4() for _ in range(50)]
 
         assert all(await asyncio.gather(*(channels.subscribe(room) for room in rooms)))
@@ -96,3 +102,26 @@ async def test_a_reconnect_subscribes_every_room_again_a_chunk_a_command(
 
 def _text(name: Any) -> str:
     return name.decode() if isinstance(name, bytes) else str(name)
+
+
+async def test_unsubscriptions_asked_together_share_one_command_and_spare_a_room_wanted_again(
+    redis: aioredis.Redis,
+) -> None:
+    heard: list[bytes] = []
+    async with listening(redis, heard, []) as channels:
+        flavour = await channels.flavour()
+        rooms = [uuid4() for _ in range(20)]
+        assert all(await asyncio.gather(*(channels.subscribe(room) for room in rooms)))
+        commands = noting(channels._pubsub, flavour.unsubscribe)
+        kept = rooms[0]
+        leaving = asyncio.gather(*(channels.unsubscribe(room) for room in rooms))
+        await asyncio.sleep(0)  # each left, and waits for its batch
+        assert await channels.subscribe(kept)  # wanted again before the batch went out
+        await leaving
+
+        assert commands == [tuple(channels.channel(room) for room in rooms[1:])]
+        for room in rooms:
+            await redis.execute_command(flavour.publish, channels.channel(room), str(room))
+        await eventually(lambda: heard == [str(kept).encode()], "only the kept room heard")
+        await asyncio.sleep(0.2)  # what else was published had time to arrive
+        assert heard == [str(kept).encode()]
