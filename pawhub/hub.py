@@ -187,7 +187,7 @@ def build_hub_app(settings: Settings, *, limits: SocketLimits | None = None) -> 
         handoff = ModerationHandoff(redis, prefix)
         store = GroupCommitStore(pool)
 
-        presence_news = PresenceNews(fanout)
+        presence_news = PresenceNews(fanout, lambda pairs: presence.online_now(pairs))
 
         async def went_offline(room: UUID, user: UUID) -> None:
             presence_news.tell(room, user, online=False)

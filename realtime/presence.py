@@ -203,6 +203,20 @@ class Presence:
             log.warning("presence depart not recorded: %s", exc)
             return True
 
+    async def online_now(self, pairs: Sequence[tuple[UUID, UUID]]) -> list[bool]:
+        """Whether each user has a live lease in the room now, on any replica."""
+        rooms = list(dict.fromkeys(room for room, _ in pairs))
+        now = time.time()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room in rooms:
+                pipe.zrangebyscore(self._room_key(room), now, "+inf")
+            answers: list[list[bytes]] = await pipe.execute()
+        live = {
+            room: {text(lease).split("|", 1)[0] for lease in leases}
+            for room, leases in zip(rooms, answers, strict=True)
+        }
+        return [str(user) in live[room] for room, user in pairs]
+
     def hand_over(self, room: UUID, user: UUID, sid: str) -> None:
         """Forget a connection that is moving to another replica (this one drains) without
         giving its lease back: it lapses within LEASE_S unless the user arrives elsewhere, so

@@ -9,13 +9,20 @@ with messages in the contract; a member may see a message before its sender's ar
 
 At most MAX_WAITING changes wait; past that they go out at once. Those waiting when the replica
 stops are not announced: its clients are being disconnected, and the others learn of departures
-from the presence leases (`realtime.presence`)."""
+from the presence leases (`realtime.presence`).
+
+Each replica announces what it saw, so two replicas' announcements can reach a room in the
+other order than their changes: one replica found the user gone (a departure, or a dead
+replica's lease reaped) just before the user arrived on another, whose "online" went out first.
+A departure is therefore announced only if the user is still offline when its batch goes out;
+the arrival that overtook it has been announced by its own replica."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import NamedTuple
 from uuid import UUID
 
@@ -26,6 +33,9 @@ log = logging.getLogger(__name__)
 
 ANNOUNCE_DELAY_S = 0.05
 MAX_WAITING = 2000
+
+# Whether each (room, user) is online now, on any replica (`Presence.online_now`).
+OnlineNow = Callable[[Sequence[tuple[UUID, UUID]]], Awaitable[list[bool]]]
 
 
 class _Change(NamedTuple):
@@ -38,8 +48,9 @@ class _Change(NamedTuple):
 class PresenceNews:
     """One per replica, for `/chat`, announcing through the room fan-out."""
 
-    def __init__(self, fanout: RoomFanout) -> None:
+    def __init__(self, fanout: RoomFanout, online_now: OnlineNow) -> None:
         self._fanout = fanout
+        self._online_now = online_now
         self._waiting: list[_Change] = []
         self._full = asyncio.Event()  # MAX_WAITING changes wait: announce them now
         self._stopped = False
@@ -66,6 +77,7 @@ class PresenceNews:
             await asyncio.wait_for(self._full.wait(), ANNOUNCE_DELAY_S)
         self._full.clear()
         waiting, self._waiting = self._waiting, []
+        waiting = await self._still_true(waiting)
         # No await in between suspends (the fan-out's emits only collect frames), so they all
         # go out in the same write per recipient.
         for change in waiting:
@@ -74,3 +86,18 @@ class PresenceNews:
                 await self._fanout.publish(change.room, "presence", data, skip_sid=change.skip_sid)
             except Exception:  # the others of the batch still go out
                 log.exception("presence announcement failed")
+
+    async def _still_true(self, changes: list[_Change]) -> list[_Change]:
+        """The changes without the departures of users online again (see the module's doc)."""
+        departures = [(change.room, change.user) for change in changes if not change.online]
+        if not departures:
+            return changes
+        try:
+            online = await self._online_now(departures)
+        except Exception as exc:  # presence is best effort while Redis is away: tell them all
+            log.warning("presence departures announced unchecked: %s", exc)
+            return changes
+        back = {pair for pair, now in zip(departures, online, strict=True) if now}
+        return [
+            change for change in changes if change.online or (change.room, change.user) not in back
+        ]

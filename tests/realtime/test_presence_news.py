@@ -3,6 +3,7 @@ together, in order; MAX_WAITING bounds how many wait."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -76,3 +77,41 @@ async def test_an_announcement_that_fails_does_not_hold_back_the_rest_of_its_bat
             assert (await client.call("join", {"room": room}))["ok"]
         [arrival] = await alices.wait_for("presence", 1)  # after Bob's, which failed
         assert arrival == {"room": room, "user_id": str(carol[0].id), "online": True}
+
+
+async def test_a_departure_overtaken_by_a_return_on_another_replica_is_not_announced(
+    settings: Settings, pool: asyncpg.Pool, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pat leaves replica B and comes back on A. A's batch goes out first (filled by Quinn's and
+    Rae's arrivals), B's later (filled by Sam's): B's news of Pat leaving is stale by then."""
+    monkeypatch.setattr(presence_news, "ANNOUNCE_DELAY_S", 600.0)
+    monkeypatch.setattr(presence_news, "MAX_WAITING", 3)
+    mia, pat, quinn, rae, sam = [
+        await make_user(Role.owner, name) for name in ("Mia", "Pat", "Quinn", "Rae", "Sam")
+    ]
+    async with pool.acquire() as conn:
+        others = [member[0].id for member in (pat, quinn, rae, sam)]
+        conversation = await create_conversation(conn, mia[0].id, others, "R")
+    room = str(conversation.id)
+
+    def told(member: Any, online: bool) -> dict[str, Any]:
+        return {"room": room, "user_id": str(member[0].id), "online": online}
+
+    async with replicas(settings) as (a, b), clients() as connect:
+        mias = await connect(b, mia[1])
+        assert (await mias.call("join", {"room": room}))["ok"]  # alone: nobody to tell
+        pats_first = await connect(b, pat[1])
+        assert (await pats_first.call("join", {"room": room}))["ok"]  # B waits: Pat +
+        assert (await pats_first.call("leave", {"room": room}))["ok"]  # B waits: Pat +, Pat -
+        for member in (pat, quinn, rae):  # A: Pat +, Quinn +, Rae +: the bound, out at once
+            assert (await (await connect(a, member[1])).call("join", {"room": room}))["ok"]
+        await mias.wait_for("presence", 3)
+        assert (await (await connect(b, sam[1])).call("join", {"room": room}))["ok"]  # B's bound
+
+        await mias.wait_for("presence", 5)
+        await asyncio.sleep(0.2)  # what else B's batch held had time to arrive
+        assert mias.received["presence"] == [
+            *(told(member, True) for member in (pat, quinn, rae)),
+            told(pat, True),  # B's, from before Pat left
+            told(sam, True),
+        ]
