@@ -9,7 +9,6 @@ The channels are of a namespace of the run's own; nothing is left subscribed aft
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import time
@@ -20,9 +19,8 @@ from uuid import UUID, uuid4
 
 import redis.asyncio as aioredis
 from rich.console import Console
-from rich.table import Table
 
-from pawhub.settings import get_settings
+from bench.chat.redis_bench import figures_table, rooms_and_redis_url
 from realtime.room_channels import RoomChannels
 
 T = TypeVar("T")
@@ -88,17 +86,13 @@ async def channel_costs(redis_url: str, rooms: int, prefix: str) -> ChannelCosts
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rooms", type=int, nargs="+", default=[1000, 5000])
-    options = parser.parse_args()
-    redis_url = get_settings().redis_url
-    if not redis_url:
-        parser.error("REDIS_URL is not set")
+    rooms_asked, redis_url = rooms_and_redis_url(__doc__ or "", [1000, 5000])
     logging.getLogger("realtime.room_channels").setLevel(logging.ERROR)  # the loss is planned
-    table = Table(title="room channels of one replica: CPU ms for all rooms at once")
-    for column in ("rooms", "subscribe", "unsubscribe", "resubscribe after a lost connection"):
-        table.add_column(column, justify="right")
-    for rooms in options.rooms:
+    table = figures_table(
+        "room channels of one replica: CPU ms for all rooms at once",
+        ("rooms", "subscribe", "unsubscribe", "resubscribe after a lost connection"),
+    )
+    for rooms in rooms_asked:
         costs = asyncio.run(channel_costs(redis_url, rooms, f"bench-channels-{uuid4().hex[:8]}"))
         table.add_row(
             f"{rooms:,}",

@@ -9,16 +9,14 @@ which is deleted afterwards.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from uuid import UUID, uuid4
 
 from rich.console import Console
-from rich.table import Table
 
+from bench.chat.redis_bench import figures_table, rooms_and_redis_url
 from pawhub.resources import open_redis
-from pawhub.settings import get_settings
 from realtime.presence import Presence
 
 ROUNDS = 5
@@ -54,16 +52,11 @@ async def reaping_round_ms(redis_url: str, rooms: int, prefix: str) -> tuple[flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rooms", type=int, nargs="+", default=[5000, 20000])
-    options = parser.parse_args()
-    redis_url = get_settings().redis_url
-    if not redis_url:
-        parser.error("REDIS_URL is not set")
-    table = Table(title="one presence reaping round, one replica")
-    for column in ("rooms with leases", "CPU ms", "wall ms"):
-        table.add_column(column, justify="right")
-    for rooms in options.rooms:
+    rooms_asked, redis_url = rooms_and_redis_url(__doc__ or "", [5000, 20000])
+    table = figures_table(
+        "one presence reaping round, one replica", ("rooms with leases", "CPU ms", "wall ms")
+    )
+    for rooms in rooms_asked:
         prefix = f"bench-reaping-{uuid4().hex[:8]}"
         cpu_ms, wall_ms = asyncio.run(reaping_round_ms(redis_url, rooms, prefix))
         table.add_row(f"{rooms:,}", f"{cpu_ms:.1f}", f"{wall_ms:.1f}")
