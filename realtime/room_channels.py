@@ -45,6 +45,7 @@ from domain.chat.room_channel import room_channel
 from realtime.background import BackgroundTask
 from realtime.channel_flavours import Flavour, detect_flavour
 from realtime.metrics import FANOUT_CHANNELS, FANOUT_RESUBSCRIBED, FANOUT_SUBSCRIBED
+from realtime.redis_text import text
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ _CHANNELS_PER_COMMAND = 1000  # a reconnect's resubscriptions: a replica may hos
 
 def _slot(channel: str) -> int:
     return key_slot(channel.encode())
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Channels(Protocol):
@@ -282,9 +279,9 @@ class RoomChannels:
             try:
                 await self._on_publication(reply["data"])
             except Exception:  # one bad publication must not cost the subscription
-                log.exception("handling a publication on %s failed", _text(reply["channel"]))
+                log.exception("handling a publication on %s failed", text(reply["channel"]))
             return
-        channel = _text(reply["channel"])
+        channel = text(reply["channel"])
         room = self._wanted.get(channel)
         if channel == self.listener_name:
             return

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
 from realtime import room_channels
+from realtime.redis_text import text
 from realtime.room_channels import RoomChannels
 from tests.waiting import eventually
 
@@ -85,7 +86,7 @@ async def test_a_reconnect_subscribes_every_room_again_a_chunk_a_command(
         send = getattr(PubSub, flavour.subscribe)
 
         async def noted(pubsub: PubSub, *names: Any) -> Any:
-            named = tuple(_text(name) for name in names)
+            named = tuple(text(name) for name in names)
             if ours & set(named):
                 commands.append(named)
             return await send(pubsub, *names)
@@ -98,10 +99,6 @@ async def test_a_reconnect_subscribes_every_room_again_a_chunk_a_command(
         await eventually(lambda: sorted(resubscribed) == sorted(rooms), "every room again")
         assert [len(command) for command in commands] == [4, 4, 2]
         assert set().union(*commands) == ours
-
-
-def _text(name: Any) -> str:
-    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 async def test_unsubscriptions_asked_together_share_one_command_and_spare_a_room_wanted_again(
