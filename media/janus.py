@@ -115,7 +115,7 @@ class JanusSession:
         if self.lost.is_set():
             raise JanusLost("the Janus session is gone")
         transaction = next(self._transactions)
-        reply = asyncio.get_running_loop().create_future()
+        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[transaction] = _Pending(reply, ack)
         if self._session_id:
             message["session_id"] = self._session_id
@@ -123,7 +123,8 @@ class JanusSession:
             message["apisecret"] = self._api_secret
         try:
             await self._socket.send_json({**message, "transaction": transaction})
-            return await asyncio.wait_for(reply, REQUEST_TIMEOUT_S)
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                return await reply
         except ConnectionError as error:
             raise JanusLost(str(error)) from error
         finally:

@@ -101,7 +101,8 @@ async def check_dependencies(pool: asyncpg.Pool, redis: RedisClient) -> dict[str
 
     async def probe(name: str, call: asyncio.Future[object]) -> tuple[str, str]:
         try:
-            await asyncio.wait_for(call, _CHECK_TIMEOUT_S)
+            async with asyncio.timeout(_CHECK_TIMEOUT_S):
+                await call
             return name, "ok"
         except Exception as exc:  # every failure is a reason to report, none to raise
             return name, f"{type(exc).__name__}: {exc}".strip().rstrip(":")

@@ -92,7 +92,7 @@ class Coalesced:
         backoff = _FIRST_BACKOFF_S
         try:
             self._again = True
-            while self._again:
+            while self._again and not self._stopped:
                 self._again = False
                 try:
                     await self._run()

@@ -73,8 +73,11 @@ class PresenceNews:
         self._announcing.soon()
 
     async def _announce_after_delay(self) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation (stop) that
+        # comes as the batch fills, and the next run would hold the stop for a whole window.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._full.wait(), ANNOUNCE_DELAY_S)
+            async with asyncio.timeout(ANNOUNCE_DELAY_S):
+                await self._full.wait()
         self._full.clear()
         waiting, self._waiting = self._waiting, []
         waiting = await self._still_true(waiting)

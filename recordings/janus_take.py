@@ -174,7 +174,8 @@ async def _pp_rec(source: Path, target: Path) -> bool:
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        _, errors = await asyncio.wait_for(process.communicate(), PP_REC_TIMEOUT_S)
+        async with asyncio.timeout(PP_REC_TIMEOUT_S):
+            _, errors = await process.communicate()
     except TimeoutError:
         process.kill()
         await process.wait()

@@ -249,7 +249,8 @@ class JanusHost:
                 connecting = JanusSession.connect(
                     self._http, self._janus.url, self._janus.api_secret
                 )
-                session = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_S)
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    session = await connecting
                 try:
                     self._control = await session.attach()
                 except BaseException:

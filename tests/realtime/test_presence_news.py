@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -115,3 +115,37 @@ async def test_a_departure_overtaken_by_a_return_on_another_replica_is_not_annou
             told(pat, True),  # B's, from before Pat left
             told(sam, True),
         ]
+
+
+class _Published:
+    """Where a PresenceNews of this test announces: the announcements, kept."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    async def publish(self, room: UUID, event: str, data: Any, **_: Any) -> None:
+        self.events.append(data)
+
+
+async def test_a_stop_as_a_batch_fills_is_not_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stop's cancellation lands just as the filling change wakes the batch. asyncio.wait_for
+    on Python 3.11 returned the wake-up instead: the stop was lost, the change told after it was
+    announced too, and the next batch held the stop for a whole window."""
+    monkeypatch.setattr(presence_news, "ANNOUNCE_DELAY_S", 600.0)
+    monkeypatch.setattr(presence_news, "MAX_WAITING", 2)
+    published = _Published()
+
+    async def nobody_back(pairs: Any) -> list[bool]:
+        return [False] * len(pairs)
+
+    news = presence_news.PresenceNews(published, nobody_back)  # type: ignore[arg-type]
+    room, users = uuid4(), [uuid4() for _ in range(3)]
+    news.tell(room, users[0], True)
+    await asyncio.sleep(0)  # the batch waits
+    news.tell(room, users[1], True)  # the bound: the batch wakes and goes out
+    await asyncio.sleep(0)
+    news.tell(room, users[2], False)  # waits for the next batch, which the stop drops
+    async with asyncio.timeout(5):  # a lost cancellation holds it for ANNOUNCE_DELAY_S
+        await news.stop()
+    told = [{"room": str(room), "user_id": str(user), "online": True} for user in users[:2]]
+    assert published.events == told
