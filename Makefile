@@ -33,8 +33,12 @@ js-deps:
 	@test -d tests/js/node_modules/socket.io-client -a -d tests/js/node_modules/axe-core || npm ci --prefix tests/js --no-audit --no-fund
 
 # The slowest tests are listed at the end: make test must stay under 25 minutes on 2 cores.
+# Two workers: one runs the slow tests (hubs, browsers, media servers of their own) one after
+# another, the other the rest a module at a time (tests/conftest.py); then those that need the
+# machine to themselves (faults and load, with media) alone.
 unit: $(STAMP) system-deps js-deps
-	$(BIN)/pytest --durations=25
+	$(BIN)/pytest -m "not exclusive" -n 2 --dist loadgroup --durations=15
+	$(BIN)/pytest -m exclusive --durations=5
 
 test: lint unit
 

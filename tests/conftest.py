@@ -40,6 +40,15 @@ from tests.redis_cluster import RedisClusterProcesses
 RUN_ID = uuid4().hex[:10]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for `pytest -n 2 --dist loadgroup` (make test): the slow multi-process tests all on
+    one worker, one at a time as in a serial run, so that no two of them load the machine at
+    once; every other module on whichever worker is free, its module fixtures set up once."""
+    for item in items:
+        slow = item.get_closest_marker("slow") is not None
+        item.add_marker(pytest.mark.xdist_group("slow" if slow else item.nodeid.split("::")[0]))
+
+
 def with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + database))

@@ -14,7 +14,7 @@ from bench.flood.plan import ATTACKS, NO_FLOOD, Budgets, FloodPlan
 from bench.flood.run import run_flood
 from tests.bench.conftest import assert_report_files
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
 
 TINY = Budgets(
     history_events=200,

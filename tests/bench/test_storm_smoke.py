@@ -63,6 +63,7 @@ def test_a_storm_needs_a_hub_to_survive_and_runs_against_pawhub_only() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive
 @pytest.mark.parametrize("by", ["kill", "drain"])
 async def test_clients_of_a_killed_or_drained_hub_come_back_and_miss_nothing(
     services: Services, tmp_path: Path, by: str

@@ -49,7 +49,7 @@ from tests.deploy.nginx_process import running_nginx
 from tests.e2e.hubs import HubProcess, own_redis, start_hub_process
 from tests.e2e.sfu_media import SfuMedia
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "1"))
 MEMBERS = int(os.environ.get("CHAOS_MEMBERS", "40"))  # two per room
