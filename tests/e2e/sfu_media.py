@@ -7,7 +7,8 @@ the frames it decodes per sender luma, over all its connections.
 The room is the impolite peer and aiortc cannot roll back, so as on the page: an offer from the
 room is taken only by a connection the room has answered, an answer only while an offer of ours
 is out; anything else was meant for a connection we replaced. Signals are applied one at a
-time, in arrival order.
+time, in arrival order. A connection that fails, or whose signal the hub could not pass on now
+(`unavailable`, or no ack in time), is replaced after a pause, as on the page.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from bench.media.synthetic import ColorBarTrack, sender_luma
 log = logging.getLogger(__name__)
 
 SIGNAL_TIMEOUT_S = 5.0
+REPAIR_DELAYS_S = (1.0, 2.0, 4.0, 8.0)  # web/js/sfu_call.js REPAIR_DELAYS_MS
+PASSING = frozenset(("timeout", "unavailable"))
 
 
 class SfuMedia:
@@ -37,6 +40,9 @@ class SfuMedia:
         self.frames: Counter[int] = Counter()  # decoded video frames per sender luma
         self.opened = 0  # connections opened so far
         self.lost = 0  # `sfu_lost` told so far
+        self.repaired = 0  # connections replaced for a failure
+        self._repairs = 0  # since one last connected
+        self._repairing: asyncio.TimerHandle | None = None
         self._sio: socketio.AsyncClient | None = None
         self._pc: RTCPeerConnection | None = None
         self._readers: FrameReaders | None = None
@@ -55,8 +61,13 @@ class SfuMedia:
                 self.lost += 1
                 self._work.put_nowait(("open", {}))
 
+        async def signal_failed(data: dict[str, Any]) -> None:
+            if data.get("consult_id") == self.consult_id and self._pc is not None:
+                self._refused(self._pc, data)
+
         sio.on("signal", signal, namespace="/rtc")
         sio.on("sfu_lost", lost, namespace="/rtc")
+        sio.on("signal_failed", signal_failed, namespace="/rtc")
         self._sio = sio
 
     def open(self) -> None:
@@ -80,6 +91,7 @@ class SfuMedia:
         self._readers = readers = FrameReaders(self._count)
         pc.addTrack(ColorBarTrack(self.luma))
         pc.on("track", readers.read)
+        pc.on("connectionstatechange", lambda: self._watch(pc))
         self.opened += 1
         await pc.setLocalDescription(await pc.createOffer())
         await self._send(pc)
@@ -101,7 +113,42 @@ class SfuMedia:
         local = pc.localDescription
         description = {"type": local.type, "sdp": local.sdp}
         payload = {"consult_id": self.consult_id, "to": "sfu", "description": description}
-        await self._sio.call("signal", payload, namespace="/rtc", timeout=SIGNAL_TIMEOUT_S)
+        try:
+            ack = await self._sio.call(
+                "signal", payload, namespace="/rtc", timeout=SIGNAL_TIMEOUT_S
+            )
+        except socketio.exceptions.TimeoutError:
+            ack = {"ok": False, "error": {"code": "timeout"}}
+        self._refused(pc, ack)
+
+    def _refused(self, pc: RTCPeerConnection, ack: dict[str, Any]) -> None:
+        if not ack.get("ok") and ack.get("error", {}).get("code") in PASSING:
+            self._repair(pc)
+
+    def _watch(self, pc: RTCPeerConnection) -> None:
+        if pc is not self._pc:
+            return
+        if pc.connectionState == "connected":
+            self._repairs = 0
+        elif pc.connectionState == "failed":
+            self._repair(pc)
+
+    def _repair(self, pc: RTCPeerConnection) -> None:
+        """Replace the connection after a pause (at most len(REPAIR_DELAYS_S) times in a row)."""
+        if pc is not self._pc or self._repairing is not None:
+            return
+        if self._repairs >= len(REPAIR_DELAYS_S):
+            log.info("sfu media of %s: gave up after %d repairs", self.consult_id, self._repairs)
+            return
+        delay = REPAIR_DELAYS_S[self._repairs]
+        self._repairs += 1
+        self._repairing = asyncio.get_running_loop().call_later(delay, self._reopen, pc)
+
+    def _reopen(self, pc: RTCPeerConnection) -> None:
+        self._repairing = None
+        if pc is self._pc:
+            self.repaired += 1
+            self._work.put_nowait(("open", {}))
 
     def _count(self, _track: object, frame: AudioFrame | VideoFrame) -> None:
         if isinstance(frame, VideoFrame):
@@ -112,6 +159,9 @@ class SfuMedia:
         return sum(count for seen, count in self.frames.items() if abs(seen - luma) <= 8)
 
     async def _close_connection(self) -> None:
+        if self._repairing is not None:
+            self._repairing.cancel()
+            self._repairing = None
         if self._readers is not None:
             await self._readers.close()
         if self._pc is not None:

@@ -247,10 +247,19 @@ async def media_flows(consults: list[tuple[CallMember, ...]]) -> float:
             return time.monotonic() - started
         if time.monotonic() - started > MEDIA_BACK_S:
             stuck = [
-                (one.consult_id, one.media.luma, one.media.opened, one.media.lost, frames)
+                (
+                    one.consult_id,
+                    one.media.luma,
+                    one.media.opened,
+                    one.media.lost,
+                    one.media.repaired,
+                    frames,
+                )
                 for (one, _), frames in zip(pairs, fresh, strict=True)
             ]
-            raise AssertionError(f"no video (consult, luma, opened, lost, frames): {stuck}")
+            raise AssertionError(
+                f"no video (consult, luma, opened, lost, repaired, frames): {stuck}"
+            )
         await asyncio.sleep(0.2)
 
 

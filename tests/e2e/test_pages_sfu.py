@@ -19,7 +19,9 @@ from playwright.async_api import Browser, Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from pawhub.hub import REDIS
+from realtime.protocol import ErrorCode, EventError
 from realtime.server import SOCKET_SERVER
+from signaling.service import CallService
 from signaling.sfu_claims import SfuClaims
 from tests.conftest import BookPet
 from tests.e2e.browser import Servers, at_each_width
@@ -172,6 +174,40 @@ async def test_recording_moves_the_call_to_the_sfu_and_both_still_see_each_other
     assert await tile_frames(vet, sfu["vet"]) > (track, frames), "the owner's video froze"
     await shows_tile_of(vet, "Olive Owner")
     await expect(owner.get_by_role("status").filter(has_text="● Recording")).to_be_visible()
+
+
+async def test_an_offer_the_hub_could_not_pass_on_goes_again_on_a_new_connection(
+    browser: Browser,
+    servers: Servers,
+    book_pet: BookPet,
+    pool: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The owner's first offer to the SFU is answered `unavailable` (the replica hosting the
+    room out of reach for a moment): the page replaces the connection after a pause and the
+    call goes on through the SFU, no error shown."""
+    booked = await named_booking(book_pet, pool)
+    refused: list[str] = []
+    relay = CallService.relay
+
+    async def unavailable_once(service: CallService, *args: Any, **kwargs: Any) -> None:
+        _, user_id, _, to, description, *_ = args
+        offer = description is not None and description.type == "offer"
+        if to == "sfu" and offer and user_id == booked.owner.id and not refused:
+            refused.append(description.type)
+            raise EventError(ErrorCode.unavailable, "the media server is out of reach")
+        await relay(service, *args, **kwargs)
+
+    monkeypatch.setattr(CallService, "relay", unavailable_once)
+    owner, vet = await admitted_call(browser, servers, booked)
+    await assert_remote_video_plays(owner)
+    p2p = await owner.evaluate("window.__peerConnections.length")
+    sfu = await moved_to_the_sfu(owner, vet, booked)
+    assert refused == ["offer"]
+    assert sfu["owner"] == p2p + 1  # the refused connection's replacement
+    await shows_tile_of(owner, "Vera Vet")
+    await shows_tile_of(vet, "Olive Owner")
+    await expect(owner.locator("#notice")).to_be_hidden()
 
 
 async def test_a_room_whose_replica_dies_comes_back_on_a_live_one(

@@ -12,10 +12,15 @@
 // media server offers, `pc: "subscribe"`). Our signals name our publish connection (`session`)
 // and the media server's name it back (`to_session`): those for a connection we replaced are
 // ignored.
+// A connection that fails (ICE or DTLS), or whose signal the hub could not pass on now
+// (`unavailable`, or no ack in time), is replaced after a pause, at most REPAIR_DELAYS_MS times
+// until one connects; only then is the failure shown.
 import { randomName } from "./rtc.js";
 import { sentence, showError } from "./ui.js";
 
 const ACK_TIMEOUT_MS = 10000;
+const REPAIR_DELAYS_MS = [1000, 2000, 4000, 8000];
+const PASSING = new Set(["timeout", "unavailable"]); // refusals a new connection may not meet
 
 export class SfuCall {
   constructor({ socket, consultId, stream, onRemote, onGone }) {
@@ -26,6 +31,8 @@ export class SfuCall {
     this.sub = null;
     this.session = null; // our name for `pc`
     this.stale = false;
+    this.repairs = 0; // connections replaced since one last connected
+    this.repairing = null; // the timer of the next replacement
     this.senders = new Map(); // kind -> the sender of our own track
     this.remote = new Map(); // user id -> {audio, video}: their latest tracks
     this.inbox = Promise.resolve(); // the room's signals, one at a time
@@ -49,6 +56,8 @@ export class SfuCall {
   }
 
   open() {
+    clearTimeout(this.repairing);
+    this.repairing = null;
     this.pc?.close();
     this.sub?.close();
     this.sub = null;
@@ -66,6 +75,7 @@ export class SfuCall {
       this.senders.set(kind, pc.addTransceiver(track || kind, { direction: "sendonly", streams: [this.stream] }).sender);
     }
     pc.onnegotiationneeded = () => this.offer(pc);
+    pc.onconnectionstatechange = () => this.watch(pc);
     pc.onicecandidate = ({ candidate }) => {
       // null: gathering is over; an empty candidate tells the room so.
       const init = candidate ? candidate.toJSON() : { candidate: "", sdpMLineIndex: 0 };
@@ -116,6 +126,7 @@ export class SfuCall {
   openSubscriber() {
     const sub = new RTCPeerConnection({ iceServers: this.iceServers, bundlePolicy: "max-bundle" });
     this.sub = sub;
+    sub.onconnectionstatechange = () => this.watch(sub);
     sub.onicecandidate = ({ candidate }) => {
       const init = candidate ? candidate.toJSON() : { candidate: "", sdpMLineIndex: 0 };
       if (this.sub === sub) this.signal({ candidate: init, ...this.named("subscribe") }).then((ack) => this.refused(sub, ack));
@@ -145,7 +156,27 @@ export class SfuCall {
   /** An error ack, or `signal_failed` from a room hosted on another replica. */
   refused(pc, ack) {
     // A conflict is an offer that crossed the room's: we answer the room's, then offer again.
-    if (!ack.ok && ack.error.code !== "conflict") this.failed(pc, ack.error);
+    if (ack.ok || ack.error.code === "conflict") return;
+    if (PASSING.has(ack.error.code)) this.repair(pc, ack.error);
+    else this.failed(pc, ack.error);
+  }
+
+  watch(pc) {
+    if (pc !== this.pc && pc !== this.sub) return;
+    if (pc.connectionState === "connected") this.repairs = 0;
+    if (pc.connectionState === "failed") this.repair(pc, new Error("the media connection failed"));
+  }
+
+  /** Replace our connections after a pause, unless a rejoin will (our socket dropped). */
+  repair(pc, error) {
+    if ((pc !== this.pc && pc !== this.sub) || this.repairing || this.stale) return;
+    const delay = REPAIR_DELAYS_MS[this.repairs];
+    if (delay === undefined) return this.failed(pc, error);
+    this.repairs += 1;
+    this.repairing = setTimeout(() => {
+      this.repairing = null;
+      if ((pc === this.pc || pc === this.sub) && !this.stale) this.open();
+    }, delay);
   }
 
   failed(pc, error) {
@@ -189,6 +220,8 @@ export class SfuCall {
   }
 
   close() {
+    clearTimeout(this.repairing);
+    this.repairing = null;
     this.pc?.close();
     this.sub?.close();
     this.pc = this.sub = null;
