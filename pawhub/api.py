@@ -35,7 +35,7 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def connections(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await open_pool(database_url)
+        app.state.pool = await open_pool(database_url, max_size=settings.database_pool_size)
         app.state.record_reads = GroupCommit(partial(ehr.list_records, app.state.pool))
         app.state.redis = open_redis(redis_url, cluster=settings.redis_cluster)
         try:

@@ -181,7 +181,7 @@ def build_hub_app(settings: Settings, *, limits: SocketLimits | None = None) -> 
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         exits = AsyncExitStack()
-        pool = app[POOL] = await open_pool(database_url)
+        pool = app[POOL] = await open_pool(database_url, max_size=settings.database_pool_size)
         redis = app[REDIS] = open_redis(redis_url, cluster=settings.redis_cluster)
         fanout = RoomFanout(sio, pool, redis, channels_prefix(prefix), replica_id)
         handoff = ModerationHandoff(redis, prefix)

@@ -23,7 +23,7 @@ async def _skip_session_reset(_: asyncpg.Connection) -> None:
     connections), so the reset round trip asyncpg makes on every release buys nothing."""
 
 
-async def open_pool(database_url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+async def open_pool(database_url: str, *, max_size: int, min_size: int = 2) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         database_url,
         min_size=min_size,

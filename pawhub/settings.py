@@ -34,6 +34,9 @@ class Settings(BaseSettings):
 
     pawhub_env: Environment = Environment.development
     database_url: str | None = None
+    # PostgreSQL connections one hub or API process opens at most: the replicas' sum must stay
+    # under the server's max_connections (100 by default).
+    database_pool_size: int = Field(default=20, ge=2)
     redis_url: str | None = None
     # REDIS_URL names one node of a Redis Cluster (7 or newer): the client finds the others.
     redis_cluster: bool = False
@@ -129,6 +132,7 @@ class Settings(BaseSettings):
         return {
             **os.environ,
             "DATABASE_URL": self.database_url or "",
+            "DATABASE_POOL_SIZE": str(self.database_pool_size),
             "REDIS_URL": self.redis_url or "",
             "REDIS_NAMESPACE": self.redis_namespace,
             "REDIS_CLUSTER": str(self.redis_cluster).lower(),

@@ -107,6 +107,9 @@ def settings(database_url: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         redis_namespace=f"pawhub-test-{RUN_ID}",
         data_dir=str(Path(".pawhub-test") / RUN_ID),
+        # Two test runs (make test's workers), each with several hubs and APIs, share one
+        # PostgreSQL's 100 connections.
+        database_pool_size=8,
     )
 
 

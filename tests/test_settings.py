@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from pawhub.hub import POOL
 from pawhub.settings import Settings, SettingsError
+from tests.conftest import start_hub
 
 PRODUCTION_READY = {
     "pawhub_env": "production",
@@ -142,3 +144,15 @@ def test_services_refuse_the_dev_jwt_secret_before_connecting(service: str, tmp_
         "pawhub: error: JWT_SECRET is the development default but DATABASE_URL is not on "
         "loopback; set a real JWT_SECRET"
     ]
+
+
+async def test_the_pool_size_bounds_a_hubs_connections_and_reaches_its_children(
+    settings: Settings,
+) -> None:
+    small = settings.model_copy(update={"database_pool_size": 3})
+    assert Settings(_env_file=None, **small.child_environment()).database_pool_size == 3  # type: ignore[call-arg]
+    runner, _ = await start_hub(small)
+    try:
+        assert runner.app[POOL].get_max_size() == 3
+    finally:
+        await runner.cleanup()
